@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs whatever build and test dependencies are missing (Debian 12, as root).
+# Sourced by demo.sh and test.sh; safe to run again: it only installs what is absent.
+set -euo pipefail
+
+TSWATCHDOG_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libmnl-dev            # rtnetlink sockets and message helpers
+  libcurl4-openssl-dev  # HTTP/1.1 over tailscaled's Unix socket
+  nlohmann-json3-dev    # LocalAPI JSON
+  libtomlplusplus-dev   # config file
+  libspdlog-dev libfmt-dev  # logging
+  libcxxopts-dev        # command line
+  libgtest-dev libgmock-dev # tests
+  iproute2 util-linux   # lab tests: ip, unshare
+)
+
+missing=()
+for pkg in "${TSWATCHDOG_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: need root to apt-get install the packages above" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

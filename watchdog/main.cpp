@@ -1,0 +1,51 @@
+// tswatchdog: keeps a Linux host on its tailnet through uplink changes.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "watchdog/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(int argc, char** argv);
+  const char* summary;
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"monitor", watchdog::RunMonitorCommand,
+     "print the uplink view and each change (--json: one object per line)"},
+};
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out, "usage: tswatchdog <command> [options]\n\ncommands:\n");
+  for (const auto& cmd : kSubcommands) {
+    std::fprintf(out, "  %-9s %s\n", cmd.name, cmd.summary);
+  }
+  std::fprintf(out, "\n'tswatchdog <command> --help' shows a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    PrintUsage(stderr);
+    return 2;
+  }
+  std::string_view name = argv[1];
+  if (name == "-h" || name == "--help" || name == "help") {
+    PrintUsage(stdout);
+    return 0;
+  }
+  if (name == "--version") {
+    std::printf("tswatchdog %s\n", TSWATCHDOG_VERSION);
+    return 0;
+  }
+  for (const auto& cmd : kSubcommands) {
+    if (name == cmd.name) return cmd.run(argc - 1, argv + 1);
+  }
+  std::fprintf(stderr, "tswatchdog: unknown command '%s'\n\n", argv[1]);
+  PrintUsage(stderr);
+  return 2;
+}
