@@ -1,0 +1,155 @@
+// The daemon's configuration: every option of the Contract in DESIGN.md, its
+// default, the TOML file format and its validation. Nothing here throws;
+// errors come back as ConfigError values naming file, line and key.
+// Command-line flags (cxxopts) are in config/flags.h.
+#ifndef TSWATCHDOG_CONFIG_CONFIG_H_
+#define TSWATCHDOG_CONFIG_CONFIG_H_
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/duration.h"
+#include "config/result.h"
+
+namespace config {
+
+// The recovery ladder's steps; DESIGN.md, "Ladder steps".
+enum class LadderStep { kRebind, kStart, kReup, kRestart, kConntrack };
+
+// "rebind", "start", "reup", "restart", "conntrack".
+std::string_view StepName(LadderStep step);
+std::optional<LadderStep> ParseStep(std::string_view name);
+
+enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
+
+// "trace", "debug", "info", "warn", "error" (the names spdlog's
+// spdlog::level::from_str accepts).
+std::string_view LogLevelName(LogLevel level);
+std::optional<LogLevel> ParseLogLevel(std::string_view name);
+
+// Where tailscaled's LocalAPI socket usually is, tried in this order when
+// `socket` is empty. OpenWrt and older distributions use /var/run, which on
+// most systemd hosts is a symlink to /run.
+inline constexpr std::string_view kDefaultSocketPaths[] = {
+    "/var/run/tailscale/tailscaled.sock",
+    "/run/tailscale/tailscaled.sock",
+};
+
+// Defaults suit a real router or VPS; each says why it has its value.
+struct Config {
+  // Empty: auto, see kDefaultSocketPaths.
+  std::string socket;
+
+  // Quiet time after the last uplink change before deciding. tailscaled's
+  // own netmon debounces for 1 s and then re-STUNs; 5 s lets it finish that
+  // and lets a DHCP or PPPoE bring-up (a burst of netlink messages spread
+  // over a few seconds) end, so one failover is one decision.
+  std::chrono::milliseconds debounce = std::chrono::seconds(5);
+
+  // Cap on settling while the link keeps flapping: after a minute the
+  // flapping is the new normal and waiting longer only delays a recovery
+  // (the disruptive-step rate limit keeps acting on it safe).
+  std::chrono::milliseconds settle_max = std::chrono::seconds(60);
+
+  // After a settled change, time tailscaled gets to heal itself before the
+  // ladder starts: it usually re-establishes the control connection and its
+  // DERP home within 5-15 s of a rebind.
+  std::chrono::milliseconds grace = std::chrono::seconds(20);
+
+  // Time a ladder step gets to show an effect before the next one: a fresh
+  // control connection (Noise handshake, map response) and a DERP reconnect
+  // take a few seconds, more on a slow or lossy uplink.
+  std::chrono::milliseconds verify = std::chrono::seconds(15);
+
+  // How long tailscaled may stay degraded on a stable uplink before the
+  // ladder runs. Its warnings flap briefly during ordinary DERP reconnects;
+  // 90 s ignores those yet is far below the ~16 minutes a stalled control
+  // connection takes to notice an upstream change on its own.
+  std::chrono::milliseconds unhealthy_after = std::chrono::seconds(90);
+
+  // Starting/NoState count as degraded only after this long: a first start
+  // with a large netmap on a small router can take tens of seconds.
+  std::chrono::milliseconds start_timeout = std::chrono::seconds(60);
+
+  // Rebind once after every settled uplink change, before the grace period.
+  // It is what tailscaled does on its own link changes, costs nothing, and
+  // covers policy-routing failovers (mwan3) that its netmon does not see.
+  bool kick_on_change = true;
+
+  // Gentlest first; `conntrack` is opt-in for routers that NAT.
+  std::vector<LadderStep> ladder = {LadderStep::kRebind, LadderStep::kStart,
+                                    LadderStep::kReup, LadderStep::kRestart};
+
+  // argv, run without a shell. systemd is the common host; OpenWrt sets
+  // ["/etc/init.d/tailscale", "restart"].
+  std::vector<std::string> restart_command = {"systemctl", "restart",
+                                              "tailscaled.service"};
+
+  // Shared budget of `reup` and `restart` per sliding hour: one full pass of
+  // the ladder and one retry, and no restart storm on a flapping link.
+  int max_disruptive_per_hour = 3;
+
+  // First pause between failed steps, doubled (with jitter) up to
+  // backoff_max; 10 s keeps the second step close to the first failure.
+  std::chrono::milliseconds backoff_initial = std::chrono::seconds(10);
+
+  // Longest pause, also the cooldown cap after the ladder: a persistent
+  // outage is retried at most every 10 minutes.
+  std::chrono::milliseconds backoff_max = std::chrono::minutes(10);
+
+  // Units restarted when the Tailscale IP (re)appears; opt-in because which
+  // units bind that address is host-specific (e.g. "ssh.socket").
+  std::vector<std::string> restart_on_ip;
+
+  // Directory of hook executables run on transitions; empty: no hooks.
+  std::string hooks_dir;
+
+  // On tmpfs: runtime-only state, no flash wear on routers, gone at reboot.
+  std::string state_file = "/run/tswatchdog/state.json";
+
+  // Prometheus textfile; empty: off (most hosts have no node_exporter).
+  std::string metrics_file;
+
+  // Log every command instead of running it.
+  bool dry_run = false;
+
+  // info: transitions and actions; debug adds every decision.
+  LogLevel log_level = LogLevel::kInfo;
+
+  // The tun device tailscaled owns (its default --tun name). Changes on it
+  // are tailscaled's own and must not trigger the watchdog.
+  std::string tailscale_interface = "tailscale0";
+
+  bool operator==(const Config&) const = default;
+};
+
+// The LocalAPI socket paths to try, in order: `socket` alone when set,
+// otherwise kDefaultSocketPaths.
+std::vector<std::string> SocketCandidates(const Config& config);
+
+// Checks the rules no single value can: durations that must be positive
+// (debounce and grace may be 0), debounce <= settle_max, backoff_initial <=
+// backoff_max, a non-empty ladder without duplicates, a restart_command when
+// the ladder has `restart`, max_disruptive_per_hour >= 0, unit and interface
+// names. The error names the key but no file (ParseToml and the flag
+// functions validate on their own and add where the value came from).
+std::optional<ConfigError> Validate(const Config& config);
+
+// Parses TOML text over the defaults and validates the result. `file_name`
+// is used in errors only.
+Result<Config> ParseToml(std::string_view toml_text,
+                         const std::string& file_name);
+
+// Reads and parses a config file. A missing or unreadable file is an error.
+Result<Config> LoadFile(const std::string& path);
+
+// The config as TOML, each key preceded by a comment saying what it does
+// and its default; ParseToml of the output gives back an equal Config.
+std::string ToToml(const Config& config);
+
+}  // namespace config
+
+#endif  // TSWATCHDOG_CONFIG_CONFIG_H_

@@ -1,0 +1,30 @@
+// Durations as written in the config file and on the command line: a
+// sequence of <number><unit> from the largest unit to the smallest, with the
+// units h, m, s and ms: "250ms", "2s", "1m30s", "1h", "1h2m3s4ms".
+#ifndef TSWATCHDOG_CONFIG_DURATION_H_
+#define TSWATCHDOG_CONFIG_DURATION_H_
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "config/result.h"
+
+namespace config {
+
+// Parses a duration. Rejected, with a message that says why: an empty
+// string, a bare number without a unit ("5"), a negative sign, fractions
+// ("1.5s"), unknown units, units out of order or repeated ("30s1m", "1s1s"),
+// spaces, and values that overflow. Only `message` of the error is set; the
+// caller adds the file, line, key or flag.
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
+
+// The canonical spelling, which ParseDuration reads back to the same value:
+// a whole number of seconds is split into h, m and s, leaving out zero parts
+// ("1h", "1m30s", "2h5s"); anything with a sub-second part is written in
+// milliseconds only ("1500ms", "61500ms"); zero is "0s".
+std::string FormatDuration(std::chrono::milliseconds duration);
+
+}  // namespace config
+
+#endif  // TSWATCHDOG_CONFIG_DURATION_H_

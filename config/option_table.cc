@@ -1,0 +1,485 @@
+// The option table and the per-type conversions between TOML values, flag
+// text and Config members.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <climits>
+#include <sstream>
+
+#include "config/internal.h"
+
+namespace config::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::array<OptionSpec, 20> kOptions = {{
+    {"socket", Kind::kString, &Config::socket, "PATH",
+     "tailscaled's LocalAPI socket; empty: try "
+     "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
+    {"debounce", Kind::kDuration, &Config::debounce, "DURATION",
+     "quiet time after the last uplink change before deciding"},
+    {"settle_max", Kind::kDuration, &Config::settle_max, "DURATION",
+     "longest wait for the uplink to settle while it keeps changing"},
+    {"grace", Kind::kDuration, &Config::grace, "DURATION",
+     "time tailscaled gets to heal itself after a settled change, before the "
+     "ladder runs"},
+    {"verify", Kind::kDuration, &Config::verify, "DURATION",
+     "time each ladder step gets to show an effect before the next one"},
+    {"unhealthy_after", Kind::kDuration, &Config::unhealthy_after, "DURATION",
+     "how long tailscaled may stay degraded on a stable uplink before the "
+     "ladder runs"},
+    {"start_timeout", Kind::kDuration, &Config::start_timeout, "DURATION",
+     "how long tailscaled may stay Starting or NoState before that counts as "
+     "degraded"},
+    {"kick_on_change", Kind::kBool, &Config::kick_on_change, "BOOL",
+     "rebind once after each settled uplink change, before the grace period"},
+    {"ladder", Kind::kSteps, &Config::ladder, "STEP,...",
+     "recovery steps in order, each once; known: rebind, start, reup, "
+     "restart, conntrack"},
+    {"restart_command", Kind::kArgv, &Config::restart_command, "COMMAND",
+     "command of the restart step, run without a shell; a single string is "
+     "split on whitespace"},
+    {"max_disruptive_per_hour", Kind::kCount, &Config::max_disruptive_per_hour,
+     "N", "most reup and restart steps, together, in any hour (0: never)"},
+    {"backoff_initial", Kind::kDuration, &Config::backoff_initial, "DURATION",
+     "first pause after a failed step; doubles up to backoff_max"},
+    {"backoff_max", Kind::kDuration, &Config::backoff_max, "DURATION",
+     "longest pause between steps, and longest cooldown after the ladder"},
+    {"restart_on_ip", Kind::kNames, &Config::restart_on_ip, "UNIT,...",
+     "systemd units restarted when the Tailscale IP (re)appears, e.g. "
+     "ssh.socket"},
+    {"hooks_dir", Kind::kString, &Config::hooks_dir, "DIR",
+     "directory of executables run on each transition; empty: none"},
+    {"state_file", Kind::kString, &Config::state_file, "PATH",
+     "JSON state file, written on each transition and read by 'tswatchdog "
+     "status'; empty: none"},
+    {"metrics_file", Kind::kString, &Config::metrics_file, "PATH",
+     "Prometheus textfile, written on each transition; empty: none"},
+    {"dry_run", Kind::kBool, &Config::dry_run, "BOOL",
+     "log each action instead of running it"},
+    {"log_level", Kind::kLogLevel, &Config::log_level, "LEVEL",
+     "trace, debug, info, warn or error"},
+    {"tailscale_interface", Kind::kString, &Config::tailscale_interface, "NAME",
+     "tun device tailscaled owns; its changes are tailscaled's own and "
+     "ignored"},
+}};
+
+constexpr std::string_view kKnownSteps =
+    "rebind, start, reup, restart, conntrack";
+constexpr std::string_view kKnownLevels = "trace, debug, info, warn, error";
+
+template <typename T>
+T& Field(const OptionSpec& spec, Config& config) {
+  return config.*std::get<T Config::*>(spec.member);
+}
+
+template <typename T>
+const T& Field(const OptionSpec& spec, const Config& config) {
+  return config.*std::get<T Config::*>(spec.member);
+}
+
+int LineOf(const toml::node& node) {
+  return static_cast<int>(node.source().begin.line);
+}
+
+// Formats a TOML node as TOML, with basic (double-quoted) strings.
+std::string FormatNode(const toml::node& node) {
+  std::ostringstream out;
+  out << toml::toml_formatter{node, toml::format_flags::allow_unicode_strings};
+  return out.str();
+}
+
+// "integer 5", "string \"yes\"", "array" (compound values are not shown).
+std::string Describe(const toml::node& node) {
+  std::ostringstream out;
+  out << node.type();
+  if (!node.is_array() && !node.is_table()) out << " " << FormatNode(node);
+  return out.str();
+}
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+         c == '\v';
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+std::vector<std::string> SplitOnWhitespace(std::string_view text) {
+  std::vector<std::string> words;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    while (pos < text.size() && IsSpace(text[pos])) ++pos;
+    size_t begin = pos;
+    while (pos < text.size() && !IsSpace(text[pos])) ++pos;
+    if (pos > begin) words.emplace_back(text.substr(begin, pos - begin));
+  }
+  return words;
+}
+
+// "a, b,c" -> {"a", "b", "c"}; "" -> {}. An empty item ("a,,b") is an error.
+std::optional<std::string> SplitOnCommas(std::string_view text,
+                                         std::string_view what,
+                                         std::vector<std::string>& items) {
+  items.clear();
+  if (Trim(text).empty()) return std::nullopt;
+  size_t begin = 0;
+  while (true) {
+    size_t comma = text.find(',', begin);
+    std::string_view item = Trim(text.substr(begin, comma - begin));
+    if (item.empty()) {
+      return "empty " + std::string(what) + " in '" + std::string(text) +
+             "' (a list is written a,b,c)";
+    }
+    items.emplace_back(item);
+    if (comma == std::string_view::npos) return std::nullopt;
+    begin = comma + 1;
+  }
+}
+
+std::string UnknownStep(std::string_view name) {
+  return "unknown step '" + std::string(name) +
+         "' (known: " + std::string(kKnownSteps) + ")";
+}
+
+std::string UnknownLevel(std::string_view name) {
+  return "unknown log level '" + std::string(name) +
+         "' (known: " + std::string(kKnownLevels) + ")";
+}
+
+// Reads a TOML array whose elements must all be strings. On a non-string
+// element, returns an error at that element's line.
+std::optional<ConfigError> ReadStringArray(const toml::array& array,
+                                           const ConfigError& error_template,
+                                           std::vector<std::string>& strings,
+                                           std::vector<int>& lines) {
+  strings.clear();
+  lines.clear();
+  for (size_t i = 0; i < array.size(); ++i) {
+    const toml::node& element = *array.get(i);
+    const auto* text = element.as_string();
+    if (text == nullptr) {
+      ConfigError error = error_template;
+      error.line = LineOf(element);
+      error.message = "element " + std::to_string(i + 1) +
+                      ": expected a string, got " + Describe(element);
+      return error;
+    }
+    strings.push_back(text->get());
+    lines.push_back(LineOf(element));
+  }
+  return std::nullopt;
+}
+
+std::string Join(const std::vector<std::string>& items,
+                 std::string_view separator) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += separator;
+    out += items[i];
+  }
+  return out;
+}
+
+std::vector<std::string> StepNames(const std::vector<LadderStep>& steps) {
+  std::vector<std::string> names;
+  for (LadderStep step : steps) names.emplace_back(StepName(step));
+  return names;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::span<const OptionSpec> AllOptions() { return kOptions; }
+
+const OptionSpec* FindOption(std::string_view key) {
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+std::string FlagName(std::string_view key) {
+  std::string flag(key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+std::string ClosestKey(std::string_view unknown) {
+  // Dashes for underscores is the likeliest slip (the flag spelling).
+  std::string normalized(unknown);
+  std::replace(normalized.begin(), normalized.end(), '-', '_');
+  std::string best;
+  size_t best_distance = 3;  // more edits than this is not a typo
+  for (const OptionSpec& spec : kOptions) {
+    size_t distance = EditDistance(normalized, spec.key);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = spec.key;
+    }
+  }
+  return best;
+}
+
+ConfigError ErrorAt(const Origins& origins, std::string_view key,
+                    std::string message) {
+  ConfigError error;
+  error.key = key;
+  error.message = std::move(message);
+  if (auto it = origins.find(key); it != origins.end()) {
+    error.file = it->second.file;
+    error.line = it->second.line;
+    error.flag = it->second.flag;
+  }
+  return error;
+}
+
+std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
+                                       const toml::node& node,
+                                       const std::string& file,
+                                       Config& config) {
+  ConfigError error;
+  error.file = file;
+  error.line = LineOf(node);
+  error.key = spec.key;
+  auto fail = [&error](std::string message) {
+    error.message = std::move(message);
+    return error;
+  };
+
+  switch (spec.kind) {
+    case Kind::kString: {
+      const auto* text = node.as_string();
+      if (text == nullptr) {
+        return fail("expected a string, got " + Describe(node));
+      }
+      Field<std::string>(spec, config) = text->get();
+      return std::nullopt;
+    }
+    case Kind::kDuration: {
+      const auto* text = node.as_string();
+      if (text == nullptr) {
+        std::string message =
+            "expected a duration string such as \"5s\" or \"250ms\", got " +
+            Describe(node);
+        if (node.is_number()) message += " (a number needs a unit)";
+        return fail(message);
+      }
+      auto duration = ParseDuration(text->get());
+      if (!duration) return fail(duration.error().message);
+      Field<milliseconds>(spec, config) = duration.value();
+      return std::nullopt;
+    }
+    case Kind::kBool: {
+      const auto* flag = node.as_boolean();
+      if (flag == nullptr) {
+        return fail("expected true or false, got " + Describe(node));
+      }
+      Field<bool>(spec, config) = flag->get();
+      return std::nullopt;
+    }
+    case Kind::kCount: {
+      const auto* number = node.as_integer();
+      if (number == nullptr) {
+        return fail("expected a whole number, got " + Describe(node));
+      }
+      if (number->get() > INT_MAX || number->get() < INT_MIN) {
+        return fail("number " + std::to_string(number->get()) +
+                    " is out of range");
+      }
+      Field<int>(spec, config) = static_cast<int>(number->get());
+      return std::nullopt;
+    }
+    case Kind::kSteps: {
+      const auto* array = node.as_array();
+      if (array == nullptr) {
+        return fail(
+            "expected an array of step names such as [\"rebind\", "
+            "\"start\"], got " +
+            Describe(node));
+      }
+      std::vector<std::string> names;
+      std::vector<int> lines;
+      if (auto bad = ReadStringArray(*array, error, names, lines)) return bad;
+      std::vector<LadderStep> steps;
+      for (size_t i = 0; i < names.size(); ++i) {
+        auto step = ParseStep(names[i]);
+        if (!step) {
+          error.line = lines[i];
+          return fail(UnknownStep(names[i]));
+        }
+        steps.push_back(*step);
+      }
+      Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
+      return std::nullopt;
+    }
+    case Kind::kArgv:
+    case Kind::kNames: {
+      std::vector<std::string> strings;
+      std::vector<int> lines;
+      if (const auto* array = node.as_array()) {
+        if (auto bad = ReadStringArray(*array, error, strings, lines)) {
+          return bad;
+        }
+      } else if (const auto* text = node.as_string();
+                 text != nullptr && spec.kind == Kind::kArgv) {
+        strings = SplitOnWhitespace(text->get());
+      } else {
+        return fail(std::string(spec.kind == Kind::kArgv
+                                    ? "expected an array of strings or a "
+                                      "string, got "
+                                    : "expected an array of strings, got ") +
+                    Describe(node));
+      }
+      Field<std::vector<std::string>>(spec, config) = std::move(strings);
+      return std::nullopt;
+    }
+    case Kind::kLogLevel: {
+      const auto* text = node.as_string();
+      if (text == nullptr) {
+        return fail("expected a string (" + std::string(kKnownLevels) +
+                    "), got " + Describe(node));
+      }
+      auto level = ParseLogLevel(text->get());
+      if (!level) return fail(UnknownLevel(text->get()));
+      Field<LogLevel>(spec, config) = *level;
+      return std::nullopt;
+    }
+  }
+  return fail("internal error: unhandled option kind");
+}
+
+std::optional<std::string> SetFromText(const OptionSpec& spec,
+                                       std::string_view text, Config& config) {
+  switch (spec.kind) {
+    case Kind::kString:
+      Field<std::string>(spec, config) = std::string(text);
+      return std::nullopt;
+    case Kind::kDuration: {
+      auto duration = ParseDuration(text);
+      if (!duration) return duration.error().message;
+      Field<milliseconds>(spec, config) = duration.value();
+      return std::nullopt;
+    }
+    case Kind::kBool:
+      if (text == "true") {
+        Field<bool>(spec, config) = true;
+      } else if (text == "false") {
+        Field<bool>(spec, config) = false;
+      } else {
+        return "expected true or false, got '" + std::string(text) + "'";
+      }
+      return std::nullopt;
+    case Kind::kCount: {
+      int number = 0;
+      const char* end = text.data() + text.size();
+      auto [stop, ec] = std::from_chars(text.data(), end, number);
+      if (text.empty() || ec != std::errc() || stop != end) {
+        return "expected a whole number, got '" + std::string(text) + "'";
+      }
+      Field<int>(spec, config) = number;
+      return std::nullopt;
+    }
+    case Kind::kSteps: {
+      std::vector<std::string> names;
+      if (auto bad = SplitOnCommas(text, "step", names)) return bad;
+      std::vector<LadderStep> steps;
+      for (const std::string& name : names) {
+        auto step = ParseStep(name);
+        if (!step) return UnknownStep(name);
+        steps.push_back(*step);
+      }
+      Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
+      return std::nullopt;
+    }
+    case Kind::kArgv:
+      Field<std::vector<std::string>>(spec, config) = SplitOnWhitespace(text);
+      return std::nullopt;
+    case Kind::kNames: {
+      std::vector<std::string> names;
+      if (auto bad = SplitOnCommas(text, "name", names)) return bad;
+      Field<std::vector<std::string>>(spec, config) = std::move(names);
+      return std::nullopt;
+    }
+    case Kind::kLogLevel: {
+      auto level = ParseLogLevel(text);
+      if (!level) return UnknownLevel(text);
+      Field<LogLevel>(spec, config) = *level;
+      return std::nullopt;
+    }
+  }
+  return "internal error: unhandled option kind";
+}
+
+std::string RenderToml(const OptionSpec& spec, const Config& config) {
+  auto string_array = [](const std::vector<std::string>& items) {
+    toml::array array;
+    for (const std::string& item : items) array.push_back(item);
+    return FormatNode(array);
+  };
+  switch (spec.kind) {
+    case Kind::kString:
+      return FormatNode(
+          toml::value<std::string>(Field<std::string>(spec, config)));
+    case Kind::kDuration:
+      return FormatNode(toml::value<std::string>(
+          FormatDuration(Field<milliseconds>(spec, config))));
+    case Kind::kBool:
+      return Field<bool>(spec, config) ? "true" : "false";
+    case Kind::kCount:
+      return std::to_string(Field<int>(spec, config));
+    case Kind::kSteps:
+      return string_array(
+          StepNames(Field<std::vector<LadderStep>>(spec, config)));
+    case Kind::kArgv:
+    case Kind::kNames:
+      return string_array(Field<std::vector<std::string>>(spec, config));
+    case Kind::kLogLevel:
+      return FormatNode(toml::value<std::string>(
+          std::string(LogLevelName(Field<LogLevel>(spec, config)))));
+  }
+  return "";
+}
+
+std::string RenderText(const OptionSpec& spec, const Config& config) {
+  switch (spec.kind) {
+    case Kind::kString:
+      return Field<std::string>(spec, config);
+    case Kind::kDuration:
+      return FormatDuration(Field<milliseconds>(spec, config));
+    case Kind::kBool:
+      return Field<bool>(spec, config) ? "true" : "false";
+    case Kind::kCount:
+      return std::to_string(Field<int>(spec, config));
+    case Kind::kSteps:
+      return Join(StepNames(Field<std::vector<LadderStep>>(spec, config)), ",");
+    case Kind::kArgv:
+      return Join(Field<std::vector<std::string>>(spec, config), " ");
+    case Kind::kNames:
+      return Join(Field<std::vector<std::string>>(spec, config), ",");
+    case Kind::kLogLevel:
+      return std::string(LogLevelName(Field<LogLevel>(spec, config)));
+  }
+  return "";
+}
+
+}  // namespace config::internal
