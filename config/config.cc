@@ -46,6 +46,16 @@ std::string_view NameOf(const NameTable<Enum, N>& table, Enum value) {
 }
 
 template <typename Enum, size_t N>
+std::string JoinNames(const NameTable<Enum, N>& table) {
+  std::string joined;
+  for (const auto& [value, name] : table) {
+    if (!joined.empty()) joined += ", ";
+    joined += name;
+  }
+  return joined;
+}
+
+template <typename Enum, size_t N>
 std::optional<Enum> ValueOf(const NameTable<Enum, N>& table,
                             std::string_view name) {
   for (const auto& [value, known] : table) {
@@ -92,6 +102,13 @@ std::string_view LogLevelName(LogLevel level) {
 std::optional<LogLevel> ParseLogLevel(std::string_view name) {
   return ValueOf(kLevelNames, name);
 }
+
+namespace internal {
+
+std::string KnownStepNames() { return JoinNames(kStepNames); }
+std::string KnownLogLevelNames() { return JoinNames(kLevelNames); }
+
+}  // namespace internal
 
 std::vector<std::string> SocketCandidates(const Config& config) {
   if (!config.socket.empty()) return {config.socket};

@@ -65,10 +65,6 @@ constexpr std::array<OptionSpec, 20> kOptions = {{
      "ignored"},
 }};
 
-constexpr std::string_view kKnownSteps =
-    "rebind, start, reup, restart, conntrack";
-constexpr std::string_view kKnownLevels = "trace, debug, info, warn, error";
-
 template <typename T>
 T& Field(const OptionSpec& spec, Config& config) {
   return config.*std::get<T Config::*>(spec.member);
@@ -143,12 +139,12 @@ std::optional<std::string> SplitOnCommas(std::string_view text,
 
 std::string UnknownStep(std::string_view name) {
   return "unknown step '" + std::string(name) +
-         "' (known: " + std::string(kKnownSteps) + ")";
+         "' (known: " + KnownStepNames() + ")";
 }
 
 std::string UnknownLevel(std::string_view name) {
   return "unknown log level '" + std::string(name) +
-         "' (known: " + std::string(kKnownLevels) + ")";
+         "' (known: " + KnownLogLevelNames() + ")";
 }
 
 // Reads a TOML array whose elements must all be strings. On a non-string
@@ -356,8 +352,8 @@ std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
     case Kind::kLogLevel: {
       const auto* text = node.as_string();
       if (text == nullptr) {
-        return fail("expected a string (" + std::string(kKnownLevels) +
-                    "), got " + Describe(node));
+        return fail("expected a string (" + KnownLogLevelNames() + "), got " +
+                    Describe(node));
       }
       auto level = ParseLogLevel(text->get());
       if (!level) return fail(UnknownLevel(text->get()));
