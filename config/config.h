@@ -130,7 +130,7 @@ struct Config {
 // otherwise kDefaultSocketPaths.
 std::vector<std::string> SocketCandidates(const Config& config);
 
-// Checks the rules no single value can: durations that must be positive
+// Checks what the types alone do not: durations that must be positive
 // (debounce and grace may be 0), debounce <= settle_max, backoff_initial <=
 // backoff_max, a non-empty ladder without duplicates, a restart_command when
 // the ladder has `restart`, max_disruptive_per_hour >= 0, unit and interface
