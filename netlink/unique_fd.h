@@ -1,5 +1,5 @@
-// RAII owner of a file descriptor. Used by every layer of tswatchdog; it lives in
-// netlink/ because that is the lowest layer and depends on nothing else.
+// RAII owner of a file descriptor. Used by every layer of tswatchdog; it lives
+// in netlink/ because that is the lowest layer and depends on nothing else.
 #ifndef TSWATCHDOG_NETLINK_UNIQUE_FD_H_
 #define TSWATCHDOG_NETLINK_UNIQUE_FD_H_
 

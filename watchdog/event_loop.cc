@@ -92,8 +92,8 @@ void EventLoop::ArmTimerFd() {
   itimerspec spec{};
   if (!timer_order_.empty()) {
     auto since_epoch = timer_order_.begin()->first.time_since_epoch();
-    auto ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count();
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch)
+                  .count();
     if (ns <= 0) ns = 1;  // 0 would disarm the timer
     spec.it_value.tv_sec = ns / 1000000000;
     spec.it_value.tv_nsec = ns % 1000000000;
@@ -141,7 +141,8 @@ int EventLoop::RunOnce(int timeout_ms) {
       continue;
     }
     auto it = fds_.find(events[i].data.fd);
-    if (it != fds_.end()) ready.emplace_back(it->second, events[i].events);
+    const uint32_t mask = events[i].events;
+    if (it != fds_.end()) ready.emplace_back(it->second, mask);
   }
   for (auto& [weak, mask] : ready) {
     if (stopped_) break;

@@ -1,6 +1,7 @@
 // The one event loop of tswatchdog: epoll over file descriptors plus a single
-// timerfd (CLOCK_MONOTONIC) that multiplexes every timer. Single-threaded, in the
-// style of OpenWrt's uloop: callbacks run on the loop thread and must not block.
+// timerfd (CLOCK_MONOTONIC) that multiplexes every timer. Single-threaded, in
+// the style of OpenWrt's uloop: callbacks run on the loop thread and must not
+// block.
 #ifndef TSWATCHDOG_WATCHDOG_EVENT_LOOP_H_
 #define TSWATCHDOG_WATCHDOG_EVENT_LOOP_H_
 
@@ -32,12 +33,14 @@ class EventLoop {
   EventLoop& operator=(const EventLoop&) = delete;
   ~EventLoop();
 
-  // Registers `fd` (not owned) for `events` (EPOLLIN, EPOLLOUT, ...). Replaces any
-  // earlier registration of the same fd. Safe to call from inside a callback.
+  // Registers `fd` (not owned) for `events` (EPOLLIN, EPOLLOUT, ...). Replaces
+  // any earlier registration of the same fd. Safe to call from inside a
+  // callback.
   void WatchFd(int fd, uint32_t events, FdCallback callback);
   // Changes the interest set of a watched fd.
   void ModifyFd(int fd, uint32_t events);
-  // Stops watching `fd`; a pending dispatch for it in this iteration is dropped.
+  // Stops watching `fd`; a pending dispatch for it in this iteration is
+  // dropped.
   void UnwatchFd(int fd);
   bool IsWatching(int fd) const { return fds_.count(fd) != 0; }
 

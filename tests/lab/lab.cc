@@ -1,0 +1,118 @@
+#include "tests/lab/lab.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+namespace lab {
+
+std::string EnterFreshNetns() {
+  if (unshare(CLONE_NEWNET) != 0) {
+    return std::string(
+               "lab tests need CAP_NET_ADMIN to create a network "
+               "namespace (run as root): unshare: ") +
+           std::strerror(errno);
+  }
+  if (Sh("ip link set lo up") != 0) return "lab tests need iproute2 (`ip`)";
+  return "";
+}
+
+int Sh(const std::string& command) {
+  int status = std::system(command.c_str());
+  if (status == -1 || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+void CreateDualWan() {
+  const char* script = R"(set -e
+ip link add wan0 type veth peer name isp0
+ip link add wan1 type veth peer name isp1
+for d in wan0 wan1; do
+  sysctl -qw net.ipv6.conf.$d.accept_ra=0
+  sysctl -qw net.ipv6.conf.$d.accept_dad=0
+done
+ip addr add 198.51.100.2/24 dev wan0
+ip addr add 203.0.113.2/24 dev wan1
+ip link set isp0 up
+ip link set isp1 up
+ip link set wan0 up
+ip link set wan1 up
+ip -6 addr add 2001:db8:a::2/64 dev wan0 nodad
+ip -6 addr add 2001:db8:b::2/64 dev wan1 nodad
+)";
+  if (Sh(script) != 0) throw std::runtime_error("CreateDualWan failed");
+}
+
+Child::Child(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork");
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  stdout_fd_ = fds[0];
+}
+
+Child::~Child() {
+  if (!exited_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+bool Child::ReadLine(std::string* line, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      *line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return true;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd pfd{stdout_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(stdout_fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+void Child::Signal(int sig) { kill(pid_, sig); }
+
+int Child::Wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    // Poll on nothing for a short slice: we wait for a condition (exit), with
+    // a deadline, not for a fixed time.
+    poll(nullptr, 0, 5);
+  }
+  return -1;
+}
+
+}  // namespace lab

@@ -1,0 +1,67 @@
+// Lab helpers for tests on the real kernel.
+//
+// Every lab test runs in a network namespace of its own: EnterFreshNetns()
+// unshares the test process's network namespace, so the namespace (and every
+// veth, route and rule in it) disappears with the process, even when a test
+// crashes. ctest runs each test in its own process; nothing is named, so
+// parallel runs cannot collide and nothing can be left behind.
+#ifndef TSWATCHDOG_TESTS_LAB_LAB_H_
+#define TSWATCHDOG_TESTS_LAB_LAB_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace lab {
+
+// Unshares into a new network namespace with lo up. Returns an empty string
+// on success, or why the lab cannot run (no CAP_NET_ADMIN, no `ip`).
+std::string EnterFreshNetns();
+
+// Runs `command` with /bin/sh; returns its exit status. Output goes to stderr.
+int Sh(const std::string& command);
+
+// Two uplinks, each a veth pair whose far end plays the ISP side:
+//   wan0 198.51.100.2/24 (gw .1), 2001:db8:a::2/64 (gw 2001:db8:a::1)
+//   wan1 203.0.113.2/24  (gw .1), 2001:db8:b::2/64 (gw 2001:db8:b::1)
+// Links are created and up with carrier; no routes are added.
+void CreateDualWan();
+
+// A child process with its stdout on a pipe (used for `tswatchdog monitor`).
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv);
+  ~Child();
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // Returns the next stdout line, or nullopt-like empty + false on timeout/EOF.
+  bool ReadLine(std::string* line, std::chrono::milliseconds timeout);
+  void Signal(int sig);
+  // Waits for exit; returns the exit status or -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
+  bool exited_ = false;
+};
+
+}  // namespace lab
+
+// Skips the calling test (with the reason) when the lab cannot run here.
+#define LAB_ENTER_NETNS_OR_SKIP()                          \
+  do {                                                     \
+    std::string lab_problem = ::lab::EnterFreshNetns();    \
+    if (!lab_problem.empty()) GTEST_SKIP() << lab_problem; \
+  } while (0)
+
+// Runs a shell script with `set -e` and fails the test if any command fails.
+#define LAB_RUN(script) \
+  ASSERT_EQ(::lab::Sh(std::string("set -e\n") + (script)), 0) << (script)
+
+#endif  // TSWATCHDOG_TESTS_LAB_LAB_H_

@@ -1,0 +1,213 @@
+// `tswatchdog monitor [--json]`: the uplink view and each change, live.
+// Touches nothing and needs no tailscaled.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "netlink/watcher.h"
+#include "watchdog/commands.h"
+#include "watchdog/event_loop.h"
+#include "watchdog/uplink_json.h"
+
+namespace watchdog {
+namespace {
+
+std::string WallClockNow() {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()) % 1000;
+  const std::time_t t = system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
+  return buf;
+}
+
+class MonitorPrinter {
+ public:
+  explicit MonitorPrinter(bool json) : json_(json) {}
+
+  void Initial(const netlink::UplinkView& view) {
+    if (json_) {
+      nlohmann::json line = UplinkViewToJson(view);
+      line["event"] = "initial";
+      line["time"] = WallClockNow();
+      Emit(line.dump());
+      return;
+    }
+    for (netlink::Family family : netlink::kFamilies) {
+      Emit(fmt::format("{} uplink {}: {}", WallClockNow(),
+                       netlink::FamilyName(family),
+                       netlink::DescribeEgress(view.Get(family))));
+    }
+  }
+
+  void Change(const netlink::UplinkChange& change) {
+    if (json_) {
+      nlohmann::json line = UplinkViewToJson(change.new_view);
+      line["event"] = "change";
+      line["time"] = WallClockNow();
+      line["reasons"] = ReasonsToJson(change.reasons);
+      Emit(line.dump());
+      return;
+    }
+    for (netlink::Family family : netlink::kFamilies) {
+      std::string reasons;
+      for (const auto& r : change.reasons) {
+        if (r.family != family) continue;
+        if (!reasons.empty()) reasons += ' ';
+        reasons += netlink::ReasonName(r.reason);
+      }
+      if (reasons.empty()) continue;
+      Emit(fmt::format("{} change {}: {}: {} -> {}", WallClockNow(),
+                       netlink::FamilyName(family), reasons,
+                       netlink::DescribeEgress(change.old_view.Get(family)),
+                       netlink::DescribeEgress(change.new_view.Get(family))));
+    }
+  }
+
+ private:
+  // One line at a time, flushed: consumers read us through pipes.
+  void Emit(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
+  bool json_;
+};
+
+std::string DescribeMessage(const netlink::Message& msg) {
+  return std::visit(
+      [&](const auto& body) -> std::string {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, netlink::LinkMessage>) {
+          return fmt::format("{} link {} index {} flags {:#x}",
+                             body.deleted ? "del" : "new", body.name,
+                             body.index, body.flags);
+        } else if constexpr (std::is_same_v<T, netlink::AddressMessage>) {
+          return fmt::format("{} addr {}/{} index {} flags {:#x}",
+                             body.deleted ? "del" : "new",
+                             body.address.ToString(), body.prefix_len,
+                             body.index, body.flags);
+        } else if constexpr (std::is_same_v<T, netlink::RouteMessage>) {
+          return fmt::format("{} route {}/{} table {} oif {} via {} metric {}",
+                             body.deleted ? "del" : "new",
+                             body.dst ? body.dst->ToString() : "default",
+                             body.dst_len, body.table, body.oif,
+                             body.gateway ? body.gateway->ToString() : "-",
+                             body.priority);
+        } else if constexpr (std::is_same_v<T, netlink::RuleMessage>) {
+          return fmt::format("{} rule pref {} table {} fwmark {:#x}",
+                             body.deleted ? "del" : "new", body.priority,
+                             body.table, body.fwmark.value_or(0));
+        } else {
+          return fmt::format("message type {}", msg.type);
+        }
+      },
+      msg.body);
+}
+
+const char* RelevanceName(netlink::Relevance relevance) {
+  switch (relevance) {
+    case netlink::Relevance::kIgnored:
+      return "ignored";
+    case netlink::Relevance::kUnchanged:
+      return "duplicate";
+    case netlink::Relevance::kChanged:
+      return "hint";
+  }
+  return "?";
+}
+
+}  // namespace
+
+int RunMonitorCommand(int argc, char** argv) {
+  cxxopts::Options options("tswatchdog monitor",
+                           "Print the uplink tailscaled's packets would use, "
+                           "then one line per change. Needs no tailscaled.");
+  options.add_options()("json", "one JSON object per line")(
+      "debug", "log every parsed netlink message to stderr")(
+      "tailscale-interface",
+      "tailscaled's tun device (its changes are ignored)",
+      cxxopts::value<std::string>()->default_value("tailscale0"))(
+      "h,help", "show this help");
+  cxxopts::ParseResult args;
+  try {
+    args = options.parse(argc, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    std::fprintf(stderr, "tswatchdog monitor: %s\n", e.what());
+    return 2;
+  }
+  if (args.count("help")) {
+    std::cout << options.help() << std::endl;
+    return 0;
+  }
+  auto logger = spdlog::stderr_color_st("tswatchdog");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(args.count("debug") ? spdlog::level::debug
+                                        : spdlog::level::info);
+
+  netlink::WatcherOptions watcher_options;
+  watcher_options.ignore.tailscale_interfaces = {
+      args["tailscale-interface"].as<std::string>()};
+  try {
+    // Block the signals we handle so they arrive through signalfd.
+    sigset_t signals;
+    sigemptyset(&signals);
+    for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, sig);
+    if (sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) {
+      throw std::system_error(errno, std::generic_category(), "sigprocmask");
+    }
+    netlink::UniqueFd signal_fd(
+        signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+    if (!signal_fd) {
+      throw std::system_error(errno, std::generic_category(), "signalfd");
+    }
+
+    EventLoop loop;
+    netlink::Watcher watcher(watcher_options);
+    MonitorPrinter printer(args.count("json") > 0);
+    if (args.count("debug")) {
+      watcher.on_message = [](const netlink::Message& msg,
+                              netlink::Relevance relevance) {
+        spdlog::debug("netlink: {} ({})", DescribeMessage(msg),
+                      RelevanceName(relevance));
+      };
+    }
+    printer.Initial(watcher.view());
+    auto report = [&](const std::optional<netlink::UplinkChange>& change) {
+      if (change) printer.Change(*change);
+    };
+    loop.WatchFd(watcher.event_fd(), EPOLLIN,
+                 [&](uint32_t) { report(watcher.HandleReadable()); });
+    loop.WatchFd(signal_fd.get(), EPOLLIN, [&](uint32_t) {
+      signalfd_siginfo info;
+      while (read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGUSR1) {
+          // An external hint (mwan3 hotplug): re-read everything.
+          report(watcher.Resync("SIGUSR1"));
+        } else {
+          loop.Stop();
+        }
+      }
+    });
+    loop.Run();
+  } catch (const std::system_error& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace watchdog
