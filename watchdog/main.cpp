@@ -16,6 +16,8 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"monitor", watchdog::RunMonitorCommand,
      "print the uplink view and each change (--json: one object per line)"},
+    {"check", watchdog::RunCheckCommand,
+     "evaluate tailscaled's health once (exit 0 healthy, 1 not, 2 error)"},
 };
 
 void PrintUsage(FILE* out) {

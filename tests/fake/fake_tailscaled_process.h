@@ -1,0 +1,79 @@
+// Test harness for fake_tailscaled: starts it as a real process on a real Unix
+// socket in a private temp directory, talks to its control channel and reads
+// its request log. Used by tests/localapi and by the daemon's lab tests.
+#ifndef TSWATCHDOG_TESTS_FAKE_FAKE_TAILSCALED_PROCESS_H_
+#define TSWATCHDOG_TESTS_FAKE_FAKE_TAILSCALED_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "netlink/unique_fd.h"
+
+namespace fake {
+
+// A connected stream socket to the Unix socket at `path`; invalid on error
+// (errno set).
+netlink::UniqueFd ConnectUnixSocket(const std::string& path);
+
+// Polls `condition` every few milliseconds until it holds or `timeout` passes.
+bool WaitUntil(const std::function<bool()>& condition,
+               std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+class FakeTailscaledProcess {
+ public:
+  // Runs `fake_tailscaled serve --socket <dir>/tailscaled.sock --control
+  // <dir>/control.sock --log <dir>/requests.jsonl --pid-file <dir>/pid
+  // <extra_args...>` and waits (5 s) until the control channel answers.
+  // Throws std::runtime_error if it does not come up.
+  explicit FakeTailscaledProcess(std::vector<std::string> extra_args = {});
+  FakeTailscaledProcess(const FakeTailscaledProcess&) = delete;
+  FakeTailscaledProcess& operator=(const FakeTailscaledProcess&) = delete;
+  // SIGTERM, reap, remove the temp directory.
+  ~FakeTailscaledProcess();
+
+  static std::string BinaryPath();
+
+  const std::string& dir() const { return dir_; }
+  const std::string& socket_path() const { return socket_path_; }
+  const std::string& control_path() const { return control_path_; }
+  const std::string& log_path() const { return log_path_; }
+  pid_t pid() const { return pid_; }
+
+  // Sends one control command; returns the reply line ("ok ...", "error ...").
+  std::string Control(const std::string& command) const;
+  // Control() that must answer "ok"; throws otherwise.
+  void MustControl(const std::string& command) const;
+  // The `get` snapshot: backend_state, online, stuck_until, watchers, ...
+  nlohmann::json Get() const;
+
+  // Every request logged so far, one JSON object per line of the log:
+  // {time (RFC 3339 UTC), unix_ms, method, path, query, target, body, uid
+  // (SO_PEERCRED), conn (connection id), host, headers {lowercase name:
+  // value}, status (0 = never answered)}.
+  std::vector<nlohmann::json> Requests() const;
+  // Requests whose method and target ("/localapi/v0/debug?action=rebind")
+  // match.
+  size_t CountRequests(const std::string& method,
+                       const std::string& target) const;
+  bool WaitForRequest(
+      const std::string& method, const std::string& target, size_t count = 1,
+      std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+
+  void Signal(int signo) const;
+
+ private:
+  std::string dir_;
+  std::string socket_path_;
+  std::string control_path_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace fake
+
+#endif  // TSWATCHDOG_TESTS_FAKE_FAKE_TAILSCALED_PROCESS_H_

@@ -1,0 +1,196 @@
+// The fake itself, over raw bytes: it must behave like tailscaled where the
+// client and the daemon's tests rely on it (localapi.md sections 1-2).
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include "fake_tailscaled_process.h"
+#include "netlink/unique_fd.h"
+
+namespace watchdog {
+namespace {
+
+using fake::FakeTailscaledProcess;
+
+// Sends raw request bytes; reads until the server closes, `stop_at` appears,
+// or 3 s pass.
+std::string Exchange(const std::string& socket, const std::string& request,
+                     const std::string& stop_at = "") {
+  netlink::UniqueFd fd = fake::ConnectUnixSocket(socket);
+  if (!fd) return "connect failed";
+  if (::write(fd.get(), request.data(), request.size()) < 0)
+    return "write failed";
+  std::string out;
+  char buf[8192];
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!stop_at.empty() && out.find(stop_at) != std::string::npos) break;
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string Get(const std::string& target, const std::string& extra = "",
+                const std::string& host = "local-tailscaled.sock") {
+  return "GET " + target + " HTTP/1.1\r\nHost: " + host +
+         "\r\nConnection: close\r\n" + extra + "\r\n";
+}
+
+std::string Post(const std::string& target, const std::string& body) {
+  return "POST " + target +
+         " HTTP/1.1\r\nHost: local-tailscaled.sock\r\nConnection: close\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+bool StartsWith(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+class FakeTailscaledTest : public ::testing::Test {
+ protected:
+  std::string Ask(const std::string& request, const std::string& stop = "") {
+    return Exchange(fake_.socket_path(), request, stop);
+  }
+  FakeTailscaledProcess fake_;
+};
+
+TEST_F(FakeTailscaledTest, RejectsWrongHostOriginAndReferer) {
+  const std::string denied = "HTTP/1.1 403 Forbidden";
+  EXPECT_TRUE(
+      StartsWith(Ask(Get("/localapi/v0/status", "", "localhost")), denied));
+  EXPECT_TRUE(StartsWith(
+      Ask(Get("/localapi/v0/status", "", "local-tailscaled.sock:80")), denied));
+  auto origin = Ask(Get("/localapi/v0/status", "Origin: http://evil\r\n"));
+  EXPECT_TRUE(StartsWith(origin, denied));
+  EXPECT_NE(origin.find("invalid localapi request\n"), std::string::npos);
+  EXPECT_TRUE(StartsWith(
+      Ask(Get("/localapi/v0/status", "Referer: http://evil/\r\n")), denied));
+  // HTTP/1.0 without Host is accepted, like Go's validHost.
+  EXPECT_TRUE(StartsWith(Ask("GET /localapi/v0/status HTTP/1.0\r\n\r\n"),
+                         "HTTP/1.1 200 OK"));
+}
+
+TEST_F(FakeTailscaledTest, StatusHasTailscaleHeadersAndTabIndent) {
+  auto reply = Ask(Get("/localapi/v0/status?peers=false"));
+  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 200 OK"));
+  EXPECT_NE(reply.find("Tailscale-Version: 1.102.3-t53a0d659a\r\n"),
+            std::string::npos);
+  EXPECT_NE(reply.find("\n\t\"BackendState\": \"Running\""), std::string::npos);
+}
+
+TEST_F(FakeTailscaledTest, EndpointErrorsMatchTailscaled) {
+  EXPECT_NE(Ask(Get("/localapi/v0/nope")).find("404 page not found"),
+            std::string::npos);
+  EXPECT_NE(Ask(Get("/localapi/v0/debug?action=rebind")).find("405"),
+            std::string::npos);
+  EXPECT_NE(
+      Ask(Post("/localapi/v0/debug", "")).find("missing parameter 'action'"),
+      std::string::npos);
+  EXPECT_NE(Ask(Post("/localapi/v0/debug?action=frob", ""))
+                .find("unknown action \"frob\""),
+            std::string::npos);
+  auto start_empty = Ask(Post("/localapi/v0/start", ""));
+  EXPECT_TRUE(StartsWith(start_empty, "HTTP/1.1 400")) << start_empty;
+  EXPECT_TRUE(StartsWith(Ask(Post("/localapi/v0/start", "{}")),
+                         "HTTP/1.1 204 No Content"));
+  EXPECT_NE(
+      Ask(Post("/localapi/v0/debug?action=rebind", "")).find("\r\n\r\ndone\n"),
+      std::string::npos);
+  EXPECT_NE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=x")).find("bad mask"),
+            std::string::npos);
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=65538")),
+                         "HTTP/1.1 400"));
+}
+
+TEST_F(FakeTailscaledTest, WriteNeedsAnAllowedPeerUid) {
+  fake_.MustControl("write-uids 4242");  // not us
+  auto reply = Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 403")) << reply;
+  EXPECT_NE(reply.find("debug access denied"), std::string::npos);
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/status")), "HTTP/1.1 200"));
+  fake_.MustControl("write-uids " + std::to_string(::geteuid()));
+  EXPECT_TRUE(StartsWith(Ask(Post("/localapi/v0/debug?action=rebind", "")),
+                         "HTTP/1.1 200"));
+  auto log = fake_.Requests();
+  ASSERT_GE(log.size(), 1u);
+  EXPECT_EQ(log.front()["uid"], ::geteuid());
+}
+
+TEST_F(FakeTailscaledTest, BusIsChunkedJsonLines) {
+  auto reply = Ask(Get("/localapi/v0/watch-ipn-bus?mask=146"), "}}\n\r\n");
+  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 200 OK")) << reply;
+  EXPECT_NE(reply.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_NE(reply.find("\"State\":6"), std::string::npos) << reply;
+  EXPECT_NE(reply.find("\"Health\":{\"Warnings\":null}}\n\r\n"),
+            std::string::npos)
+      << reply;
+}
+
+TEST_F(FakeTailscaledTest, OldDaemonQuirkRequiresNoPrivateKeysBit) {
+  fake_.MustControl("require-npk on");
+  fake_.MustControl("write-uids -");
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=130")),
+                         "HTTP/1.1 403"));
+  EXPECT_TRUE(
+      StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=146"), "\r\n\r\n"),
+                 "HTTP/1.1 200"));
+}
+
+TEST_F(FakeTailscaledTest, StuckUntilStartHealsOnlyOnStart) {
+  fake_.MustControl("stuck start");
+  EXPECT_EQ(fake_.Get()["online"], false);
+  Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_EQ(fake_.Get()["stuck_until"], "start");
+  auto status = Ask(Get("/localapi/v0/status"));
+  EXPECT_NE(status.find("\"Online\": false"), std::string::npos);
+  EXPECT_NE(
+      status.find("Unable to connect to the Tailscale coordination server"),
+      std::string::npos);
+  Ask(Post("/localapi/v0/start", "{}"));
+  auto healed = fake_.Get();
+  EXPECT_EQ(healed["stuck_until"], "");
+  EXPECT_EQ(healed["online"], true);
+  EXPECT_TRUE(healed["warnings"].empty());
+}
+
+TEST_F(FakeTailscaledTest, StuckUntilReupNeedsDownThenUp) {
+  fake_.MustControl("stuck reup");
+  Ask(Post("/localapi/v0/start", "{}"));
+  EXPECT_EQ(fake_.Get()["stuck_until"], "reup");
+  const std::string patch =
+      "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+      "Connection: close\r\nContent-Length: ";
+  const std::string down = R"({"WantRunning":false,"WantRunningSet":true})";
+  const std::string up = R"({"WantRunning":true,"WantRunningSet":true})";
+  Ask(patch + std::to_string(down.size()) + "\r\n\r\n" + down);
+  EXPECT_EQ(fake_.Get()["backend_state"], "Stopped");
+  Ask(patch + std::to_string(up.size()) + "\r\n\r\n" + up);
+  auto healed = fake_.Get();
+  EXPECT_EQ(healed["backend_state"], "Running");
+  EXPECT_EQ(healed["stuck_until"], "");
+  EXPECT_EQ(healed["online"], true);
+}
+
+TEST_F(FakeTailscaledTest, SocketDownAndUp) {
+  fake_.MustControl("socket-down");
+  EXPECT_FALSE(fake::ConnectUnixSocket(fake_.socket_path()).valid());
+  fake_.MustControl("socket-up");
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/status")), "HTTP/1.1 200"));
+}
+
+TEST_F(FakeTailscaledTest, UnknownControlCommandIsAnError) {
+  EXPECT_TRUE(StartsWith(fake_.Control("frobnicate"), "error "));
+  EXPECT_TRUE(StartsWith(fake_.Control("stuck never"), "error "));
+}
+
+}  // namespace
+}  // namespace watchdog
