@@ -164,13 +164,16 @@ LocalApiClient::LocalApiClient(EventLoop& loop, LocalApiOptions options)
 }
 
 LocalApiClient::~LocalApiClient() {
-  if (curl_timer_) loop_.CancelTimer(*curl_timer_);
-  if (bus_timer_) loop_.CancelTimer(*bus_timer_);
+  // Removing handles makes curl call back (sockets, timer): let it, then drop
+  // whatever it armed, so no loop callback can outlive us.
   for (auto& transfer : transfers_) {
     curl_multi_remove_handle(multi_, transfer->easy);
   }
   transfers_.clear();
   curl_multi_cleanup(multi_);
+  if (curl_timer_) loop_.CancelTimer(*curl_timer_);
+  if (bus_timer_) loop_.CancelTimer(*bus_timer_);
+  for (int fd : watched_fds_) loop_.UnwatchFd(fd);
 }
 
 LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
@@ -486,8 +489,10 @@ int LocalApiClient::SocketCallback(void* /*easy*/, int fd, int what,
   auto* self = static_cast<LocalApiClient*>(client);
   if (what == CURL_POLL_REMOVE) {
     self->loop_.UnwatchFd(fd);
+    self->watched_fds_.erase(fd);
     return 0;
   }
+  self->watched_fds_.insert(fd);
   uint32_t events = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -171,6 +172,7 @@ class LocalApiClient {
   void* multi_ = nullptr;  // CURLM*
   std::list<std::unique_ptr<Transfer>> transfers_;
   std::optional<EventLoop::TimerId> curl_timer_;
+  std::set<int> watched_fds_;  // sockets curl asked us to watch
   uint64_t next_transfer_id_ = 1;
   bool write_denied_reported_ = false;
 

@@ -188,6 +188,19 @@ TEST(CheckCommandTest, EachSharedFixtureServedByTheFake) {
        {},
        1,
        "degraded: stuck-starting"},
+      {"data:status-running-legacy-derp-1.66.json",
+       {},
+       1,
+       "degraded: no-derp-connection (not connected to home DERP region 4)"},
+      {"data:status-running-legacy-offline-1.58.json",
+       {},
+       1,
+       "degraded: offline"},
+      {"data:status-stopped-1.102.json", {}, 1, "user-intent-off: stopped"},
+      {"data:status-needs-login-1.102.json",
+       {},
+       1,
+       "user-intent-off: needs-login"},
       {"status-stuck-starting-no-derp-1.102.json",
        {"--start-timeout", "1s"},
        1,
@@ -195,7 +208,7 @@ TEST(CheckCommandTest, EachSharedFixtureServedByTheFake) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.fixture);
-    FakeTailscaledProcess fake({"--status-file", FixturePath(c.fixture)});
+    FakeTailscaledProcess fake({"--status-file", AnyFixturePath(c.fixture)});
     std::vector<std::string> args = {"--socket", fake.socket_path()};
     args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
     CheckProcess check(args);

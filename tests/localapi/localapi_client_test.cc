@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <memory>
 
@@ -428,6 +430,50 @@ TEST_F(LocalApiClientTest, StopWatchingFromACallback) {
   }));
   EXPECT_EQ(notes, 1);
   EXPECT_EQ(client.in_flight(), 0u);
+}
+
+TEST_F(LocalApiClientTest, WriteDeniedIsLoggedOnce) {
+  StartFake({"--write-uids", "-"});
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    LocalApiClient client(loop_, Options());
+    for (int i = 0; i < 3; ++i) {
+      auto r = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
+      EXPECT_TRUE(r.error.write_access_denied);
+    }
+  }
+  spdlog::set_default_logger(previous);
+  int mentions = 0;
+  for (const auto& line : sink->last_formatted()) {
+    mentions += line.find("lacks write access") != std::string::npos;
+  }
+  EXPECT_EQ(mentions, 1);
+}
+
+TEST_F(LocalApiClientTest, DestroyedWithCallsInFlightLeavesNothingBehind) {
+  StartFake({"--hang"});
+  auto client = std::make_unique<LocalApiClient>(loop_, Options());
+  bool called = false;
+  client->GetStatus([&](ApiResult<Status>) { called = true; });
+  client->WatchBus([&](const Notify&) { called = true; },
+                   [&](const BusEvent&) { called = true; });
+  ASSERT_TRUE(RunUntil([&] {
+    return fake_->CountRequests("GET", "/localapi/v0/status?peers=false") ==
+               1 &&
+           fake_->CountRequests("GET", "/localapi/v0/watch-ipn-bus?mask=146") ==
+               1;
+  }));
+  EXPECT_EQ(fake_->Get()["connections"], 2);
+  client.reset();
+  // Nothing the client armed may fire now (ASan would see a use after free).
+  const auto until = MonoClock::now() + milliseconds(300);
+  while (MonoClock::now() < until) loop_.RunOnce(20);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(loop_.PendingTimers(), 0u);
+  ASSERT_TRUE(
+      fake::WaitUntil([&] { return fake_->Get()["connections"] == 0; }));
 }
 
 TEST(LocalApiSyncTest, OneShotCalls) {
