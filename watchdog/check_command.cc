@@ -55,7 +55,7 @@ std::string Summary(const Status& status) {
   std::string out = status.backend_state_name;
   out += status.self_online ? ", online" : ", offline";
   if (!status.self_relay.empty()) out += ", relay " + status.self_relay;
-  if (!status.version.empty()) out += " (" + status.version + ")";
+  if (!status.version.empty()) out += ", " + status.version;
   return out;
 }
 

@@ -418,14 +418,16 @@ void LocalApiClient::StartBusAttempt() {
   if (!bus_wanted_) return;
   const Request request =
       Request::Read("watch-ipn-bus?mask=" + std::to_string(options_.bus_mask));
-  Transfer* t = nullptr;
-  t = StartTransfer(
+  Transfer* t = StartTransfer(
       request,
-      [this](ApiResult<std::string> result) {
+      [this, endpoint = "GET /localapi/v0/" +
+                        request.path_and_query](ApiResult<std::string> result) {
         bus_transfer_ = nullptr;
         LocalApiError error = std::move(result.error);
         if (result.ok()) {
-          error = {LocalApiError::Kind::kTransport, error.endpoint, 0,
+          // A clean end of the chunked body: tailscaled never does that
+          // on its own, but a restart or proxy might.
+          error = {LocalApiError::Kind::kTransport, endpoint, 0,
                    "stream ended (EOF)"};
         }
         BusFailed(std::move(error));
@@ -444,9 +446,6 @@ void LocalApiClient::StartBusAttempt() {
 }
 
 void LocalApiClient::BusFailed(LocalApiError error) {
-  if (error.endpoint.empty()) {
-    error.endpoint = "GET /localapi/v0/watch-ipn-bus";
-  }
   if (!bus_wanted_) return;
   bus_connected_ = false;
   ++bus_failures_;

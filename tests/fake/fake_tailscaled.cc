@@ -67,6 +67,7 @@ constexpr const char* kControlHelp = R"(control commands:
   cut-stream <on|off>           new bus streams are closed mid-line after the first line
   cut-now                       close every bus stream now, mid-line
   fell-behind                   send "IPN bus consumer fell behind" and end every stream
+  eof                           end every bus stream cleanly (final chunk)
   push <json>                   send one raw line to every bus stream
   restart [delay_ms]            like a tailscaled restart: socket removed, recreated later
   socket-down | socket-up       remove / recreate the LocalAPI socket
@@ -414,6 +415,7 @@ class FakeTailscaled {
     while (!stopping_) Poll();
     StopListeningApi();
     ::unlink(opt_.control_path.c_str());
+    if (!opt_.pid_file.empty()) ::unlink(opt_.pid_file.c_str());
     return 0;
   }
 
@@ -984,10 +986,11 @@ class FakeTailscaled {
     }
   }
 
+  // Ends every bus stream cleanly (final chunk), after `last_line` if any.
   void EndStreams(const std::string& last_line) {
     for (auto& c : conns_) {
       if (!c->stream || c->dead) continue;
-      Send(c.get(), Chunk(last_line) + "0\r\n\r\n");
+      Send(c.get(), (last_line.empty() ? "" : Chunk(last_line)) + "0\r\n\r\n");
       c->close_after_write = true;
       Flush(c.get());
     }
@@ -1192,6 +1195,10 @@ class FakeTailscaled {
       Json err = {
           {"ErrMessage", "IPN bus consumer fell behind; closing watch"}};
       EndStreams(NotifyLine(err));
+      return "ok";
+    }
+    if (cmd == "eof") {
+      EndStreams("");
       return "ok";
     }
     if (cmd == "push" && !arg.empty()) {

@@ -349,6 +349,30 @@ TEST_F(LocalApiClientTest, FellBehindReconnects) {
   ASSERT_TRUE(RunUntil([&] { return log.connects() >= 2; }));
 }
 
+TEST_F(LocalApiClientTest, CleanEndOfStreamReconnects) {
+  StartFake();
+  LocalApiClient client(loop_, Options());
+  BusLog log;
+  Watch(client, log);
+  ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
+  fake_->MustControl("eof");
+  ASSERT_TRUE(RunUntil([&] { return log.disconnects() >= 1; }));
+  EXPECT_EQ(log.events.back().error.message, "stream ended (EOF)");
+  EXPECT_EQ(log.events.back().error.endpoint,
+            "GET /localapi/v0/watch-ipn-bus?mask=146");
+  ASSERT_TRUE(RunUntil([&] { return log.connects() >= 2; }));
+}
+
+TEST_F(LocalApiClientTest, DebugEndpointAbsentIs404) {
+  StartFake({"--omit-debug"});  // built with ts_omit_debug
+  LocalApiClient client(loop_, Options());
+  auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
+  ASSERT_FALSE(rebind.ok());
+  EXPECT_EQ(rebind.error.http_status, 404);
+  EXPECT_EQ(rebind.error.message, "404 page not found");
+  EXPECT_FALSE(rebind.error.write_access_denied);
+}
+
 TEST_F(LocalApiClientTest, SocketAbsentThenAppears) {
   StartFake({"--socket-delay-ms", "800"});
   LocalApiClient client(loop_, Options());
