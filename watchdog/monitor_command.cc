@@ -1,7 +1,6 @@
 // `tswatchdog monitor [--json]`: the uplink view and each change, live.
 // Touches nothing and needs no tailscaled.
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 
@@ -15,23 +14,15 @@
 #include "netlink/watcher.h"
 #include "watchdog/commands.h"
 #include "watchdog/event_loop.h"
+#include "watchdog/logging.h"
+#include "watchdog/state_file.h"
 #include "watchdog/uplink_json.h"
 
 namespace watchdog {
 namespace {
 
 std::string WallClockNow() {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()) % 1000;
-  const std::time_t t = system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(ms.count()));
-  return buf;
+  return FormatWallTime(std::chrono::system_clock::now());
 }
 
 class MonitorPrinter {
@@ -153,10 +144,8 @@ int RunMonitorCommand(int argc, char** argv) {
     std::cout << options.help() << std::endl;
     return 0;
   }
-  auto logger = spdlog::stderr_color_st("tswatchdog");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(args.count("debug") ? spdlog::level::debug
-                                        : spdlog::level::info);
+  SetupLogging(DetectLogStyle(), args.count("debug") ? spdlog::level::debug
+                                                     : spdlog::level::info);
 
   netlink::WatcherOptions watcher_options;
   watcher_options.ignore.tailscale_interfaces = {
