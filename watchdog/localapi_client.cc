@@ -191,9 +191,8 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   t->done = std::move(done);
   t->easy = curl_easy_init();
   if (!t->easy) {
-    LocalApiError error{LocalApiError::Kind::kTransport, t->endpoint, 0,
-                        "curl_easy_init failed"};
-    t->done(Failure<std::string>(std::move(error)));
+    FailLater(std::move(t->done), {LocalApiError::Kind::kTransport, t->endpoint,
+                                   0, "curl_easy_init failed"});
     return nullptr;
   }
   const std::string url = kUrlPrefix + request.path_and_query;
@@ -233,15 +232,9 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   t->id = next_transfer_id_++;
   transfers_.push_back(std::move(transfer));
   if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
-    done = std::move(t->done);
-    LocalApiError error{LocalApiError::Kind::kTransport, t->endpoint, 0,
-                        "curl_multi_add_handle failed"};
+    FailLater(std::move(t->done), {LocalApiError::Kind::kTransport, t->endpoint,
+                                   0, "curl_multi_add_handle failed"});
     transfers_.pop_back();
-    // Reported on the loop, like every other result.
-    loop_.AddTimerAfter(std::chrono::milliseconds(0),
-                        [done = std::move(done), error] {
-                          if (done) done(Failure<std::string>(error));
-                        });
     return nullptr;
   }
   spdlog::debug("localapi: {} via {}", t->endpoint, t->socket_path);
@@ -308,6 +301,15 @@ void LocalApiClient::NoteWriteDenied(LocalApiError& error) {
   }
 }
 
+void LocalApiClient::FailLater(RawCallback done, LocalApiError error) {
+  // Reported on the loop, like every other result, never from the caller's
+  // own stack.
+  loop_.AddTimerAfter(std::chrono::milliseconds(0),
+                      [done = std::move(done), error = std::move(error)] {
+                        if (done) done(Failure<std::string>(error));
+                      });
+}
+
 void LocalApiClient::Finish(Transfer* t, int code) {
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -320,17 +322,18 @@ void LocalApiClient::Finish(Transfer* t, int code) {
       NoteWriteDenied(result.error);
     }
   }
+  Complete(t, std::move(result));
+}
+
+void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
+  Complete(t, Failure<std::string>(std::move(error)));
+}
+
+void LocalApiClient::Complete(Transfer* t, ApiResult<std::string> result) {
   RawCallback done = std::move(t->done);
   curl_multi_remove_handle(multi_, t->easy);
   transfers_.remove_if([t](const auto& p) { return p.get() == t; });
   if (done) done(std::move(result));
-}
-
-void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
-  RawCallback done = std::move(t->done);
-  curl_multi_remove_handle(multi_, t->easy);
-  transfers_.remove_if([t](const auto& p) { return p.get() == t; });
-  if (done) done(Failure<std::string>(std::move(error)));
 }
 
 void LocalApiClient::Dispatch() {
@@ -407,9 +410,8 @@ void LocalApiClient::StopWatchingBus() {
   bus_timer_.reset();
   if (Transfer* t = bus_transfer_) {
     bus_transfer_ = nullptr;
-    t->done = nullptr;
-    curl_multi_remove_handle(multi_, t->easy);
-    transfers_.remove_if([t](const auto& p) { return p.get() == t; });
+    t->done = nullptr;  // stopping is not a failure to report
+    Complete(t, {});
   }
 }
 

@@ -153,6 +153,9 @@ class LocalApiClient {
                           bool stream);
   void Finish(Transfer* transfer, int curl_code);
   void Abort(Transfer* transfer, LocalApiError error);
+  // Removes the transfer, then reports `result` to its callback.
+  void Complete(Transfer* transfer, ApiResult<std::string> result);
+  void FailLater(RawCallback done, LocalApiError error);
   void Dispatch();
   Transfer* FindTransfer(uint64_t id) const;
   void DispatchBusLines();
