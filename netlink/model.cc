@@ -40,6 +40,22 @@ const Address* Model::FindAddress(int32_t index,
   return it == addresses_.end() ? nullptr : &it->second;
 }
 
+std::vector<Address> Model::AddressesOn(int32_t index) const {
+  std::vector<Address> out;
+  for (auto it = addresses_.lower_bound({index, IpAddress()});
+       it != addresses_.end() && std::get<0>(it->first) == index; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
+int32_t Model::FindLinkIndex(const std::string& name) const {
+  for (const auto& [index, link] : links_) {
+    if (link.name == name) return index;
+  }
+  return 0;
+}
+
 bool Model::IsTailscaleName(const std::string& name) const {
   return std::find(policy_.tailscale_interfaces.begin(),
                    policy_.tailscale_interfaces.end(),

@@ -70,6 +70,10 @@ class Model {
 
   const Link* FindLink(int32_t index) const;
   const Address* FindAddress(int32_t index, const IpAddress& address) const;
+  // Every address on the link with `index`.
+  std::vector<Address> AddressesOn(int32_t index) const;
+  // The index of the link called `name`, or 0.
+  int32_t FindLinkIndex(const std::string& name) const;
   // True for tailscaled's own interfaces (by name).
   bool IsTailscaleLink(int32_t index) const;
   bool IsTailscaleName(const std::string& name) const;

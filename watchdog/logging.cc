@@ -46,6 +46,22 @@ class JournalPriorityFlag : public spdlog::custom_flag_formatter {
 
 }  // namespace
 
+spdlog::level::level_enum SpdlogLevel(config::LogLevel level) {
+  switch (level) {
+    case config::LogLevel::kTrace:
+      return spdlog::level::trace;
+    case config::LogLevel::kDebug:
+      return spdlog::level::debug;
+    case config::LogLevel::kInfo:
+      return spdlog::level::info;
+    case config::LogLevel::kWarn:
+      return spdlog::level::warn;
+    case config::LogLevel::kError:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
 LogStyle DetectLogStyle() {
   if (const char* stream = std::getenv("JOURNAL_STREAM")) {
     // "<dev>:<inode>" of the journal's stream socket; it is ours only if

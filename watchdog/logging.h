@@ -8,6 +8,8 @@
 
 #include <string_view>
 
+#include "config/config.h"
+
 namespace watchdog {
 
 enum class LogStyle { kTerminal, kJournal, kPlain };
@@ -16,6 +18,8 @@ enum class LogStyle { kTerminal, kJournal, kPlain };
 // when stderr is a tty, else kPlain.
 LogStyle DetectLogStyle();
 std::string_view LogStyleName(LogStyle style);
+
+spdlog::level::level_enum SpdlogLevel(config::LogLevel level);
 
 // Installs the default logger ("tswatchdog") writing to stderr.
 void SetupLogging(LogStyle style, spdlog::level::level_enum level);
