@@ -218,6 +218,7 @@ struct Options {
   std::string stuck_until;
   std::optional<std::set<uid_t>> write_uids;
   std::string status_file;
+  std::string health_file;
   std::string bus_file;
   bool hang = false;
   int slow_ms = 0;
@@ -380,6 +381,7 @@ class FakeTailscaled {
     }
     for (const auto& code : opt_.warnings)
       warnings_[code] = CannedWarning(code);
+    if (!opt_.health_file.empty()) LoadHealthFile(opt_.health_file);
     if (!opt_.stuck_until.empty()) EnterStuck(opt_.stuck_until, false);
     if (!opt_.bus_file.empty()) LoadBusFile(opt_.bus_file);
   }
@@ -1062,6 +1064,21 @@ class FakeTailscaled {
     AddTimer(delay_ms, [this] { ListenApi(); });
   }
 
+  // Takes the warnings of a health.State, or of a Notify's Health, verbatim.
+  void LoadHealthFile(const std::string& path) {
+    std::ifstream in(path);
+    Json doc = Json::parse(in, nullptr, false);
+    if (doc.is_object() && doc.contains("Health")) doc = doc["Health"];
+    if (!doc.is_object() || !doc.contains("Warnings")) {
+      std::cerr << "fake_tailscaled: no health.State in " << path << "\n";
+      return;
+    }
+    if (!doc["Warnings"].is_object()) return;
+    for (const auto& [code, warning] : doc["Warnings"].items()) {
+      warnings_[code] = warning;
+    }
+  }
+
   void LoadBusFile(const std::string& path) {
     bus_file_lines_.clear();
     std::ifstream in(path);
@@ -1306,39 +1323,47 @@ int RunServe(int argc, char** argv) {
   Options o;
   std::string write_uids = "default";
   std::string warnings;
-  parser.add_options()("socket", "LocalAPI socket path",
-                       cxxopts::value(o.socket_path))(
-      "control", "control socket path", cxxopts::value(o.control_path))(
-      "log", "request log (JSON lines)", cxxopts::value(o.log_path))(
-      "pid-file", "write our pid here", cxxopts::value(o.pid_file))(
-      "version", "Tailscale version string", cxxopts::value(o.version))(
-      "state", "initial BackendState", cxxopts::value(o.state))(
-      "offline", "Self.Online false", cxxopts::value<bool>())(
-      "relay", "Self.Relay", cxxopts::value(o.relay))(
-      "down", "WantRunning false (Stopped)", cxxopts::value<bool>())(
-      "stuck-until", "stuck until rebind|start|reup|restart",
-      cxxopts::value(o.stuck_until))("warn",
-                                     "initial warning codes, comma-separated",
-                                     cxxopts::value(warnings))(
-      "write-uids", "uids with write access, comma-separated ('-': none)",
-      cxxopts::value(write_uids))("status-file", "serve this file as status",
-                                  cxxopts::value(o.status_file))(
-      "bus-file", "bus lines sent after the first", cxxopts::value(o.bus_file))(
-      "hang", "never answer", cxxopts::value(o.hang))(
-      "slow-ms", "delay every answer", cxxopts::value(o.slow_ms))(
-      "garbage", "broken JSON", cxxopts::value(o.garbage))(
-      "oversized-line", "one bus line of this many bytes",
-      cxxopts::value(o.oversized))("cut-stream", "close bus streams mid-line",
-                                   cxxopts::value(o.cut_stream))(
-      "socket-delay-ms", "create the LocalAPI socket only after this delay",
-      cxxopts::value(o.socket_delay_ms))("restart-delay-ms",
-                                         "socket absence during a restart",
-                                         cxxopts::value(o.restart_delay_ms))(
-      "omit-debug", "no debug endpoint (404)", cxxopts::value(o.omit_debug))(
-      "require-npk", "1.54-1.91 mask bit 16 rule",
-      cxxopts::value(o.require_npk))(
-      "always-on", "policy forbids WantRunning=false",
-      cxxopts::value(o.always_on))("h,help", "help");
+  // clang-format off
+  parser.add_options()
+      ("socket", "LocalAPI socket path", cxxopts::value(o.socket_path))
+      ("control", "control socket path", cxxopts::value(o.control_path))
+      ("log", "request log (JSON lines)", cxxopts::value(o.log_path))
+      ("pid-file", "write our pid here", cxxopts::value(o.pid_file))
+      ("version", "Tailscale version string", cxxopts::value(o.version))
+      ("state", "initial BackendState", cxxopts::value(o.state))
+      ("offline", "Self.Online false", cxxopts::value<bool>())
+      ("relay", "Self.Relay", cxxopts::value(o.relay))
+      ("down", "WantRunning false (Stopped)", cxxopts::value<bool>())
+      ("stuck-until", "stuck until rebind|start|reup|restart",
+       cxxopts::value(o.stuck_until))
+      ("warn", "initial warning codes, comma-separated",
+       cxxopts::value(warnings))
+      ("health-file", "initial warnings from a health.State or Notify JSON "
+                      "file (e.g. a shared fixture)",
+       cxxopts::value(o.health_file))
+      ("write-uids", "uids with write access, comma-separated ('-': none)",
+       cxxopts::value(write_uids))
+      ("status-file", "serve this file as status",
+       cxxopts::value(o.status_file))
+      ("bus-file", "bus lines sent after the first", cxxopts::value(o.bus_file))
+      ("hang", "never answer", cxxopts::value(o.hang))
+      ("slow-ms", "delay every answer", cxxopts::value(o.slow_ms))
+      ("garbage", "broken JSON", cxxopts::value(o.garbage))
+      ("oversized-line", "one bus line of this many bytes",
+       cxxopts::value(o.oversized))
+      ("cut-stream", "close bus streams mid-line",
+       cxxopts::value(o.cut_stream))
+      ("socket-delay-ms", "create the LocalAPI socket only after this delay",
+       cxxopts::value(o.socket_delay_ms))
+      ("restart-delay-ms", "socket absence during a restart",
+       cxxopts::value(o.restart_delay_ms))
+      ("omit-debug", "no debug endpoint (404)", cxxopts::value(o.omit_debug))
+      ("require-npk", "1.54-1.91 mask bit 16 rule",
+       cxxopts::value(o.require_npk))
+      ("always-on", "policy forbids WantRunning=false",
+       cxxopts::value(o.always_on))
+      ("h,help", "help");
+  // clang-format on
   try {
     auto args = parser.parse(argc, argv);
     if (args.count("help")) {

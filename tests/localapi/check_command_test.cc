@@ -171,50 +171,50 @@ TEST(CheckCommandTest, BadDurationIsAnError) {
 }
 
 struct FixtureCase {
-  std::string fixture;
-  std::vector<std::string> extra_args;
+  std::string serve_as;  // the fake's flag: --status-file/--health-file/...
+  std::string fixture;   // shared fixture, or "data:" + one of ours
+  std::vector<std::string> check_args;
   int want_exit;
   std::string want_prefix;
 };
 
-TEST(CheckCommandTest, EachSharedFixtureServedByTheFake) {
+TEST(CheckCommandTest, EachFixtureServedByTheFake) {
+  const std::string status = "--status-file";
+  // clang-format off
   const std::vector<FixtureCase> cases = {
-      {"status-running-openwrt-1.98.json", {}, 0, "healthy (Running"},
-      {"status-running-but-offline-1.102.json",
-       {},
-       1,
+      {status, "status-running-openwrt-1.98.json", {}, 0, "healthy (Running"},
+      {status, "status-running-but-offline-1.102.json", {}, 1,
        "degraded: offline (Self.Online is false"},
-      {"status-stuck-starting-no-derp-1.102.json",
-       {},
-       1,
+      {status, "status-stuck-starting-no-derp-1.102.json", {}, 1,
        "degraded: stuck-starting"},
-      {"data:status-running-legacy-derp-1.66.json",
-       {},
-       1,
+      {status, "status-stuck-starting-no-derp-1.102.json",
+       {"--start-timeout", "1s"}, 1, "degraded: stuck-starting"},
+      // The health of a bus line, as the fake's current warnings (the status
+      // carries their texts, like tailscaled's).
+      {"--health-file", "notify-health-control-lost-1.102.json", {}, 1,
+       "degraded: derp-timed-out (Tailscale hasn't heard from the 'Frankfurt'"},
+      // Bus traffic does not change a one-shot verdict.
+      {"--bus-file", "watch-ipn-bus-stream-1.102.jsonl", {}, 0,
+       "healthy (Running"},
+      {status, "data:status-running-legacy-derp-1.66.json", {}, 1,
        "degraded: no-derp-connection (not connected to home DERP region 4)"},
-      {"data:status-running-legacy-offline-1.58.json",
-       {},
-       1,
+      {status, "data:status-running-legacy-offline-1.58.json", {}, 1,
        "degraded: offline"},
-      {"data:status-stopped-1.102.json", {}, 1, "user-intent-off: stopped"},
-      {"data:status-needs-login-1.102.json",
-       {},
-       1,
+      {status, "data:status-stopped-1.102.json", {}, 1,
+       "user-intent-off: stopped"},
+      {status, "data:status-needs-login-1.102.json", {}, 1,
        "user-intent-off: needs-login"},
-      {"status-stuck-starting-no-derp-1.102.json",
-       {"--start-timeout", "1s"},
-       1,
-       "degraded: stuck-starting"},
   };
+  // clang-format on
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.fixture);
-    FakeTailscaledProcess fake({"--status-file", AnyFixturePath(c.fixture)});
+    SCOPED_TRACE(c.serve_as + " " + c.fixture);
+    FakeTailscaledProcess fake({c.serve_as, AnyFixturePath(c.fixture)});
     std::vector<std::string> args = {"--socket", fake.socket_path()};
-    args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
+    args.insert(args.end(), c.check_args.begin(), c.check_args.end());
     CheckProcess check(args);
     EXPECT_EQ(check.Wait(), c.want_exit) << check.output();
     EXPECT_TRUE(StartsWith(check.output(), c.want_prefix)) << check.output();
-    if (!c.extra_args.empty()) {
+    if (!c.check_args.empty()) {
       // It waited out the start timeout, asking again meanwhile.
       EXPECT_GE(check.elapsed(), std::chrono::seconds(1));
       EXPECT_GE(fake.CountRequests("GET", "/localapi/v0/status?peers=false"),
