@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 #include "tests/localapi/test_fixtures.h"
@@ -112,6 +113,41 @@ TEST(TailscaleTypesTest, FellBehindIsRecognised) {
       R"({"ErrMessage":"IPN bus consumer fell behind; closing watch"})");
   ASSERT_TRUE(n.ok());
   EXPECT_TRUE(IsFellBehind(*n));
+}
+
+// Mutated fixtures (flipped, dropped and duplicated bytes) must give a value
+// or an error, never a crash (ASan/UBSan builds check the rest).
+TEST(TailscaleTypesTest, MutatedRepliesNeverCrash) {
+  const std::vector<std::string> seeds = {
+      ReadFixture("status-running-but-offline-1.102.json"),
+      ReadFixture("notify-health-control-lost-1.102.json"),
+      ReadFixture("watch-ipn-bus-stream-1.102.jsonl"),
+  };
+  std::mt19937 rng(20261122);
+  int parsed = 0;
+  for (int round = 0; round < 1000; ++round) {
+    std::string text = seeds[round % seeds.size()];
+    const int edits = 1 + static_cast<int>(rng() % 8);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+      const size_t at = rng() % text.size();
+      switch (rng() % 3) {
+        case 0:
+          text[at] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          text.erase(at, 1 + rng() % 16);
+          break;
+        default:
+          text.insert(at, text.substr(at, 1 + rng() % 16));
+          break;
+      }
+    }
+    parsed += ParseStatus(text).ok();
+    parsed += ParseNotify(text).ok();
+    parsed += ParseHealthState(text).ok();
+    parsed += ParsePrefs(text).ok();
+  }
+  EXPECT_GT(parsed, 0);  // some mutations stay valid JSON
 }
 
 TEST(LocalApiErrorBodyTest, AllThreeShapes) {
