@@ -592,6 +592,7 @@ TEST(MachineStoryTest, FailoverHealedOnlyByStart) {
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
   EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
   const std::vector<int64_t> t = StepTimes(h);
+  ASSERT_EQ(t.size(), 3u) << h.Timeline();
   const int64_t boot = 20000;            // BootHealthy's grace
   EXPECT_EQ(t[0], boot + 5000);          // debounce
   EXPECT_EQ(t[1], boot + 5000 + 20000);  // + grace
@@ -613,6 +614,7 @@ TEST(MachineStoryTest, FailoverHealedOnlyByRestart) {
   EXPECT_EQ(h.StepNames(),
             Names({"rebind(kick)", "rebind", "start", "reup", "restart"}));
   const std::vector<int64_t> t = StepTimes(h);
+  ASSERT_EQ(t.size(), 5u) << h.Timeline();
   // Backoff doubles per failed step, ±20%.
   EXPECT_GE(t[2] - t[1], 15000 + 8000);
   EXPECT_LE(t[2] - t[1], 15000 + 12000);
@@ -663,7 +665,9 @@ TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
   // Cooldown: backoff_initial * 2^n ±20%, capped at backoff_max.
   for (std::size_t n = 0; n + 1 < pass_start_at.size(); ++n) {
     const int64_t pause = pass_start_at[n + 1] - gave_up_at[n];
-    const int64_t base = std::min<int64_t>(10000LL << n, 600000);
+    int64_t base = 10000;
+    for (std::size_t i = 0; i < n && base < 600000; ++i) base *= 2;
+    base = std::min<int64_t>(base, 600000);
     EXPECT_GE(pause, base * 8 / 10) << "cooldown " << n;
     EXPECT_LE(pause, std::min<int64_t>(base * 12 / 10, 600000))
         << "cooldown " << n;
@@ -956,6 +960,7 @@ TEST(MachineTest, AStepThatCannotBeIssuedMovesOnWithoutVerify) {
   h.Advance(5s + 20s);
   EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
   const std::vector<int64_t> t = StepTimes(h);
+  ASSERT_EQ(t.size(), 3u) << h.Timeline();
   EXPECT_EQ(t[2], t[1]);
   EXPECT_TRUE(h.Said("404"));
   h.Advance(15s);
