@@ -8,6 +8,12 @@ namespace watchdog {
 // `tswatchdog monitor [--json]`: prints the uplink view and each change.
 int RunMonitorCommand(int argc, char** argv);
 
+// `tswatchdog run [--config FILE] [options]`: the daemon, in the foreground.
+int RunDaemonCommand(int argc, char** argv);
+
+// `tswatchdog status [--json]`: the running daemon's view (state file).
+int RunStatusCommand(int argc, char** argv);
+
 // `tswatchdog check [--socket S] [--start-timeout D]`: evaluates tailscaled's
 // health once; exit 0 healthy, 1 not healthy, 2 no answer or error.
 int RunCheckCommand(int argc, char** argv);

@@ -189,6 +189,7 @@ void Daemon::OnUplinkChange(
                    UplinkSummary(change->new_view)});
   // network-status counts only while our uplink is usable: re-judge.
   Classify(false);
+  WriteState();  // the view changed even where the state did not
 }
 
 void Daemon::CheckTailscaleIp() {
@@ -299,6 +300,7 @@ void Daemon::Classify(bool force_event) {
   if (changed) spdlog::info("tailscale: {}", verdict.Describe());
   verdict_ = verdict;
   if (changed || force_event) Feed(HealthEvent{verdict});
+  if (changed) WriteState();
 }
 
 void Daemon::Feed(const Event& event) {

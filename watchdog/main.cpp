@@ -14,6 +14,10 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
+    {"run", watchdog::RunDaemonCommand,
+     "run the watchdog in the foreground (systemd, procd, or by hand)"},
+    {"status", watchdog::RunStatusCommand,
+     "show the running daemon's view (--json: the state file)"},
     {"monitor", watchdog::RunMonitorCommand,
      "print the uplink view and each change (--json: one object per line)"},
     {"check", watchdog::RunCheckCommand,

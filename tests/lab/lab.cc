@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +50,81 @@ ip -6 addr add 2001:db8:a::2/64 dev wan0 nodad
 ip -6 addr add 2001:db8:b::2/64 dev wan1 nodad
 )";
   if (Sh(script) != 0) throw std::runtime_error("CreateDualWan failed");
+}
+
+Netns::Netns() {
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork");
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    char ok = unshare(CLONE_NEWNET) == 0 ? '1' : '0';
+    if (ok == '1') ok = std::system("ip link set lo up") == 0 ? '1' : '0';
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char ok = '0';
+  ssize_t n = read(ready[0], &ok, 1);
+  close(ready[0]);
+  if (n != 1 || ok != '1') throw std::runtime_error("could not create a netns");
+}
+
+Netns::~Netns() {
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+int Netns::Sh(const std::string& script) const {
+  std::string quoted;
+  for (char c : script) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return lab::Sh("nsenter -t " + std::to_string(pid_) + " -n sh -ec '" +
+                 quoted + "'");
+}
+
+DualWanRouter CreateDualWanRouter() {
+  DualWanRouter lab{std::make_unique<Netns>(), std::make_unique<Netns>(),
+                    std::make_unique<Netns>()};
+  const std::string a = std::to_string(lab.isp_a->pid());
+  const std::string b = std::to_string(lab.isp_b->pid());
+  const std::string c = std::to_string(lab.internet->pid());
+  std::string script =
+      "set -e\n"
+      "ip link add wan0 type veth peer name isp0 netns " +
+      a +
+      "\n"
+      "ip link add wan1 type veth peer name isp1 netns " +
+      b +
+      "\n"
+      "ip addr add 198.51.100.2/24 dev wan0\n"
+      "ip addr add 203.0.113.2/24 dev wan1\n"
+      "ip link set wan0 up\nip link set wan1 up\n";
+  if (Sh(script) != 0) throw std::runtime_error("router links failed");
+  if (lab.isp_a->Sh("ip addr add 198.51.100.1/24 dev isp0; ip link set isp0 up;"
+                    "ip link add up0 type veth peer name isp-a netns " +
+                    c +
+                    ";"
+                    "ip addr add 192.0.2.9/30 dev up0; ip link set up0 up") !=
+          0 ||
+      lab.isp_b->Sh("ip addr add 203.0.113.1/24 dev isp1; ip link set isp1 up;"
+                    "ip link add up0 type veth peer name isp-b netns " +
+                    c +
+                    ";"
+                    "ip addr add 192.0.2.13/30 dev up0; ip link set up0 up") !=
+          0 ||
+      lab.internet->Sh(
+          "ip addr add 192.0.2.10/30 dev isp-a; ip link set isp-a up;"
+          "ip addr add 192.0.2.14/30 dev isp-b; ip link set isp-b up") != 0) {
+    throw std::runtime_error("ISP/internet links failed");
+  }
+  return lab;
 }
 
 Child::Child(const std::vector<std::string>& argv) {

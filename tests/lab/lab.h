@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,31 @@ int Sh(const std::string& command);
 //   wan1 203.0.113.2/24  (gw .1), 2001:db8:b::2/64 (gw 2001:db8:b::1)
 // Links are created and up with carrier; no routes are added.
 void CreateDualWan();
+
+// A network namespace held by a child process of the test (it dies with the
+// test process: PR_SET_PDEATHSIG), for the far ends of the lab's links.
+class Netns {
+ public:
+  Netns();
+  ~Netns();
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+  pid_t pid() const { return pid_; }
+  // Runs a shell script inside the namespace (nsenter); returns its status.
+  int Sh(const std::string& script) const;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A dual-WAN router: this process's namespace is the router, with wan0 and
+// wan1 whose peers isp0/isp1 live in two ISP namespaces (198.51.100.1 and
+// 203.0.113.1), each linked on to an "internet" namespace. Routes are left to
+// the test. Returns the three namespaces (isp_a, isp_b, internet).
+struct DualWanRouter {
+  std::unique_ptr<Netns> isp_a, isp_b, internet;
+};
+DualWanRouter CreateDualWanRouter();
 
 // A child process with its stdout on a pipe (used for `tswatchdog monitor`).
 class Child {

@@ -1,0 +1,387 @@
+// End-to-end: the real `tswatchdog run` on a dual-WAN router built in network
+// namespaces (lab.h), against the fake tailscaled (tests/fake). Assertions are
+// on the fake's request log and on the daemon's state file. Waits are for
+// conditions with deadlines; the only fixed waits are where the scenario
+// itself is "nothing may happen for this long".
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "fake_tailscaled_process.h"
+#include "tests/lab/lab.h"
+#include "watchdog/state_file.h"
+
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using Clock = std::chrono::steady_clock;
+
+// Short timings so that each scenario takes seconds.
+constexpr milliseconds kDebounce{300};
+constexpr milliseconds kGrace{1000};
+constexpr milliseconds kVerify{1000};
+
+std::vector<std::string> Writes(const std::vector<json>& requests,
+                                int64_t since_unix_ms = 0) {
+  std::vector<std::string> writes;
+  for (const json& r : requests) {
+    if (r["method"] == "GET" || r["unix_ms"].get<int64_t>() < since_unix_ms) {
+      continue;
+    }
+    std::string entry =
+        r["method"].get<std::string>() + " " + r["target"].get<std::string>();
+    if (r["method"] == "PATCH") entry += " " + r["body"].get<std::string>();
+    writes.push_back(entry);
+  }
+  return writes;
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+size_t CountLines(const std::string& path) {
+  std::ifstream in(path);
+  size_t n = 0;
+  std::string line;
+  while (std::getline(in, line)) ++n;
+  return n;
+}
+
+class DaemonLab : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LAB_ENTER_NETNS_OR_SKIP();
+    lab_ = lab::CreateDualWanRouter();
+    char tmpl[] = "/tmp/tswatchdog-lab-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    daemon_.reset();
+    fake_.reset();
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  void StartFake(std::vector<std::string> args = {}) {
+    fake_ = std::make_unique<fake::FakeTailscaledProcess>(std::move(args));
+  }
+
+  // Starts `tswatchdog run` with the short timings and `extra` TOML lines.
+  // restart_command defaults to: note the run, then restart the fake.
+  void StartDaemon(const std::string& extra_toml = "",
+                   std::vector<std::string> extra_flags = {}) {
+    const std::string config_path = dir_ + "/tswatchdog.toml";
+    std::ofstream config(config_path);
+    config << "socket = \"" << fake_->socket_path() << "\"\n"
+           << "state_file = \"" << state_path() << "\"\n"
+           << "debounce = \"" << kDebounce.count() << "ms\"\n"
+           << "settle_max = \"2s\"\n"
+           << "grace = \"" << kGrace.count() << "ms\"\n"
+           << "verify = \"" << kVerify.count() << "ms\"\n"
+           << "unhealthy_after = \"2s\"\n"
+           << "start_timeout = \"5s\"\n"
+           << "backoff_initial = \"200ms\"\n"
+           << "backoff_max = \"2s\"\n";
+    if (extra_toml.find("restart_command") == std::string::npos) {
+      config << "restart_command = [\"/bin/sh\", \"-c\", \"echo restart >> "
+             << restarts_path() << "; kill -HUP " << fake_->pid() << "\"]\n";
+    }
+    config << extra_toml;
+    config.close();
+    std::vector<std::string> argv = {TSWATCHDOG_BINARY, "run", "--config",
+                                     config_path};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    daemon_ = std::make_unique<lab::Child>(argv);
+  }
+
+  std::string state_path() const { return dir_ + "/state.json"; }
+  std::string restarts_path() const { return dir_ + "/restarts"; }
+
+  json State() const {
+    std::string error;
+    return watchdog::ReadStateFile(state_path(), &error)
+        .value_or(json::object());
+  }
+
+  // Waits until the state file satisfies `condition`; fails with the last
+  // state when the deadline passes.
+  bool WaitState(const std::function<bool(const json&)>& condition,
+                 milliseconds timeout, json* last = nullptr) const {
+    json state;
+    bool ok = fake::WaitUntil(
+        [&] {
+          state = State();
+          return !state.empty() && condition(state);
+        },
+        timeout);
+    if (last) *last = state;
+    if (!ok)
+      ADD_FAILURE() << "state file never matched; last: " << state.dump();
+    return ok;
+  }
+  bool WaitStateIs(const std::string& name,
+                   milliseconds timeout = seconds(15)) {
+    return WaitState([&](const json& s) { return s["state"] == name; },
+                     timeout);
+  }
+
+  lab::DualWanRouter lab_;
+  std::string dir_;
+  std::unique_ptr<fake::FakeTailscaledProcess> fake_;
+  std::unique_ptr<lab::Child> daemon_;
+};
+
+// 1. Failover wan0 -> wan1 with tailscaled stuck until `start`.
+TEST_F(DaemonLab, FailoverHealedByStartAfterRebind) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake();
+  StartDaemon();
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  fake_->MustControl("stuck start");
+  const int64_t failover_ms = NowUnixMs();
+  const auto failover = Clock::now();
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  json state;
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" && s["counters"]["recoveries"] == 1;
+      },
+      seconds(20), &state));
+  const auto took = Clock::now() - failover;
+  EXPECT_LE(took, kDebounce + kGrace + 2 * kVerify + seconds(1))
+      << "recovered in "
+      << std::chrono::duration_cast<milliseconds>(took).count() << "ms";
+  EXPECT_EQ(state["uplink"]["v4"]["dev"], "wan1");
+  EXPECT_EQ(state["last_action"]["step"], "start");
+  std::vector<std::string> writes = Writes(fake_->Requests(), failover_ms);
+  ASSERT_FALSE(writes.empty());
+  EXPECT_EQ(writes.front(), "POST /localapi/v0/debug?action=rebind");
+  EXPECT_EQ(writes.back(), "POST /localapi/v0/start");
+  EXPECT_EQ(fake_->CountRequests("POST", "/localapi/v0/start"), 1u);
+  for (const auto& w : writes)
+    EXPECT_EQ(w.find("PATCH"), std::string::npos) << w;
+  EXPECT_FALSE(std::filesystem::exists(restarts_path())) << "restart ran";
+  EXPECT_EQ(fake_->Get()["online"], true);
+}
+
+// 2. tailscaled heals itself within grace (here: the soft kick is enough).
+TEST_F(DaemonLab, HealsWithinGraceWithNothingAfterTheKick) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake();
+  StartDaemon();
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  fake_->MustControl("stuck rebind");
+  const int64_t failover_ms = NowUnixMs();
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" && s["counters"]["uplink_changes"] == 1;
+      },
+      seconds(15)));
+  EXPECT_EQ(
+      Writes(fake_->Requests(), failover_ms),
+      (std::vector<std::string>{"POST /localapi/v0/debug?action=rebind",
+                                "POST /localapi/v0/debug?action=restun"}));
+  EXPECT_EQ(State()["counters"]["recoveries"], 0);
+}
+
+// 3. Late interface at boot: no write call without an uplink; then healed.
+TEST_F(DaemonLab, LateInterfaceAtBoot) {
+  LAB_RUN("ip link set wan0 down\nip link set wan1 down");
+  StartFake({"--stuck-until", "start"});
+  StartDaemon();
+  ASSERT_TRUE(WaitStateIs("no-uplink"));
+  // Longer than debounce + grace + verify: any timer would have fired.
+  std::this_thread::sleep_for(kDebounce + kGrace + kVerify);
+  EXPECT_EQ(State()["state"], "no-uplink");
+  EXPECT_TRUE(Writes(fake_->Requests()).empty());
+
+  LAB_RUN(
+      "ip link set wan0 up\nip route add default via 198.51.100.1 dev wan0");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" && s["counters"]["recoveries"] == 1;
+      },
+      seconds(20)));
+  EXPECT_EQ(fake_->CountRequests("POST", "/localapi/v0/start"), 1u);
+  EXPECT_EQ(State()["uplink"]["v4"]["dev"], "wan0");
+}
+
+// 4. Policy-routing failover: the main table never changes.
+TEST_F(DaemonLab, PolicyRoutingFailoverDetectedAndHealed) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0\n"
+      "ip route add default via 198.51.100.1 dev wan0 table 1\n"
+      "ip route add default via 203.0.113.1 dev wan1 table 2\n"
+      "ip rule add fwmark 0x80000/0xff0000 lookup 1 pref 1001");
+  StartFake();
+  StartDaemon();
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  fake_->MustControl("stuck start");
+  LAB_RUN("ip rule add fwmark 0x80000/0xff0000 lookup 2 pref 1000");
+  json state;
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" && s["counters"]["recoveries"] == 1;
+      },
+      seconds(20), &state));
+  EXPECT_EQ(state["uplink"]["v4"]["dev"], "wan1");
+  EXPECT_EQ(state["uplink"]["v4"]["table"], 2);
+  EXPECT_EQ(fake_->CountRequests("POST", "/localapi/v0/start"), 1u);
+}
+
+// 5. A link flapping for 30 s never exceeds the disruptive-step budget.
+TEST_F(DaemonLab, FlappingStaysWithinTheRateLimit) {
+  LAB_RUN("ip route add default via 198.51.100.1 dev wan0 metric 100");
+  StartFake({"--stuck-until", "restart"});
+  // restart_command only notes the run: tailscaled is never healed.
+  StartDaemon(
+      "max_disruptive_per_hour = 2\nrestart_command = [\"/bin/sh\", "
+      "\"-c\", \"echo restart >> " +
+      restarts_path() + "\"]\n");
+  ASSERT_TRUE(WaitState([](const json& s) { return s["state"] != "starting"; },
+                        seconds(10)));
+  const auto end = Clock::now() + seconds(30);
+  bool on_wan1 = false;
+  while (Clock::now() < end) {
+    LAB_RUN(on_wan1 ? "ip route replace default via 198.51.100.1 dev wan0"
+                    : "ip route replace default via 203.0.113.1 dev wan1");
+    on_wan1 = !on_wan1;
+    std::this_thread::sleep_for(milliseconds(200));  // the flap period
+  }
+  const auto requests = fake_->Requests();
+  size_t reups = 0;
+  for (const auto& w : Writes(requests)) {
+    if (w.find("PATCH /localapi/v0/prefs") == 0 &&
+        w.find("\"WantRunning\":false") != std::string::npos) {
+      ++reups;
+    }
+  }
+  const size_t restarts = CountLines(restarts_path());
+  EXPECT_LE(reups + restarts, 2u)
+      << reups << " reups, " << restarts << " restarts";
+  // It did act meanwhile (a test that cannot fail would not).
+  EXPECT_GE(fake_->CountRequests("POST", "/localapi/v0/debug?action=rebind"),
+            1u);
+  EXPECT_GE(State()["counters"]["uplink_changes"].get<int>(), 10);
+}
+
+// 6. `tailscale down`: no write call, whatever the network does.
+TEST_F(DaemonLab, TailscaleDownMeansNoWriteCall) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake({"--down"});
+  StartDaemon();
+  ASSERT_TRUE(WaitStateIs("suppressed"));
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) { return s["uplink"]["v4"]["dev"] == "wan1"; },
+      seconds(10)));
+  LAB_RUN("ip link set wan1 down");
+  LAB_RUN("ip route add default via 198.51.100.1 dev wan0");
+  std::this_thread::sleep_for(kDebounce + kGrace + 2 * kVerify);
+  EXPECT_EQ(State()["state"], "suppressed");
+  EXPECT_TRUE(Writes(fake_->Requests()).empty());
+}
+
+// 7. tailscaled absent at start, its socket appears after 5 s.
+TEST_F(DaemonLab, TailscaledAppearsLater) {
+  LAB_RUN("ip route add default via 198.51.100.1 dev wan0");
+  const auto started = Clock::now();
+  StartFake({"--socket-delay-ms", "5000"});
+  // restart_command only notes the run, so the socket appears on its own.
+  StartDaemon("restart_command = [\"/bin/sh\", \"-c\", \"echo restart >> " +
+              restarts_path() + "\"]\n");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) { return s["tailscale"]["verdict"] == "unreachable"; },
+      seconds(5)));
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" &&
+               s["tailscale"]["verdict"] == "healthy";
+      },
+      seconds(40)));
+  EXPECT_GE(Clock::now() - started, milliseconds(4500));
+  EXPECT_EQ(daemon_->Wait(milliseconds(0)), -1) << "the daemon exited";
+  // The bus watch reconnects too (with its own backoff).
+  EXPECT_TRUE(fake_->WaitForRequest(
+      "GET", "/localapi/v0/watch-ipn-bus?mask=146", 1, seconds(40)));
+}
+
+// 8. tailscaled hung: only restart_command helps, and netlink keeps flowing.
+TEST_F(DaemonLab, HungTailscaledOnlyRestartHelps) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake();
+  const std::string ctl = fake::FakeTailscaledProcess::BinaryPath() +
+                          " ctl --control " + fake_->control_path();
+  StartDaemon("restart_command = [\"/bin/sh\", \"-c\", \"echo restart >> " +
+              restarts_path() + "; " + ctl + " hang off; kill -HUP " +
+              std::to_string(fake_->pid()) + "\"]\n");
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  const int64_t hung_ms = NowUnixMs();
+  fake_->MustControl("hang on");
+  fake_->MustControl("eof");  // the bus reconnects into the hang
+  // The loop stays responsive to netlink while every LocalAPI call hangs.
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) { return s["uplink"]["v4"]["dev"] == "wan1"; },
+      seconds(3)));
+  ASSERT_TRUE(WaitState(
+      [&](const json& s) {
+        return s["state"] == "healthy" &&
+               std::filesystem::exists(restarts_path()) &&
+               s["tailscale"]["verdict"] == "healthy";
+      },
+      seconds(60)));
+  // Nothing but the restart helps a hung LocalAPI: no start, no reup.
+  for (const auto& w : Writes(fake_->Requests(), hung_ms)) {
+    EXPECT_EQ(w.find("/localapi/v0/start"), std::string::npos) << w;
+    EXPECT_EQ(w.find("PATCH"), std::string::npos) << w;
+  }
+}
+
+// 9. SIGTERM while restart_command runs: clean exit, child reaped.
+TEST_F(DaemonLab, SigtermDuringRestartCommand) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake();
+  const std::string child_pid = dir_ + "/child.pid";
+  StartDaemon(
+      "ladder = [\"restart\"]\nrestart_command = [\"/bin/sh\", \"-c\", "
+      "\"echo $$ > " +
+      child_pid + "; exec sleep 300\"]\n");
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  fake_->MustControl("stuck start");
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(
+      fake::WaitUntil([&] { return CountLines(child_pid) == 1; }, seconds(15)));
+  pid_t child = 0;
+  std::ifstream(child_pid) >> child;
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(kill(child, 0), 0) << "restart_command is not running";
+  daemon_->Signal(SIGTERM);
+  EXPECT_EQ(daemon_->Wait(seconds(10)), 0);
+  EXPECT_NE(kill(child, 0), 0) << "restart_command survived the daemon";
+  EXPECT_EQ(errno, ESRCH);
+}
+
+}  // namespace
