@@ -256,6 +256,12 @@ void Machine::OnStepFinished(const StepFinished& event, MonoTime now,
     last_action_->ok = event.ok;
     last_action_->error = event.error;
   }
+  if (state_ == State::kRecovering && phase_ == Phase::kWaitingForStep) {
+    RunNextStep(ladder_index_, now,
+                std::string(config::StepName(event.step)) + " finished",
+                nullptr, out);
+    return;
+  }
   if (state_ != State::kRecovering || phase_ != Phase::kStepRunning ||
       running_step_ != event.step) {
     return;  // a soft kick, or a step from before the uplink changed
@@ -339,6 +345,11 @@ void Machine::EnterSettling(MonoTime now, const std::string& why,
   SetTimer(SettleDeadline());
 }
 
+// When the burst is capped the machine decides on the view of that moment.
+// The next change starts a new burst and sends it back to settling, so on a
+// link that never stops flapping it soft-kicks once per settle_max and the
+// ladder does not run: no step can fix a flapping link, and every step is
+// then taken on an uplink that was usable when it was issued.
 void Machine::Settle(MonoTime now, Commands& out) {
   const MonoTime burst_start = burst_start_.value_or(now);
   const bool capped = last_change_ + config_.debounce > now;
@@ -569,6 +580,22 @@ int Machine::FindRunnableStep(int from, MonoTime now, std::string& skipped,
 
 void Machine::RunNextStep(int from, MonoTime now, std::string why,
                           const char* hook, Commands& out) {
+  if (last_action_ && !last_action_->finished) {
+    // One step at a time, decided when the one still running (a soft kick
+    // or a step from before an uplink change) has finished: it may have
+    // healed tailscaled, and a restart must not overlap another action.
+    ladder_index_ = std::max(from, 0);
+    Transit(State::kRecovering, now,
+            why + "; waiting for " +
+                std::string(config::StepName(last_action_->step)) +
+                " to finish first",
+            out);
+    if (hook) out.push_back(RunHooks{hook});
+    running_step_.reset();
+    phase_ = Phase::kWaitingForStep;
+    deadline_.reset();
+    return;
+  }
   const int index = FindRunnableStep(from, now, why, /*count_skips=*/true);
   if (index < 0) {
     EnterCooldown(now, why + "; ladder exhausted", hook, out);

@@ -84,8 +84,9 @@ struct HealthEvent {
 };
 
 // The executor finished issuing a step: the API calls were answered or
-// restart_command exited. The executor must send exactly one per RunStep and
-// never run two steps at once.
+// restart_command exited. The executor must send exactly one per RunStep (the
+// machine never issues a step while an earlier one has not finished; it
+// skips the soft kick or lets the ladder wait instead).
 struct StepFinished {
   config::LadderStep step;
   bool ok = true;
@@ -188,6 +189,9 @@ class Machine {
     kTimer,        // deadline_: grace, backoff, verify, cooldown, unhealthy
     kStepRunning,  // a ladder step was issued; waiting for StepFinished
     kRefreshing,   // RefreshHealth sent; the next verdict decides
+    // kRecovering: the next step waits for an earlier one (a soft kick, a
+    // step from before an uplink change) to finish.
+    kWaitingForStep,
   };
 
   using Commands = std::vector<Command>;

@@ -968,6 +968,22 @@ TEST(MachineTest, AStepThatCannotBeIssuedMovesOnWithoutVerify) {
   EXPECT_TRUE(h.machine().last_action()->ok);
 }
 
+TEST(MachineTest, TheLadderWaitsForAStepStillRunning) {
+  Harness h;
+  BootHealthy(h);
+  h.sim.step_latency = 30s;  // a slow LocalAPI (or restart_command)
+  Failover(h, {LadderStep::kStart});
+  h.Advance(5s + 20s);  // grace is over, the soft kick is still running
+  EXPECT_EQ(h.state(), State::kRecovering);
+  EXPECT_TRUE(h.Said("waiting for rebind to finish first")) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));
+  h.Advance(10s);  // the kick finishes; now the ladder's first step
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  h.Advance(10min);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
+}
+
 TEST(MachineTest, HealthyDuringTheBackoffEndsTheRecovery) {
   Harness h;
   BootHealthy(h);
