@@ -62,6 +62,7 @@ constexpr const char* kControlHelp = R"(control commands:
   down | up                     like `tailscale down` / `tailscale up`
   hang <on|off>                 accept and read requests, never answer
   slow <ms>                     delay every answer by ms
+  start-delay <ms>              start/reup stay in Starting this long (0: instant)
   garbage <on|off>              status/prefs bodies and bus lines are broken JSON
   oversized <bytes>             each new bus stream sends one line of this size (0 = off)
   cut-stream <on|off>           new bus streams are closed mid-line after the first line
@@ -227,6 +228,7 @@ struct Options {
   bool cut_stream = false;
   int socket_delay_ms = 0;
   int restart_delay_ms = 100;
+  int start_delay_ms = 0;
   bool omit_debug = false;
   bool require_npk = false;
   bool always_on = false;
@@ -871,10 +873,12 @@ class FakeTailscaled {
     // Start: new control client; NoState -> Starting -> Running.
     Broadcast(NotifyLine({{"Prefs", PrefsJson()}}));
     if (!want_running_) return {204, "", "", false};
-    SetState("Starting");
-    if (stuck_until_ == "start") Heal();
-    if (stuck_until_.empty()) online_ = true;
-    SetState("Running");
+    // The new control client has no map poll until it has logged in.
+    if (opt_.start_delay_ms > 0) online_ = false;
+    RunStartSequence([this] {
+      if (stuck_until_ == "start") Heal();
+      if (stuck_until_.empty()) online_ = true;
+    });
     return {204, "", "", false};
   }
 
@@ -1039,16 +1043,32 @@ class FakeTailscaled {
       return;
     }
     warnings_.erase("wantrunning-false");
+    RunStartSequence([this] {
+      if (stuck_until_ == "reup" && saw_down_while_stuck_) {
+        Heal();
+      } else if (!stuck_until_.empty()) {
+        EnterStuck(stuck_until_, true);
+      } else {
+        online_ = true;
+        PushHealth();
+      }
+    });
+  }
+
+  // Starting, then after --start-delay-ms `settle` and Running. A later
+  // transition (down, restart) cancels the rest.
+  void RunStartSequence(std::function<void()> settle) {
     SetState("Starting");
-    if (stuck_until_ == "reup" && saw_down_while_stuck_) {
-      Heal();
-    } else if (!stuck_until_.empty()) {
-      EnterStuck(stuck_until_, true);
+    auto finish = [this, settle = std::move(settle)] {
+      if (state_ != "Starting") return;
+      settle();
+      SetState("Running");
+    };
+    if (opt_.start_delay_ms > 0) {
+      AddTimer(opt_.start_delay_ms, std::move(finish));
     } else {
-      online_ = true;
-      PushHealth();
+      finish();
     }
-    SetState("Running");
   }
 
   void Restart(int delay_ms) {
@@ -1194,6 +1214,10 @@ class FakeTailscaled {
     if (cmd == "omit-debug" && OnOff(arg, &opt_.omit_debug)) return "ok";
     if (cmd == "require-npk" && OnOff(arg, &opt_.require_npk)) return "ok";
     if (cmd == "always-on" && OnOff(arg, &opt_.always_on)) return "ok";
+    if (cmd == "start-delay") {
+      opt_.start_delay_ms = std::atoi(arg.c_str());
+      return "ok";
+    }
     if (cmd == "slow") {
       opt_.slow_ms = std::atoi(arg.c_str());
       return "ok";
@@ -1357,6 +1381,8 @@ int RunServe(int argc, char** argv) {
        cxxopts::value(o.socket_delay_ms))
       ("restart-delay-ms", "socket absence during a restart",
        cxxopts::value(o.restart_delay_ms))
+      ("start-delay-ms", "how long start/reup stay in Starting",
+       cxxopts::value(o.start_delay_ms))
       ("omit-debug", "no debug endpoint (404)", cxxopts::value(o.omit_debug))
       ("require-npk", "1.54-1.91 mask bit 16 rule",
        cxxopts::value(o.require_npk))

@@ -180,6 +180,48 @@ TEST_F(FakeTailscaledTest, StuckUntilReupNeedsDownThenUp) {
   EXPECT_EQ(healed["online"], true);
 }
 
+TEST_F(FakeTailscaledTest, StartHealsWithTheBusLinesTailscaledSends) {
+  fake_.MustControl("stuck start");
+  fake_.MustControl("start-delay 300");
+  netlink::UniqueFd watch = fake::ConnectUnixSocket(fake_.socket_path());
+  const std::string request =
+      "GET /localapi/v0/watch-ipn-bus?mask=146 HTTP/1.1\r\n"
+      "Host: local-tailscaled.sock\r\n\r\n";
+  ASSERT_EQ(::write(watch.get(), request.data(), request.size()),
+            static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(fake::WaitUntil([&] { return fake_.Get()["watchers"] == 1; }));
+  ASSERT_TRUE(
+      StartsWith(Ask(Post("/localapi/v0/start", "{}")), "HTTP/1.1 204"));
+  auto starting = fake_.Get();
+  EXPECT_EQ(starting["backend_state"], "Starting");
+  EXPECT_EQ(starting["online"], false);
+  ASSERT_TRUE(fake::WaitUntil(
+      [&] { return fake_.Get()["backend_state"] == "Running"; }));
+  EXPECT_EQ(fake_.Get()["online"], true);
+  // What the watcher saw after its first line: Prefs, State 5, healthy, 6.
+  std::string stream;
+  char buf[65536];
+  ASSERT_TRUE(fake::WaitUntil([&] {
+    pollfd p{watch.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10) > 0) {
+      const ssize_t n = ::read(watch.get(), buf, sizeof buf);
+      if (n > 0) stream.append(buf, static_cast<size_t>(n));
+    }
+    const size_t starting_at = stream.find("\"State\":5");
+    return starting_at != std::string::npos &&
+           stream.find("\"State\":6", starting_at) != std::string::npos;
+  }));
+  // (The first line, mask 146, has "Prefs":null.)
+  const size_t prefs = stream.find("\"Prefs\":{");
+  const size_t state5 = stream.find("\"State\":5");
+  const size_t healthy = stream.find("\"Warnings\":null", state5);
+  const size_t state6 = stream.find("\"State\":6", state5);
+  ASSERT_NE(prefs, std::string::npos) << stream;
+  EXPECT_LT(prefs, state5);
+  EXPECT_LT(state5, healthy);
+  EXPECT_LT(healthy, state6);
+}
+
 TEST_F(FakeTailscaledTest, SocketDownAndUp) {
   fake_.MustControl("socket-down");
   EXPECT_FALSE(fake::ConnectUnixSocket(fake_.socket_path()).valid());
