@@ -68,18 +68,21 @@ int RunCheckCommand(int argc, char** argv) {
       "(degraded, stuck starting, or switched off by the user), 2 no answer "
       "or error.");
   std::string socket;
-  std::string start_timeout_text = "0s";
-  std::string timeout_text = "5s";
-  parser.add_options()("socket",
-                       "tailscaled socket (default: /var/run/tailscale/"
-                       "tailscaled.sock, then /run/tailscale/tailscaled.sock)",
-                       cxxopts::value(socket))(
-      "start-timeout",
-      "how long NoState/Starting may last before it counts "
-      "as stuck; check waits that long for Running",
-      cxxopts::value(start_timeout_text))(
-      "timeout", "timeout of each LocalAPI call", cxxopts::value(timeout_text))(
-      "debug", "log every LocalAPI call")("h,help", "show this help");
+  std::string start_timeout_text;
+  std::string timeout_text;
+  // clang-format off
+  parser.add_options()
+      ("socket", "tailscaled socket (default: /var/run/tailscale/"
+                 "tailscaled.sock, then /run/tailscale/tailscaled.sock)",
+       cxxopts::value(socket))
+      ("start-timeout", "how long NoState/Starting may last before it counts "
+                        "as stuck; check waits that long for Running",
+       cxxopts::value(start_timeout_text)->default_value("0s"))
+      ("timeout", "timeout of each LocalAPI call",
+       cxxopts::value(timeout_text)->default_value("5s"))
+      ("debug", "log every LocalAPI call")
+      ("h,help", "show this help");
+  // clang-format on
   LocalApiOptions options;
   std::chrono::milliseconds start_timeout{0};
   try {
