@@ -24,10 +24,14 @@ std::vector<std::string> ReadLines(const std::string& name) {
   return lines;
 }
 
-Status FixtureStatus(const std::string& name) {
-  auto parsed = ParseStatus(ReadFixture(name));
-  EXPECT_TRUE(parsed.ok()) << name << ": " << (parsed ? "" : parsed.error());
+Status JsonStatus(const std::string& json) {
+  auto parsed = ParseStatus(json);
+  EXPECT_TRUE(parsed.ok()) << (parsed ? "" : parsed.error()) << ": " << json;
   return parsed ? parsed.value() : Status{};
+}
+
+Status FixtureStatus(const std::string& name) {
+  return JsonStatus(ReadFixture(name));
 }
 
 Status MakeStatus(const std::string& state, bool online, std::string relay,
@@ -203,10 +207,21 @@ std::vector<Case> Cases() {
        HealthKind::kDegraded,
        {"no-derp-connection"}},
       // --- Health null vs [] and benign texts --------------------------------
-      {"Health null",
-       Inputs(MakeStatus("Running", true, "fra", {})),
+      {"Health null on the wire",
+       Inputs(JsonStatus(R"({"BackendState":"Running","Self":{"Online":true,)"
+                         R"("Relay":"fra"},"Health":null})")),
        HealthKind::kHealthy,
        {}},
+      {"Health [] on the wire",
+       Inputs(JsonStatus(R"({"BackendState":"Running","Self":{"Online":true,)"
+                         R"("Relay":"fra"},"Health":[]})")),
+       HealthKind::kHealthy,
+       {}},
+      {"Health absent, offline",
+       Inputs(
+           JsonStatus(R"({"BackendState":"Running","Self":{"Online":false}})")),
+       HealthKind::kDegraded,
+       {"offline"}},
       {"benign texts never count",
        Inputs(MakeStatus(
            "Running", true, "fra",
