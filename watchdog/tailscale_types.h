@@ -115,9 +115,8 @@ struct Notify {
   std::optional<HealthState> health;
 };
 
-// tailscaled closes a watch with this ErrMessage when the consumer is slow.
-inline constexpr std::string_view kFellBehindMessage =
-    "IPN bus consumer fell behind; closing watch";
+// Whether tailscaled is closing the watch because we read too slowly
+// (ErrMessage "IPN bus consumer fell behind; closing watch").
 bool IsFellBehind(const Notify& notify);
 
 Parsed<Status> ParseStatus(std::string_view json_text);
