@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Live demo: builds tswatchdog, then runs `tswatchdog monitor` inside a
-# throw-away network namespace (unshare --net: it vanishes with the demo) in
-# which the uplink moves between two WANs in every way the tracker knows.
+# Live demo of a WAN failover on a dual-WAN router, in a throw-away network
+# namespace (unshare --net: it vanishes with the demo):
+#   1. `tswatchdog monitor` shows the uplink tracker on its own;
+#   2. `tswatchdog run` against a fake tailscaled that, like a real one after a
+#      failover, stays offline until it gets a fresh control connection
+#      (`POST start`). The watchdog kicks (rebind), waits, climbs its ladder,
+#      and recovers it; a timeline of what happened is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build --target tswatchdog
-binary=$(realpath build/tswatchdog)
+cmake --build build --target tswatchdog fake_tailscaled
+work=$(mktemp -d /tmp/tswatchdog-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 
-exec unshare --net bash -s "$binary" <<'EOS'
+exec unshare --net bash -s "$(realpath build/tswatchdog)" \
+  "$(realpath build/tests/fake_tailscaled)" "$work" <<'EOS'
 set -euo pipefail
-binary=$1
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; sleep 1; }
+tswatchdog=$1 fake=$2 work=$3
+bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 ip link set lo up
 ip link add wan0 type veth peer name isp0
 ip link add wan1 type veth peer name isp1
@@ -21,35 +27,66 @@ ip addr add 203.0.113.2/24 dev wan1
 for d in isp0 isp1 wan0 wan1; do ip link set $d up; done
 ip route add default via 198.51.100.1 dev wan0 metric 100
 ip route add default via 203.0.113.1 dev wan1 metric 200
-
 echo "lab: wan0 198.51.100.2 (gw .1, metric 100), wan1 203.0.113.2 (gw .1, metric 200)"
-"$binary" monitor &
-monitor=$!
-trap 'kill $monitor 2>/dev/null; wait $monitor 2>/dev/null' EXIT
+
+bold "Part 1: tswatchdog monitor (the uplink tracker alone)"
+"$tswatchdog" monitor & monitor=$!
 sleep 1
-step "WAN failover: wan0's default route disappears"
-ip route del default via 198.51.100.1 dev wan0 metric 100
-step "wan0 is back with the better metric"
+bold "WAN failover: wan0's default route disappears"
+ip route del default via 198.51.100.1 dev wan0 metric 100; sleep 1
+bold "wan0 back; then mwan3-style policy failover (main table untouched)"
 ip route add default via 198.51.100.1 dev wan0 metric 100
-step "carrier loss on wan0 (the modem side goes down)"
-ip link set isp0 down
-step "carrier back"
-ip link set isp0 up
-step "new DHCP lease on wan0"
-sysctl -qw net.ipv4.conf.wan0.promote_secondaries=1
-ip addr add 198.51.100.77/24 dev wan0
-ip addr del 198.51.100.2/24 dev wan0
-step "mwan3-style policy failover: main table untouched, a fwmark rule moves tailscaled's traffic to wan1"
 ip route add default via 203.0.113.1 dev wan1 table 2
-ip rule add fwmark 0x80000/0xff0000 lookup 2 pref 1000
-step "tailscaled's own changes (tailscale0, table 52): no event"
-ip tuntap add dev tailscale0 mode tun
-ip link set tailscale0 up
+ip rule add fwmark 0x80000/0xff0000 lookup 2 pref 1000; sleep 1
+ip rule del pref 1000; sleep 1
+bold "tailscaled's own changes (tailscale0, table 52): no event"
+ip tuntap add dev tailscale0 mode tun; ip link set tailscale0 up
 ip addr add 100.101.102.103/32 dev tailscale0
-ip route add 100.64.0.0/10 dev tailscale0 table 52
-step "policy rule removed: back on wan0"
-ip rule del fwmark 0x80000/0xff0000 lookup 2 pref 1000
-sleep 1
+ip route add 100.64.0.0/10 dev tailscale0 table 52; sleep 1
+ip link del tailscale0
+kill $monitor; wait $monitor 2>/dev/null || true
+
+bold "Part 2: tswatchdog run vs a tailscaled that stays stuck after a failover"
+"$fake" serve --socket "$work/ts.sock" --control "$work/ctl.sock" \
+  --log "$work/requests.jsonl" --pid-file "$work/fake.pid" 2>/dev/null &
+fake_pid=$!
+until "$fake" ctl --control "$work/ctl.sock" ping >/dev/null 2>&1; do sleep 0.1; done
+cat > "$work/tswatchdog.toml" <<TOML
+socket = "$work/ts.sock"
+state_file = "$work/state.json"
+debounce = "1s"
+grace = "3s"
+verify = "3s"
+backoff_initial = "1s"
+restart_command = ["kill", "-HUP", "$fake_pid"]
+TOML
+echo "config (short timings for the demo):"; sed 's/^/  /' "$work/tswatchdog.toml"
+"$tswatchdog" run --config "$work/tswatchdog.toml" 2> >(sed 's/^/  tswatchdog| /' >&2) &
+daemon=$!
+until grep -q '"state": "healthy"' "$work/state.json" 2>/dev/null; do sleep 0.2; done
+bold "tailscaled will now stay offline until a fresh control connection (POST start)"
+"$fake" ctl --control "$work/ctl.sock" stuck start >/dev/null
+t0=$(date +%s.%N)
+bold "WAN failover: wan0 fails, wan1 takes over"
+ip route del default via 198.51.100.1 dev wan0 metric 100
+until grep -q '"recoveries": 1' "$work/state.json" 2>/dev/null; do sleep 0.2; done
+sleep 0.5
+bold "tswatchdog status"
+"$tswatchdog" status --state-file "$work/state.json"
+kill $daemon; wait $daemon 2>/dev/null || true
+kill $fake_pid; wait $fake_pid 2>/dev/null || true
+
+bold "Timeline: what tailscaled was asked after the failover (the fake's request log)"
+while IFS= read -r line; do
+  ms=$(sed -n 's/.*"unix_ms":\([0-9]*\).*/\1/p' <<<"$line")
+  method=$(sed -n 's/.*"method":"\([A-Z]*\)".*/\1/p' <<<"$line")
+  target=$(sed -n 's/.*"target":"\([^"]*\)".*/\1/p' <<<"$line")
+  status=$(sed -n 's/.*"status":\([0-9]*\).*/\1/p' <<<"$line")
+  [[ $method == GET ]] && continue
+  rel=$(awk -v ms="$ms" -v t0="$t0" 'BEGIN { printf "%+.2f", ms / 1000 - t0 }')
+  (( $(awk -v r="$rel" 'BEGIN { print (r >= 0) }') )) || continue
+  printf '  %ss  %-5s %s -> %s\n' "$rel" "$method" "$target" "$status"
+done < "$work/requests.jsonl"
 echo
-echo "demo done (the namespace disappears now)"
+echo "demo done: the kick and ladder step 1 (rebind) did not help; start did."
 EOS
