@@ -12,6 +12,7 @@
 #include <random>
 #include <system_error>
 
+#include "netlink/describe.h"
 #include "watchdog/logging.h"
 #include "watchdog/state_file.h"
 #include "watchdog/uplink_json.h"
@@ -105,10 +106,8 @@ Daemon::Daemon(config::Config config, DaemonOptions options)
   if (options_.debug) {
     watcher_->on_message = [](const netlink::Message& msg,
                               netlink::Relevance relevance) {
-      spdlog::debug("netlink: message type {} ({})", msg.type,
-                    relevance == netlink::Relevance::kChanged     ? "hint"
-                    : relevance == netlink::Relevance::kUnchanged ? "duplicate"
-                                                                  : "ignored");
+      spdlog::debug("netlink: {} ({})", netlink::DescribeMessage(msg),
+                    netlink::RelevanceName(relevance));
     };
   }
   client_ = std::make_unique<LocalApiClient>(loop_, ClientOptionsFor(config_));

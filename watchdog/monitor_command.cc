@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "netlink/describe.h"
 #include "netlink/watcher.h"
 #include "watchdog/commands.h"
 #include "watchdog/event_loop.h"
@@ -78,49 +79,6 @@ class MonitorPrinter {
   bool json_;
 };
 
-std::string DescribeMessage(const netlink::Message& msg) {
-  return std::visit(
-      [&](const auto& body) -> std::string {
-        using T = std::decay_t<decltype(body)>;
-        if constexpr (std::is_same_v<T, netlink::LinkMessage>) {
-          return fmt::format("{} link {} index {} flags {:#x}",
-                             body.deleted ? "del" : "new", body.name,
-                             body.index, body.flags);
-        } else if constexpr (std::is_same_v<T, netlink::AddressMessage>) {
-          return fmt::format("{} addr {}/{} index {} flags {:#x}",
-                             body.deleted ? "del" : "new",
-                             body.address.ToString(), body.prefix_len,
-                             body.index, body.flags);
-        } else if constexpr (std::is_same_v<T, netlink::RouteMessage>) {
-          return fmt::format("{} route {}/{} table {} oif {} via {} metric {}",
-                             body.deleted ? "del" : "new",
-                             body.dst ? body.dst->ToString() : "default",
-                             body.dst_len, body.table, body.oif,
-                             body.gateway ? body.gateway->ToString() : "-",
-                             body.priority);
-        } else if constexpr (std::is_same_v<T, netlink::RuleMessage>) {
-          return fmt::format("{} rule pref {} table {} fwmark {:#x}",
-                             body.deleted ? "del" : "new", body.priority,
-                             body.table, body.fwmark.value_or(0));
-        } else {
-          return fmt::format("message type {}", msg.type);
-        }
-      },
-      msg.body);
-}
-
-const char* RelevanceName(netlink::Relevance relevance) {
-  switch (relevance) {
-    case netlink::Relevance::kIgnored:
-      return "ignored";
-    case netlink::Relevance::kUnchanged:
-      return "duplicate";
-    case netlink::Relevance::kChanged:
-      return "hint";
-  }
-  return "?";
-}
-
 }  // namespace
 
 int RunMonitorCommand(int argc, char** argv) {
@@ -170,8 +128,8 @@ int RunMonitorCommand(int argc, char** argv) {
     if (args.count("debug")) {
       watcher.on_message = [](const netlink::Message& msg,
                               netlink::Relevance relevance) {
-        spdlog::debug("netlink: {} ({})", DescribeMessage(msg),
-                      RelevanceName(relevance));
+        spdlog::debug("netlink: {} ({})", netlink::DescribeMessage(msg),
+                      netlink::RelevanceName(relevance));
       };
     }
     printer.Initial(watcher.view());

@@ -79,10 +79,11 @@ class DaemonLab : public ::testing::Test {
 
   // Starts `tswatchdog run` with the short timings and `extra` TOML lines.
   // restart_command defaults to: note the run, then restart the fake.
+  // With `capture_log`, the daemon's log is readable through daemon_.
   void StartDaemon(const std::string& extra_toml = "",
-                   std::vector<std::string> extra_flags = {}) {
-    const std::string config_path = dir_ + "/tswatchdog.toml";
-    std::ofstream config(config_path);
+                   std::vector<std::string> extra_flags = {},
+                   bool capture_log = false) {
+    std::ofstream config(config_path());
     config << "socket = \"" << fake_->socket_path() << "\"\n"
            << "state_file = \"" << state_path() << "\"\n"
            << "debounce = \"" << kDebounce.count() << "ms\"\n"
@@ -100,11 +101,12 @@ class DaemonLab : public ::testing::Test {
     config << extra_toml;
     config.close();
     std::vector<std::string> argv = {TSWATCHDOG_BINARY, "run", "--config",
-                                     config_path};
+                                     config_path()};
     argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-    daemon_ = std::make_unique<lab::Child>(argv);
+    daemon_ = std::make_unique<lab::Child>(argv, capture_log);
   }
 
+  std::string config_path() const { return dir_ + "/tswatchdog.toml"; }
   std::string state_path() const { return dir_ + "/state.json"; }
   std::string restarts_path() const { return dir_ + "/restarts"; }
 
@@ -382,6 +384,57 @@ TEST_F(DaemonLab, SigtermDuringRestartCommand) {
   EXPECT_EQ(daemon_->Wait(seconds(10)), 0);
   EXPECT_NE(kill(child, 0), 0) << "restart_command survived the daemon";
   EXPECT_EQ(errno, ESRCH);
+}
+
+// SIGHUP with a broken config keeps the running one (and says why); a good
+// config is taken (here: dry_run, after which no write call is made).
+TEST_F(DaemonLab, SighupReloadsAGoodConfigAndKeepsTheOldOnAnError) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  StartFake();
+  StartDaemon("", {}, /*capture_log=*/true);
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  std::string line;
+  std::ofstream(config_path(), std::ios::app) << "ladder = [\"reboot\"]\n";
+  daemon_->Signal(SIGHUP);
+  ASSERT_TRUE(daemon_->WaitForLine("config not reloaded", seconds(10), &line));
+  EXPECT_NE(line.find(config_path() + ":"), std::string::npos) << line;
+  EXPECT_NE(line.find("key 'ladder'"), std::string::npos) << line;
+
+  {
+    std::string text;
+    std::ifstream in(config_path());
+    std::getline(in, text, '\0');
+    text = text.substr(0, text.find("ladder = [\"reboot\"]"));
+    std::ofstream(config_path()) << text << "dry_run = true\n";
+  }
+  daemon_->Signal(SIGHUP);
+  ASSERT_TRUE(daemon_->WaitForLine("config reloaded", seconds(10)));
+  ASSERT_TRUE(WaitState([](const json& s) { return s["dry_run"] == true; },
+                        seconds(5)));
+  fake_->MustControl("stuck start");
+  const int64_t failover_ms = NowUnixMs();
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(
+      daemon_->WaitForLine("dry run: would run step start", seconds(20)));
+  EXPECT_TRUE(Writes(fake_->Requests(), failover_ms).empty());
+}
+
+// --debug logs every parsed netlink change and every decision.
+TEST_F(DaemonLab, DebugLogsParsedChangesAndDecisions) {
+  LAB_RUN("ip route add default via 198.51.100.1 dev wan0 metric 100");
+  StartFake();
+  StartDaemon("", {"--debug"}, /*capture_log=*/true);
+  ASSERT_TRUE(WaitStateIs("healthy"));
+  LAB_RUN("ip route add default via 203.0.113.1 dev wan1 metric 50");
+  std::string line;
+  ASSERT_TRUE(daemon_->WaitForLine("netlink: new route default/0 table 254",
+                                   seconds(10), &line));
+  EXPECT_NE(line.find("via 203.0.113.1 metric 50 (hint)"), std::string::npos)
+      << line;
+  ASSERT_TRUE(daemon_->WaitForLine("state healthy -> settling", seconds(10)));
+  ASSERT_TRUE(daemon_->WaitForLine("decision:", seconds(10)));
 }
 
 }  // namespace

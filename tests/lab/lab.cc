@@ -127,13 +127,14 @@ DualWanRouter CreateDualWanRouter() {
   return lab;
 }
 
-Child::Child(const std::vector<std::string>& argv) {
+Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
     dup2(fds[1], STDOUT_FILENO);
+    if (merge_stderr) dup2(fds[1], STDERR_FILENO);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -170,6 +171,21 @@ bool Child::ReadLine(std::string* line, std::chrono::milliseconds timeout) {
     ssize_t n = read(stdout_fd_, buf, sizeof buf);
     if (n <= 0) return false;
     buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool Child::WaitForLine(const std::string& text,
+                        std::chrono::milliseconds timeout, std::string* found) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string line;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !ReadLine(&line, left)) return false;
+    if (line.find(text) != std::string::npos) {
+      if (found) *found = line;
+      return true;
+    }
   }
 }
 

@@ -58,13 +58,18 @@ DualWanRouter CreateDualWanRouter();
 // A child process with its stdout on a pipe (used for `tswatchdog monitor`).
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv);
+  // With `merge_stderr`, the child's stderr (its log) goes to the same pipe.
+  explicit Child(const std::vector<std::string>& argv,
+                 bool merge_stderr = false);
   ~Child();
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
-  // Returns the next stdout line, or nullopt-like empty + false on timeout/EOF.
+  // Reads the next line; false on timeout or EOF.
   bool ReadLine(std::string* line, std::chrono::milliseconds timeout);
+  // Reads lines until one contains `text`; false on timeout or EOF.
+  bool WaitForLine(const std::string& text, std::chrono::milliseconds timeout,
+                   std::string* line = nullptr);
   void Signal(int sig);
   // Waits for exit; returns the exit status or -1 on timeout.
   int Wait(std::chrono::milliseconds timeout);

@@ -18,11 +18,28 @@ using netlink::UplinkChange;
 using netlink::Watcher;
 
 // Reads everything queued and returns the change, if any. Polls briefly first
-// so that a notification still in flight is not missed.
+// so that a notification still in flight is not missed. For "nothing must
+// happen" checks.
 std::optional<UplinkChange> Pump(Watcher& watcher) {
   pollfd pfd{watcher.event_fd(), POLLIN, 0};
   poll(&pfd, 1, 200);
   return watcher.HandleReadable();
+}
+
+// Waits (up to 5 s) for the next uplink change. Most notifications are queued
+// before `ip` returns, but carrier changes go through the kernel's linkwatch,
+// which may defer them by up to a second.
+std::optional<UplinkChange> NextChange(Watcher& watcher) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd pfd{watcher.event_fd(), POLLIN, 0};
+    if (poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+    if (auto change = watcher.HandleReadable()) return change;
+  }
 }
 
 std::string Dev(const netlink::UplinkView& view, Family family) {
@@ -53,7 +70,7 @@ TEST_F(UplinkLab, FailoverByDeletingTheDefaultRoute) {
   EXPECT_EQ(Src(watcher.view(), Family::kV4), "198.51.100.2");
 
   LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(),
             "v4:device-changed,v4:gateway-changed,v4:source-changed");
@@ -73,7 +90,7 @@ TEST_F(UplinkLab, FailoverByChangingOnlyMetrics) {
   LAB_RUN(
       "ip route add default via 198.51.100.1 dev wan0 metric 300\n"
       "ip route del default via 198.51.100.1 dev wan0 metric 100");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(Dev(change->new_view, Family::kV4), "wan1");
   EXPECT_EQ(change->ReasonsString(),
@@ -93,7 +110,7 @@ TEST_F(UplinkLab, PolicyRoutingFailoverWithMainTableUnchanged) {
   EXPECT_EQ(watcher.view().v4.table, 1u);
 
   LAB_RUN("ip rule add fwmark 0x80000/0xff0000 lookup 2 pref 1000");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(Dev(change->new_view, Family::kV4), "wan1");
   EXPECT_EQ(change->new_view.v4.table, 2u);
@@ -109,7 +126,7 @@ TEST_F(UplinkLab, SplitDefaultRoutesViaAnotherDevice) {
   LAB_RUN(
       "ip route add 0.0.0.0/1 via 203.0.113.1 dev wan1\n"
       "ip route add 128.0.0.0/1 via 203.0.113.1 dev wan1");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(Dev(change->new_view, Family::kV4), "wan1");
 }
@@ -120,7 +137,7 @@ TEST_F(UplinkLab, CarrierLossOnTheUplink) {
   ASSERT_TRUE(watcher.view().v4.usable());
   LAB_RUN(
       "ip link set isp0 down");  // the far end goes away: wan0 loses carrier
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(), "v4:uplink-lost,v4:carrier-changed");
   EXPECT_FALSE(change->new_view.v4.usable());
@@ -128,7 +145,7 @@ TEST_F(UplinkLab, CarrierLossOnTheUplink) {
   EXPECT_EQ(change->new_view.v4.dev, "wan0");
 
   LAB_RUN("ip link set isp0 up");
-  change = Pump(watcher);
+  change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(), "v4:uplink-appeared,v4:carrier-changed");
 }
@@ -142,7 +159,7 @@ TEST_F(UplinkLab, NewDhcpLeaseOnTheSameDevice) {
       "ip -4 addr flush dev wan0\n"
       "ip addr add 198.51.100.77/24 dev wan0\n"
       "ip route add default via 198.51.100.1 dev wan0");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(), "v4:source-changed");
   EXPECT_EQ(Src(change->new_view, Family::kV4), "198.51.100.77");
@@ -159,7 +176,7 @@ TEST_F(UplinkLab, LateInterfaceAtBoot) {
   LAB_RUN(
       "ip link set wan0 up\n"
       "ip route add default via 198.51.100.1 dev wan0");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(), "v4:uplink-appeared");
   EXPECT_EQ(Dev(change->new_view, Family::kV4), "wan0");
@@ -176,7 +193,7 @@ TEST_F(UplinkLab, Ipv6OnlyFailover) {
   EXPECT_EQ(Src(watcher.view(), Family::kV6), "2001:db8:a::2");
 
   LAB_RUN("ip -6 route del default via 2001:db8:a::1 dev wan0 metric 100");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(),
             "v6:device-changed,v6:gateway-changed,v6:source-changed");
@@ -202,7 +219,7 @@ TEST_F(UplinkLab, TentativeIpv6SourceIsNotUsableUntilDadCompletes) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!appeared && std::chrono::steady_clock::now() < deadline) {
-    auto change = Pump(watcher);
+    auto change = NextChange(watcher);
     if (change && change->new_view.v6.usable()) appeared = change;
   }
   ASSERT_TRUE(appeared) << "DAD never completed";
@@ -273,7 +290,7 @@ TEST_F(UplinkLab, ForcedOverrunEndsInTheRightState) {
   }
   batch += "route replace default via 203.0.113.1 dev wan1\n";
   LAB_RUN("ip -batch - <<'EOF'\n" + batch + "EOF");
-  auto change = Pump(watcher);
+  auto change = NextChange(watcher);
   EXPECT_GE(watcher.stats().overruns, 1u);
   EXPECT_GE(watcher.stats().resyncs, 1u);
   EXPECT_GT(watcher.stats().receive_buffer, small_buffer);
@@ -313,7 +330,7 @@ TEST_F(UplinkLab, KernelFilterDropsLongPrefixChurn) {
     // A default-route change still gets through the filter.
     LAB_RUN(std::string("ip route replace default via ") +
             (filtered ? "203.0.113.1 dev wan1" : "198.51.100.1 dev wan0"));
-    auto change = Pump(watcher);
+    auto change = NextChange(watcher);
     ASSERT_TRUE(change);
   }
 }
