@@ -422,9 +422,9 @@ void Daemon::ExecuteStep(const RunStep& run) {
       spdlog::info("running {}", JoinArgv(config_.restart_command));
       runner_.Run(config_.restart_command, options_.restart_timeout, {},
                   [this, step](const ProcessResult& result) {
-                    if (!result.output.empty()) {
-                      spdlog::info("restart_command output: {}", result.output);
-                    }
+                    spdlog::info("restart_command {}{}{}", result.Describe(),
+                                 result.output.empty() ? "" : "; output: ",
+                                 result.output);
                     FinishStep(step, result.ok(),
                                result.ok() ? "" : result.Describe());
                   });

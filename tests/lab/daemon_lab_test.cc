@@ -177,6 +177,22 @@ TEST_F(DaemonLab, FailoverHealedByStartAfterRebind) {
     EXPECT_EQ(w.find("PATCH"), std::string::npos) << w;
   EXPECT_FALSE(std::filesystem::exists(restarts_path())) << "restart ran";
   EXPECT_EQ(fake_->Get()["online"], true);
+
+  // `tswatchdog status` shows the same, from the state file.
+  lab::Child status({TSWATCHDOG_BINARY, "status", "--config", config_path()});
+  std::string text, line;
+  while (status.ReadLine(&line, seconds(10))) text += line + "\n";
+  EXPECT_EQ(status.Wait(seconds(10)), 0);
+  EXPECT_NE(text.find("state:      healthy for "), std::string::npos) << text;
+  EXPECT_NE(text.find("uplink v4:  dev wan1 via 203.0.113.1 src 203.0.113.2"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tailscale:  Running, online, verdict healthy"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("last step:  start "), std::string::npos) << text;
+  EXPECT_NE(text.find("1 uplink changes, 1 recoveries"), std::string::npos) << text;
+  EXPECT_EQ(text.find("not running"), std::string::npos) << text;
 }
 
 // 2. tailscaled heals itself within grace (here: the soft kick is enough).
