@@ -12,7 +12,7 @@ TSWATCHDOG_PACKAGES=(
   libspdlog-dev libfmt-dev  # logging
   libcxxopts-dev        # command line
   libgtest-dev libgmock-dev # tests
-  iproute2 util-linux   # lab tests: ip, unshare
+  iproute2 util-linux busybox # lab tests: ip, unshare
 )
 
 missing=()
