@@ -327,8 +327,75 @@ for file in "$init" "$hotplug" "$pkg/files/tswatchdog.config"; do
 	fi
 done
 
-# --- Makefile: installs what exists, where OpenWrt expects it ------------------
+# --- Makefile, expanded by GNU make against a stand-in SDK ---------------------
+# tests/packaging/openwrt/sdk/ has a rules.mk, package.mk and cmake.mk that
+# only define the variables used and print the package definition and its
+# expanded recipes; the install recipe is then run into a temp root.
 makefile="$pkg/Makefile"
+if expanded="$(make -s -C "$pkg" -f Makefile TOPDIR="$standin/sdk" \
+	BUILD_DIR="$tmp/build" 2>&1)"; then
+	pass "Makefile: GNU make parses it"
+else
+	fail "Makefile: GNU make parses it" "$expanded"
+fi
+section() { sed -n "/^--- $1\$/,/^--- /p" <<<"$expanded" | sed '1d;$d'; }
+expect "Makefile: runtime dependencies" \
+	"depends: +libstdcpp +libmnl +libcurl +@LIBCURL_UNIX_SOCKETS +libfmt" \
+	"$(grep '^depends:' <<<"$expanded")"
+expect "Makefile: build-only dependency from the feed" "build_depends: spdlog" \
+	"$(grep '^build_depends:' <<<"$expanded")"
+for dep in cxxopts tomlplusplus nlohmann-json; do
+	line="$(grep "^download $dep:" <<<"$expanded")"
+	if [[ $line =~ \ URL=https://[^\ ]+ ]] && [[ $line =~ \ FILE=$dep-[0-9.]+\.tar\.(gz|xz) ]] &&
+		[[ $line =~ \ HASH=[0-9a-f]{64}$ ]]; then
+		pass "Makefile: fetches $dep (pinned URL, file, sha256)"
+	else
+		fail "Makefile: fetches $dep (pinned URL, file, sha256)" "$line"
+	fi
+	# Unpacked and installed in Build/Prepare, found by CMake there.
+	if section prepare | grep -q "tar .*-xf .*/$dep-[0-9.]*\.tar" &&
+		section prepare | grep -q "cmake --install .*/build/$dep\$"; then
+		pass "Makefile: Build/Prepare unpacks and installs $dep"
+	else
+		fail "Makefile: Build/Prepare unpacks and installs $dep" "$(section prepare)"
+	fi
+done
+prefix="$(section prepare | sed -n 's/.*-DCMAKE_INSTALL_PREFIX=\([^ ]*\).*/\1/p' | sort -u)"
+options="$(grep '^cmake_options:' <<<"$expanded")"
+if [ "$(wc -l <<<"$prefix")" = 1 ] && [ -n "$prefix" ] &&
+	[[ $options == *"-Dcxxopts_DIR=$prefix/lib/cmake/cxxopts"* ]] &&
+	[[ $options == *"-Dtomlplusplus_DIR=$prefix/lib/cmake/tomlplusplus"* ]] &&
+	[[ $options == *"-Dnlohmann_json_DIR=$prefix/share/cmake/nlohmann_json"* ]] &&
+	[[ $options == *"-DBUILD_TESTING=OFF"* ]]; then
+	pass "Makefile: CMake finds the fetched libraries where Build/Prepare put them"
+else
+	fail "Makefile: CMake finds the fetched libraries where Build/Prepare put them" \
+		"prefix: $prefix" "$options"
+fi
+expect "Makefile: conffiles" "/etc/config/tswatchdog" "$(section conffiles)"
+
+# Run the install recipe: a fake binary where cmake's install step puts it.
+mkdir -p "$tmp/build/tswatchdog-0.1.0/ipkg-install/usr/sbin" "$tmp/root"
+printf '#!/bin/sh\n' >"$tmp/build/tswatchdog-0.1.0/ipkg-install/usr/sbin/tswatchdog"
+if msg="$(cd "$pkg" && section install | sed "s# /root/# $tmp/root/#g" | bash -e 2>&1)"; then
+	pass "Makefile: install recipe runs"
+else
+	fail "Makefile: install recipe runs" "$msg"
+fi
+for entry in "usr/sbin/tswatchdog 755" "etc/init.d/tswatchdog 755" \
+	"etc/config/tswatchdog 600" "etc/hotplug.d/iface/50-tswatchdog 644"; do
+	path="${entry% *}"
+	mode="${entry#* }"
+	got="$(stat -c %a "$tmp/root/$path" 2>/dev/null || echo missing)"
+	expect "package: /$path (mode $mode)" "$mode" "$got"
+done
+cmp -s "$tmp/root/etc/init.d/tswatchdog" "$init" &&
+	cmp -s "$tmp/root/etc/hotplug.d/iface/50-tswatchdog" "$hotplug" &&
+	cmp -s "$tmp/root/etc/config/tswatchdog" "$pkg/files/tswatchdog.config" &&
+	pass "package: init, hotplug and config are the files/ sources" ||
+	fail "package: init, hotplug and config are the files/ sources"
+
+# --- Makefile text -----------------------------------------------------------------
 missing=()
 while read -r src; do
 	[ -f "$pkg/$src" ] || missing+=("$src")
@@ -337,20 +404,6 @@ if ((${#missing[@]})); then
 	fail "Makefile: every ./files source exists" "${missing[@]}"
 else
 	pass "Makefile: every ./files source exists"
-fi
-for dest in '/usr/sbin/' '/etc/init.d/tswatchdog' '/etc/config/tswatchdog' \
-	'/etc/hotplug.d/iface/50-tswatchdog'; do
-	if grep -qF "\$(1)$dest" "$makefile"; then
-		pass "Makefile: installs $dest"
-	else
-		fail "Makefile: installs $dest"
-	fi
-done
-if sed -n '/^define Package\/tswatchdog\/conffiles/,/^endef/p' "$makefile" |
-	grep -qx '/etc/config/tswatchdog'; then
-	pass "Makefile: /etc/config/tswatchdog is a conffile"
-else
-	fail "Makefile: /etc/config/tswatchdog is a conffile"
 fi
 if grep -n '^ \+\$(' "$makefile"; then
 	fail "Makefile: recipe lines start with a tab"
