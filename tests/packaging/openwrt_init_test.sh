@@ -4,8 +4,9 @@
 # and /lib/functions/procd.sh (tests/packaging/openwrt/), and asserts the
 # exact procd instance (command line, params) produced from UCI files; runs
 # the iface hotplug script with a stub `ubus`; syntax-checks every shipped
-# shell file with sh -n and busybox ash -n; checks the Makefile installs
-# files that exist. With TSWATCHDOG_BINARY set (ctest sets it), the command
+# shell file with sh -n and busybox ash -n; expands the Makefile with GNU
+# make against a stand-in SDK and runs its install recipe into a temp root.
+# With TSWATCHDOG_BINARY set (ctest sets it), the command
 # lines built from UCI are also fed to the real daemon's --print-config.
 #
 # Usage: bash tests/packaging/openwrt_init_test.sh
