@@ -18,6 +18,10 @@ int RunStatusCommand(int argc, char** argv);
 // health once; exit 0 healthy, 1 not healthy, 2 no answer or error.
 int RunCheckCommand(int argc, char** argv);
 
+// `tswatchdog doctor [--root DIR] [--json]`: boot-ordering problems in the
+// unit files, each with its fix; exit 0 clean, 1 findings, 2 error.
+int RunDoctorCommand(int argc, char** argv);
+
 }  // namespace watchdog
 
 #endif  // TSWATCHDOG_WATCHDOG_COMMANDS_H_

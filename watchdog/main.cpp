@@ -22,6 +22,8 @@ constexpr Subcommand kSubcommands[] = {
      "print the uplink view and each change (--json: one object per line)"},
     {"check", watchdog::RunCheckCommand,
      "evaluate tailscaled's health once (exit 0 healthy, 1 not, 2 error)"},
+    {"doctor", watchdog::RunDoctorCommand,
+     "diagnose boot-ordering problems in the unit files and print fixes"},
 };
 
 void PrintUsage(FILE* out) {
