@@ -1,9 +1,13 @@
 #include "watchdog/doctor.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -265,6 +269,7 @@ std::optional<LoadedUnit> UnitTree::Load(const std::string& name,
           std::string text;
           if (!ReadFile(Host(path), link, &text, error)) return std::nullopt;
           unit.fragment = link;
+          unit.fragment_file = path;
           if (Trim(text).empty()) unit.masked = true;
           unit.entries = ParseUnitText(text, link);
           break;
@@ -377,7 +382,12 @@ std::optional<microseconds> ParseTimeSpan(std::string_view text) {
             text[digits] == '.'))
       ++digits;
     if (digits == i) return std::nullopt;
-    const double number = std::stod(std::string(text.substr(i, digits - i)));
+    const std::string digits_text(text.substr(i, digits - i));
+    char* parsed_end = nullptr;
+    const double number = std::strtod(digits_text.c_str(), &parsed_end);
+    if (parsed_end != digits_text.c_str() + digits_text.size()) {
+      return std::nullopt;  // "." or "1.2.3"
+    }
     size_t unit_end = digits;
     while (unit_end < text.size() &&
            std::isalpha(static_cast<unsigned char>(text[unit_end])))
@@ -727,11 +737,16 @@ class Doctor {
     std::vector<std::string> names = tree_.List(".socket");
     for (const std::string& s : tree_.List(".service")) names.push_back(s);
     int bound = 0;
+    std::set<std::string> seen;  // fragment files: an alias is one unit
     for (const std::string& name : names) {
       if (name == kTailscaled || name == kTswatchdog) continue;
       std::optional<LoadedUnit> unit = tree_.Load(name, error);
       if (!error->empty()) return false;
       if (!unit || unit->masked) continue;
+      if (!unit->fragment_file.empty() &&
+          !seen.insert(unit->fragment_file).second) {
+        continue;
+      }
       const bool socket = EndsWith(name, ".socket");
       const UnitEntry* dd = unit->Last("Unit", "DefaultDependencies");
       const bool default_deps = !(dd && ParseBool(dd->value) == false);
@@ -897,6 +912,23 @@ class Doctor {
       if (const UnitEntry* e = ts->Last("Service", "User")) ts_user = e->value;
     }
     const bool op = in_.operator_user && *in_.operator_user == user;
+    // Connecting needs write permission on the socket (0666 on Linux); what
+    // a peer may do is decided by tailscaled from its uid.
+    for (const char* socket : {"/var/run/tailscale/tailscaled.sock",
+                               "/run/tailscale/tailscaled.sock"}) {
+      struct stat st {};
+      if (stat(tree_.Host(socket).c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        continue;
+      }
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+      report_->notes.push_back(
+          std::string("LocalAPI socket ") + socket + ": mode " + mode +
+          ((st.st_mode & S_IWOTH) ? ", any user can connect (writes need "
+                                    "root, tailscaled's user or the operator)"
+                                  : ", only its owner and group can connect"));
+      break;
+    }
     if (root || (!dynamic && (user == ts_user || op))) {
       report_->notes.push_back("tswatchdog runs as " + user + " per " + source +
                                ": the LocalAPI allows its write calls (" +

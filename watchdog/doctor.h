@@ -59,6 +59,7 @@ std::vector<UnitEntry> ParseUnitText(std::string_view text,
 struct LoadedUnit {
   std::string name;
   std::string fragment;              // system path; empty with drop-ins only
+  std::string fragment_file;         // the file it links to (or itself)
   std::vector<std::string> dropins;  // in the order they apply
   bool masked = false;               // linked to /dev/null, or empty
   std::vector<UnitEntry> entries;    // fragment's, then each drop-in's

@@ -4,10 +4,13 @@
 #include "watchdog/doctor.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -203,6 +206,8 @@ TEST(ParseTimeSpan, SystemdSpans) {
   EXPECT_EQ(ParseTimeSpan("infinity"), microseconds::max());
   EXPECT_EQ(ParseTimeSpan("soon"), std::nullopt);
   EXPECT_EQ(ParseTimeSpan("5 parsecs"), std::nullopt);
+  EXPECT_EQ(ParseTimeSpan("."), std::nullopt);
+  EXPECT_EQ(ParseTimeSpan("1.2.3s"), std::nullopt);
 }
 
 TEST(FindTailscaleAddress, RangesAndForms) {
@@ -416,6 +421,15 @@ TEST_F(DoctorTest, ServiceOnTailscaleAddress) {
   EXPECT_TRUE(Diagnosed().findings.empty());
 }
 
+TEST_F(DoctorTest, AnAliasIsReportedOnce) {
+  WriteCleanSystem();
+  Write(std::string(kUsr) + "web.service",
+        "[Service]\nExecStart=/usr/bin/web --listen 100.70.1.2:8080\n");
+  Link(std::string(kEtc) + "www.service", std::string(kUsr) + "web.service");
+  EXPECT_EQ(Ids(Diagnosed()),
+            std::vector<std::string>{"tailscale-address-unit"});
+}
+
 TEST_F(DoctorTest, StartLimitDisabledWithFastRestart) {
   WriteCleanSystem();
   Write(std::string(kEtc) + "tailscaled.service.d/override.conf",
@@ -511,6 +525,31 @@ TEST_F(DoctorTest, LocalApiWriteAccess) {
   EXPECT_EQ(Ids(Diagnosed()), std::vector<std::string>{"localapi-read-only"});
 }
 
+TEST_F(DoctorTest, LocalApiSocketModeIsNoted) {
+  WriteCleanSystem();
+  const std::string path = root_ + "/run/tailscale/tailscaled.sock";
+  fs::create_directories(root_ + "/run/tailscale");
+  const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  ASSERT_LT(path.size(), sizeof addr.sun_path);
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  close(fd);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_NE(Joined(Diagnosed().notes)
+                .find("LocalAPI socket /run/tailscale/tailscaled.sock: mode "
+                      "0600, only its owner and group can connect"),
+            std::string::npos)
+      << Joined(Diagnosed().notes);
+  fs::permissions(
+      path, fs::perms::all & ~(fs::perms::owner_exec | fs::perms::group_exec |
+                               fs::perms::others_exec));
+  EXPECT_NE(Joined(Diagnosed().notes).find("mode 0666, any user can connect"),
+            std::string::npos);
+}
+
 TEST_F(DoctorTest, LocalApiWithoutUnitUsesOwnUser) {
   WriteCleanSystem();
   fs::remove(root_ + kUsr + "tswatchdog.service");
@@ -546,8 +585,9 @@ TEST_F(DoctorTest, UnreadableUnitIsAnErrorNamingIt) {
   auto check = [&] {
     std::string error;
     if (Diagnose(inputs_, &error)) return 10;
-    return error.find("cannot read /usr/lib/systemd/system/ssh.socket: "
-                      "Permission denied") == std::string::npos
+    return error.find(
+               "cannot read /usr/lib/systemd/system/ssh.socket: "
+               "Permission denied") == std::string::npos
                ? 11
                : 0;
   };
