@@ -788,9 +788,12 @@ class Doctor {
 
       auto remove_deps = [&](Finding* f) {
         for (const auto& item : ts_deps) {
-          f->steps.push_back("remove `" + item.value + "` from `" +
-                             Assignment(*item.entry) + "` at " +
-                             Where(*item.entry) +
+          const std::string what =
+              item.entry->value == item.value
+                  ? "remove `" + Assignment(*item.entry) + "`"
+                  : "remove `" + item.value + "` from `" +
+                        Assignment(*item.entry) + "`";
+          f->steps.push_back(what + " at " + Where(*item.entry) +
                              (unit->IsDropIn(item.entry->file)
                                   ? ""
                                   : " (a vendor file: `systemctl edit "
@@ -943,8 +946,9 @@ class Doctor {
     f.unit = kTswatchdog;
     f.what = "tswatchdog runs as " + user + " per " + source +
              ", which is neither root, tailscaled's user nor its operator" +
-             (in_.operator_user ? " (" + *in_.operator_user + ")"
-                                : std::string(" (none given: --operator)"));
+             (in_.operator_user
+                  ? " (" + *in_.operator_user + ")"
+                  : std::string(" (no operator given: --operator USER)"));
     f.why =
         "tailscaled grants the write calls tswatchdog recovers with (rebind, "
         "start, prefs) only to root, its own user and its operator, so every "

@@ -379,13 +379,13 @@ TEST_F(DoctorTest, OrderingCycleWithBindsToOrRequires) {
     EXPECT_NE(f.what.find("before sockets.target (implicit"),
               std::string::npos);
     const std::string steps = Joined(f.steps);
-    EXPECT_NE(steps.find("remove `tailscaled.service` from `After="
-                         "tailscaled.service` at /etc/systemd/system/"
-                         "ssh.socket.d/override.conf:3"),
+    EXPECT_NE(steps.find("remove `After=tailscaled.service` at "
+                         "/etc/systemd/system/ssh.socket.d/override.conf:3"),
               std::string::npos)
         << steps;
-    EXPECT_NE(steps.find(std::string("`") + dep + "=tailscaled.service` at " +
-                         "/etc/systemd/system/ssh.socket.d/override.conf:2"),
+    EXPECT_NE(steps.find(std::string("remove `") + dep +
+                         "=tailscaled.service` at /etc/systemd/system/"
+                         "ssh.socket.d/override.conf:2"),
               std::string::npos)
         << steps;
     ASSERT_EQ(f.files.size(), 1u);
@@ -393,6 +393,20 @@ TEST_F(DoctorTest, OrderingCycleWithBindsToOrRequires) {
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
+}
+
+TEST_F(DoctorTest, CycleInAVendorFileNamesTheWordToRemove) {
+  WriteCleanSystem();
+  Write(std::string(kUsr) + "ts-web.socket",
+        "[Unit]\nAfter=network.target tailscaled.service\n"
+        "[Socket]\nListenStream=100.70.1.2:443\nFreeBind=yes\n");
+  const DoctorReport report = Diagnosed();
+  ASSERT_EQ(Ids(report), std::vector<std::string>{"ordering-cycle"});
+  EXPECT_EQ(report.findings[0].steps.at(0),
+            "remove `tailscaled.service` from `After=network.target "
+            "tailscaled.service` at /usr/lib/systemd/system/ts-web.socket:2 "
+            "(a vendor file: `systemctl edit --full ts-web.socket`)");
+  EXPECT_TRUE(report.findings[0].files.empty());  // FreeBind=yes already
 }
 
 TEST_F(DoctorTest, NoCycleWithoutEarlyOrdering) {
