@@ -14,6 +14,7 @@
 
 #include "netlink/describe.h"
 #include "watchdog/logging.h"
+#include "watchdog/metrics.h"
 #include "watchdog/state_file.h"
 #include "watchdog/uplink_json.h"
 
@@ -140,7 +141,26 @@ int Daemon::Run() {
                     [this](const BusEvent& e) { OnBusEvent(e); });
   FetchStatus(false);
   WriteState();
-  loop_.Run();
+  if (auto interval = notifier_.watchdog_interval()) {
+    // Pinged from a timer inside the loop: a wedged loop stops the pings and
+    // systemd restarts us.
+    watchdog_ping_ = [this, interval = *interval] {
+      ReportNotifyError(notifier_.Notify("WATCHDOG=1"));
+      loop_.AddTimerAfter(interval, watchdog_ping_);
+    };
+    spdlog::debug("systemd watchdog: pinging every {}ms", interval->count());
+    watchdog_ping_();
+  }
+  while (!loop_.stopped()) {
+    try {
+      loop_.RunOnce(-1);
+    } catch (const std::exception& e) {
+      // A bug of ours must not take the watchdog down with it: say so loudly
+      // and go on (the state machine is consistent between events).
+      spdlog::critical("internal error, going on: {}", e.what());
+    }
+  }
+  notifier_.Notify("STOPPING=1");
   spdlog::info("stopping");
   client_->StopWatchingBus();
   if (runner_.running() > 0) {
@@ -420,14 +440,14 @@ void Daemon::ExecuteStep(const RunStep& run) {
       return;
     case LadderStep::kRestart:
       spdlog::info("running {}", JoinArgv(config_.restart_command));
-      runner_.Run(config_.restart_command, options_.restart_timeout, {},
-                  [this, step](const ProcessResult& result) {
-                    spdlog::info("restart_command {}{}{}", result.Describe(),
-                                 result.output.empty() ? "" : "; output: ",
-                                 result.output);
-                    FinishStep(step, result.ok(),
-                               result.ok() ? "" : result.Describe());
-                  });
+      runner_.Run(
+          config_.restart_command, options_.restart_timeout, {},
+          [this, step](const ProcessResult& result) {
+            spdlog::info(
+                "restart_command {}{}{}", result.Describe(),
+                result.output.empty() ? "" : "; output: ", result.output);
+            FinishStep(step, result.ok(), result.ok() ? "" : result.Describe());
+          });
       return;
     case LadderStep::kConntrack:
       loop_.AddTimer(MonoClock::now(), [this, step] {
@@ -574,10 +594,49 @@ nlohmann::json Daemon::StateJson() const {
   return state;
 }
 
+// READY=1 once netlink is up and tailscaled has been heard from (or found
+// missing): "up" means watching, not "tailscaled healthy". STATUS= follows.
+void Daemon::NotifySystemd() {
+  if (!notifier_.enabled()) return;
+  if (!ready_sent_ && !verdict_) return;
+  const netlink::UplinkView& view = watcher_->view();
+  std::string status = "STATUS=" + std::string(StateName(machine_.state()));
+  if (verdict_) {
+    status += "; tailscale " + std::string(HealthKindName(verdict_->kind));
+  }
+  if (view.AnyUsable()) {
+    status += "; uplink " + (view.v4.usable() ? view.v4.dev : view.v6.dev);
+  } else {
+    status += "; no uplink";
+  }
+  if (!ready_sent_) status = "READY=1\n" + status;
+  std::optional<std::string> error = notifier_.Notify(status);
+  if (!error) ready_sent_ = true;
+  ReportNotifyError(error);
+}
+
+// Says each new notify problem once (a stuck receiver would otherwise be
+// reported on every ping).
+void Daemon::ReportNotifyError(const std::optional<std::string>& error) {
+  if (error && *error != last_notify_error_)
+    spdlog::warn("systemd: {}", *error);
+  last_notify_error_ = error.value_or("");
+}
+
 void Daemon::WriteState() {
+  NotifySystemd();
+  const nlohmann::json state = StateJson();
+  if (!config_.metrics_file.empty()) {
+    auto error =
+        WriteFileAtomically(config_.metrics_file, RenderMetrics(state));
+    if (error && *error != last_metrics_write_error_) {
+      spdlog::error("metrics file not written ({}); going on without it",
+                    *error);
+    }
+    last_metrics_write_error_ = error.value_or("");
+  }
   if (config_.state_file.empty()) return;
-  auto error =
-      WriteFileAtomically(config_.state_file, StateJson().dump(2) + "\n");
+  auto error = WriteFileAtomically(config_.state_file, state.dump(2) + "\n");
   if (error) {
     // Disk full or a read-only directory: keep working, say so once.
     if (*error != last_state_write_error_) {

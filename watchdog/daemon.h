@@ -21,6 +21,7 @@
 #include "watchdog/health.h"
 #include "watchdog/localapi_client.h"
 #include "watchdog/machine.h"
+#include "watchdog/notifier.h"
 #include "watchdog/process_runner.h"
 
 namespace watchdog {
@@ -63,6 +64,8 @@ class Daemon {
   void WriteState();
   void Reload();
   void CheckTailscaleIp();
+  void NotifySystemd();
+  void ReportNotifyError(const std::optional<std::string>& error);
 
   config::Config config_;
   DaemonOptions options_;
@@ -87,6 +90,11 @@ class Daemon {
   bool step_running_ = false;
   bool had_tailscale_ip_ = false;
   std::string last_state_write_error_;
+  std::string last_metrics_write_error_;
+  SystemdNotifier notifier_ = SystemdNotifier::FromEnvironment();
+  bool ready_sent_ = false;
+  std::string last_notify_error_;
+  std::function<void()> watchdog_ping_;
 };
 
 }  // namespace watchdog

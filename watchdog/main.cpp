@@ -1,4 +1,6 @@
 // tswatchdog: keeps a Linux host on its tailnet through uplink changes.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -31,12 +33,20 @@ void PrintUsage(FILE* out) {
   for (const auto& cmd : kSubcommands) {
     std::fprintf(out, "  %-9s %s\n", cmd.name, cmd.summary);
   }
-  std::fprintf(out, "\n'tswatchdog <command> --help' shows a command's options.\n");
+  std::fprintf(out,
+               "\n'tswatchdog <command> --help' shows a command's options.\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block the signals the daemon reads through its signalfd before anything
+  // else: a SIGUSR1 from a hotplug script while we start up would otherwise
+  // kill the process (its default action). Children get a clean mask.
+  sigset_t handled;
+  sigemptyset(&handled);
+  for (int sig : {SIGHUP, SIGUSR1}) sigaddset(&handled, sig);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
   if (argc < 2) {
     PrintUsage(stderr);
     return 2;

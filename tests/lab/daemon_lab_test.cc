@@ -5,9 +5,12 @@
 // itself is "nothing may happen for this long".
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -191,7 +194,8 @@ TEST_F(DaemonLab, FailoverHealedByStartAfterRebind) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("last step:  start "), std::string::npos) << text;
-  EXPECT_NE(text.find("1 uplink changes, 1 recoveries"), std::string::npos) << text;
+  EXPECT_NE(text.find("1 uplink changes, 1 recoveries"), std::string::npos)
+      << text;
   EXPECT_EQ(text.find("not running"), std::string::npos) << text;
 }
 
@@ -451,6 +455,83 @@ TEST_F(DaemonLab, DebugLogsParsedChangesAndDecisions) {
       << line;
   ASSERT_TRUE(daemon_->WaitForLine("state healthy -> settling", seconds(10)));
   ASSERT_TRUE(daemon_->WaitForLine("decision:", seconds(10)));
+}
+
+// Under systemd: READY=1 once netlink and tailscaled's first answer are in,
+// STATUS= on changes, WATCHDOG=1 pings; plus the Prometheus metrics file.
+TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  const std::string notify_path = dir_ + "/notify.sock";
+  netlink::UniqueFd notify(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, notify_path.c_str(), sizeof addr.sun_path - 1);
+  ASSERT_EQ(bind(notify.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+            0);
+  timeval tv{10, 0};
+  setsockopt(notify.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto receive = [&] {
+    char buf[1024];
+    ssize_t n = recv(notify.get(), buf, sizeof buf, 0);
+    return n < 0 ? std::string() : std::string(buf, static_cast<size_t>(n));
+  };
+  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  setenv("WATCHDOG_USEC", "400000", 1);  // pings every 200 ms
+  StartFake();
+  StartDaemon("metrics_file = \"" + dir_ + "/tswatchdog.prom\"\n");
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+
+  // The first non-ping message says READY=1 with a status.
+  std::string message;
+  do {
+    message = receive();
+  } while (message == "WATCHDOG=1");
+  EXPECT_EQ(message.rfind("READY=1\nSTATUS=", 0), 0u) << message;
+  int pings = 0;
+  std::string last_status;
+  const auto deadline = Clock::now() + seconds(10);
+  while (
+      (pings < 3 || last_status.find("STATUS=healthy") == std::string::npos) &&
+      Clock::now() < deadline) {
+    message = receive();
+    if (message == "WATCHDOG=1") {
+      ++pings;
+    } else if (!message.empty()) {
+      last_status = message;
+    }
+  }
+  EXPECT_GE(pings, 3);
+  EXPECT_NE(last_status.find("STATUS=healthy; tailscale healthy; uplink wan0"),
+            std::string::npos)
+      << last_status;
+
+  fake_->MustControl("stuck start");
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(
+      WaitState([](const json& s) { return s["counters"]["recoveries"] == 1; },
+                seconds(20)));
+  std::string metrics;
+  ASSERT_TRUE(fake::WaitUntil(
+      [&] {
+        std::ifstream in(dir_ + "/tswatchdog.prom");
+        std::getline(in, metrics, '\0');
+        return metrics.find("tswatchdog_recoveries_total 1\n") !=
+               std::string::npos;
+      },
+      seconds(5)))
+      << metrics;
+  EXPECT_NE(metrics.find("tswatchdog_state{state=\"healthy\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tswatchdog_actions_total{step=\"start\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("tswatchdog_last_time_to_recover_seconds "),
+            std::string::npos)
+      << metrics;
 }
 
 }  // namespace
