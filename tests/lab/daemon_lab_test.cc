@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -532,6 +534,81 @@ TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
   EXPECT_NE(metrics.find("tswatchdog_last_time_to_recover_seconds "),
             std::string::npos)
       << metrics;
+}
+
+// restart_on_ip: the listed units are restarted when a Tailscale address
+// appears on tailscale0 and after a recovery; hooks run on the events with
+// their environment, and a failing hook is logged and changes nothing.
+TEST_F(DaemonLab, RestartOnIpAndHooks) {
+  LAB_RUN(
+      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  // A stand-in systemctl first on PATH records what it is asked (there is no
+  // systemd here, and no /etc/init.d/ssh.socket, so systemctl is used).
+  const std::string bin = dir_ + "/bin", hooks = dir_ + "/hooks.d";
+  const std::string systemctl_log = dir_ + "/systemctl.log";
+  const std::string hook_log = dir_ + "/hooks.log";
+  std::filesystem::create_directories(bin);
+  std::filesystem::create_directories(hooks);
+  std::ofstream(bin + "/systemctl")
+      << "#!/bin/sh\necho \"$*\" >> " << systemctl_log << "\n";
+  std::ofstream(hooks + "/10-record")
+      << "#!/bin/sh\necho \"$TSWATCHDOG_EVENT state=$TSWATCHDOG_STATE "
+         "step=$TSWATCHDOG_STEP v4=$TSWATCHDOG_UPLINK_V4_DEV\" >> "
+      << hook_log << "\n";
+  std::ofstream(hooks + "/20-fails") << "#!/bin/sh\necho broken >&2\nexit 3\n";
+  std::ofstream(hooks + "/README") << "not executable: never run\n";
+  for (const char* f : {"/systemctl"}) chmod((bin + f).c_str(), 0755);
+  for (const char* f : {"/10-record", "/20-fails"})
+    chmod((hooks + f).c_str(), 0755);
+  const std::string path = bin + ":" + std::getenv("PATH");
+  setenv("PATH", path.c_str(), 1);
+  StartFake();
+  StartDaemon(
+      "restart_on_ip = [\"ssh.socket\"]\nhooks_dir = \"" + hooks + "\"\n", {},
+      /*capture_log=*/true);
+  ASSERT_TRUE(WaitStateIs("healthy"));
+
+  // tailscaled brings up its address: ssh.socket is restarted once.
+  LAB_RUN(
+      "ip tuntap add dev tailscale0 mode tun\nip link set tailscale0 up\n"
+      "ip addr add 100.101.102.103/32 dev tailscale0");
+  ASSERT_TRUE(fake::WaitUntil([&] { return CountLines(systemctl_log) == 1; },
+                              seconds(10)));
+  std::string line;
+  std::getline(std::ifstream(systemctl_log), line);
+  EXPECT_EQ(line, "restart ssh.socket");
+
+  // A failover healed by start: hooks for each event, and ssh.socket again.
+  fake_->MustControl("stuck start");
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(
+      WaitState([](const json& s) { return s["counters"]["recoveries"] == 1; },
+                seconds(20)));
+  ASSERT_TRUE(fake::WaitUntil([&] { return CountLines(systemctl_log) == 2; },
+                              seconds(10)));
+  ASSERT_TRUE(fake::WaitUntil(
+      [&] {
+        std::ifstream in(hook_log);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        return text.find("recovered ") != std::string::npos;
+      },
+      seconds(10)));
+  std::ifstream in(hook_log);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("uplink-changed state=settling"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("unhealthy state=recovering"), std::string::npos) << text;
+  EXPECT_NE(text.find("action state=recovering step=start v4=wan1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("recovered state=healthy step=start v4=wan1"),
+            std::string::npos)
+      << text;
+  EXPECT_TRUE(daemon_->WaitForLine("20-fails (recovered) failed: exited 3",
+                                   seconds(10), &line));
+  EXPECT_NE(line.find("broken"), std::string::npos) << line;
+  EXPECT_EQ(State()["state"], "healthy");
 }
 
 }  // namespace
