@@ -29,6 +29,11 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
+// wan0 preferred, wan1 the fallback: deleting wan0's route is a failover.
+constexpr const char* kWan0ThenWan1 =
+    "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
+    "ip route add default via 203.0.113.1 dev wan1 metric 200";
+
 // Short timings so that each scenario takes seconds.
 constexpr milliseconds kDebounce{300};
 constexpr milliseconds kGrace{1000};
@@ -111,6 +116,15 @@ class DaemonLab : public ::testing::Test {
     daemon_ = std::make_unique<lab::Child>(argv, capture_log);
   }
 
+  // A healthy fake, the daemon, and the daemon settled on "healthy".
+  void StartHealthy(const std::string& extra_toml = "",
+                    std::vector<std::string> extra_flags = {},
+                    bool capture_log = false) {
+    StartFake();
+    StartDaemon(extra_toml, std::move(extra_flags), capture_log);
+    ASSERT_TRUE(WaitStateIs("healthy"));
+  }
+
   std::string config_path() const { return dir_ + "/tswatchdog.toml"; }
   std::string state_path() const { return dir_ + "/state.json"; }
   std::string restarts_path() const { return dir_ + "/restarts"; }
@@ -151,12 +165,9 @@ class DaemonLab : public ::testing::Test {
 
 // 1. Failover wan0 -> wan1 with tailscaled stuck until `start`.
 TEST_F(DaemonLab, FailoverHealedByStartAfterRebind) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
-  StartFake();
-  StartDaemon();
-  ASSERT_TRUE(WaitStateIs("healthy"));
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy();
+  ASSERT_FALSE(HasFatalFailure());
   fake_->MustControl("stuck start");
   const int64_t failover_ms = NowUnixMs();
   const auto failover = Clock::now();
@@ -203,12 +214,9 @@ TEST_F(DaemonLab, FailoverHealedByStartAfterRebind) {
 
 // 2. tailscaled heals itself within grace (here: the soft kick is enough).
 TEST_F(DaemonLab, HealsWithinGraceWithNothingAfterTheKick) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
-  StartFake();
-  StartDaemon();
-  ASSERT_TRUE(WaitStateIs("healthy"));
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy();
+  ASSERT_FALSE(HasFatalFailure());
   fake_->MustControl("stuck rebind");
   const int64_t failover_ms = NowUnixMs();
   LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
@@ -253,9 +261,8 @@ TEST_F(DaemonLab, PolicyRoutingFailoverDetectedAndHealed) {
       "ip route add default via 198.51.100.1 dev wan0 table 1\n"
       "ip route add default via 203.0.113.1 dev wan1 table 2\n"
       "ip rule add fwmark 0x80000/0xff0000 lookup 1 pref 1001");
-  StartFake();
-  StartDaemon();
-  ASSERT_TRUE(WaitStateIs("healthy"));
+  StartHealthy();
+  ASSERT_FALSE(HasFatalFailure());
   fake_->MustControl("stuck start");
   LAB_RUN("ip rule add fwmark 0x80000/0xff0000 lookup 2 pref 1000");
   json state;
@@ -307,9 +314,7 @@ TEST_F(DaemonLab, FlappingStaysWithinTheRateLimit) {
 
 // 6. `tailscale down`: no write call, whatever the network does.
 TEST_F(DaemonLab, TailscaleDownMeansNoWriteCall) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  LAB_RUN(kWan0ThenWan1);
   StartFake({"--down"});
   StartDaemon();
   ASSERT_TRUE(WaitStateIs("suppressed"));
@@ -350,9 +355,7 @@ TEST_F(DaemonLab, TailscaledAppearsLater) {
 
 // 8. tailscaled hung: only restart_command helps, and netlink keeps flowing.
 TEST_F(DaemonLab, HungTailscaledOnlyRestartHelps) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  LAB_RUN(kWan0ThenWan1);
   StartFake();
   const std::string ctl = fake::FakeTailscaledProcess::BinaryPath() +
                           " ctl --control " + fake_->control_path();
@@ -384,9 +387,7 @@ TEST_F(DaemonLab, HungTailscaledOnlyRestartHelps) {
 
 // 9. SIGTERM while restart_command runs: clean exit, child reaped.
 TEST_F(DaemonLab, SigtermDuringRestartCommand) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  LAB_RUN(kWan0ThenWan1);
   StartFake();
   const std::string child_pid = dir_ + "/child.pid";
   StartDaemon(
@@ -411,12 +412,9 @@ TEST_F(DaemonLab, SigtermDuringRestartCommand) {
 // SIGHUP with a broken config keeps the running one (and says why); a good
 // config is taken (here: dry_run, after which no write call is made).
 TEST_F(DaemonLab, SighupReloadsAGoodConfigAndKeepsTheOldOnAnError) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
-  StartFake();
-  StartDaemon("", {}, /*capture_log=*/true);
-  ASSERT_TRUE(WaitStateIs("healthy"));
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy("", {}, /*capture_log=*/true);
+  ASSERT_FALSE(HasFatalFailure());
   std::string line;
   std::ofstream(config_path(), std::ios::app) << "ladder = [\"reboot\"]\n";
   daemon_->Signal(SIGHUP);
@@ -462,9 +460,7 @@ TEST_F(DaemonLab, DebugLogsParsedChangesAndDecisions) {
 // Under systemd: READY=1 once netlink and tailscaled's first answer are in,
 // STATUS= on changes, WATCHDOG=1 pings; plus the Prometheus metrics file.
 TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  LAB_RUN(kWan0ThenWan1);
   const std::string notify_path = dir_ + "/notify.sock";
   netlink::UniqueFd notify(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
@@ -540,9 +536,7 @@ TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
 // appears on tailscale0 and after a recovery; hooks run on the events with
 // their environment, and a failing hook is logged and changes nothing.
 TEST_F(DaemonLab, RestartOnIpAndHooks) {
-  LAB_RUN(
-      "ip route add default via 198.51.100.1 dev wan0 metric 100\n"
-      "ip route add default via 203.0.113.1 dev wan1 metric 200");
+  LAB_RUN(kWan0ThenWan1);
   // A stand-in systemctl first on PATH records what it is asked (there is no
   // systemd here, and no /etc/init.d/ssh.socket, so systemctl is used).
   const std::string bin = dir_ + "/bin", hooks = dir_ + "/hooks.d";
