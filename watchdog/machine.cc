@@ -23,6 +23,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// Clang 14 lacks class template argument deduction for aggregates (P1816).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // "15s", "1m30s", and "12.3s" for jittered values (FormatDuration would
 // write "12345ms").
