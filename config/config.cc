@@ -187,6 +187,15 @@ std::optional<ConfigError> ValidateWithOrigins(const Config& config,
     }
   }
 
+  static constexpr std::string_view kLogStyles[] = {
+      "auto", "terminal", "journal", "plain", "syslog"};
+  if (std::find(std::begin(kLogStyles), std::end(kLogStyles),
+                config.log_style) == std::end(kLogStyles)) {
+    return ErrorAt(origins, "log_style",
+                   "unknown log style '" + config.log_style +
+                       "' (known: auto, terminal, journal, plain, syslog)");
+  }
+
   const std::string& interface = config.tailscale_interface;
   if (interface.empty() || interface.size() > kMaxInterfaceName ||
       HasSpace(interface) || interface.find('/') != std::string::npos) {

@@ -119,6 +119,11 @@ struct Config {
   // info: transitions and actions; debug adds every decision.
   LogLevel log_level = LogLevel::kInfo;
 
+  // Where log lines go: "auto" picks journal (stderr is systemd's journal
+  // stream), terminal (stderr is a tty) or plain; "syslog" is for procd,
+  // which would log every stderr line of a service at LOG_ERR.
+  std::string log_style = "auto";
+
   // The tun device tailscaled owns (its default --tun name). Changes on it
   // are tailscaled's own and must not trigger the watchdog.
   std::string tailscale_interface = "tailscale0";

@@ -13,7 +13,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::array<OptionSpec, 20> kOptions = {{
+constexpr std::array<OptionSpec, 21> kOptions = {{
     {"socket", Kind::kString, &Config::socket, "PATH",
      "tailscaled's LocalAPI socket; empty: try "
      "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
@@ -39,7 +39,7 @@ constexpr std::array<OptionSpec, 20> kOptions = {{
      "restart, conntrack"},
     {"restart_command", Kind::kArgv, &Config::restart_command, "COMMAND",
      "command of the restart step, run without a shell; a single string is "
-     "split on whitespace"},
+     "split on whitespace, with '...' and \"...\" quoting"},
     {"max_disruptive_per_hour", Kind::kCount, &Config::max_disruptive_per_hour,
      "N", "most reup and restart steps, together, in any hour (0: never)"},
     {"backoff_initial", Kind::kDuration, &Config::backoff_initial, "DURATION",
@@ -60,6 +60,9 @@ constexpr std::array<OptionSpec, 20> kOptions = {{
      "log each action instead of running it"},
     {"log_level", Kind::kLogLevel, &Config::log_level, "LEVEL",
      "trace, debug, info, warn or error"},
+    {"log_style", Kind::kString, &Config::log_style, "STYLE",
+     "auto, terminal, journal, plain (level: message on stderr) or syslog "
+     "(facility daemon; for procd)"},
     {"tailscale_interface", Kind::kString, &Config::tailscale_interface, "NAME",
      "tun device tailscaled owns; its changes are tailscaled's own and "
      "ignored"},
@@ -105,16 +108,58 @@ std::string_view Trim(std::string_view text) {
   return text;
 }
 
-std::vector<std::string> SplitOnWhitespace(std::string_view text) {
-  std::vector<std::string> words;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    while (pos < text.size() && IsSpace(text[pos])) ++pos;
-    size_t begin = pos;
-    while (pos < text.size() && !IsSpace(text[pos])) ++pos;
-    if (pos > begin) words.emplace_back(text.substr(begin, pos - begin));
+// A command written as one string: words split on whitespace, with the
+// shell's quoting so an argument can hold spaces ('...' literal, "..." with
+// \" and \\, a backslash outside quotes escapes the next character). No
+// expansion of any kind: the words are run without a shell. The OpenWrt init
+// script quotes UCI list items this way.
+std::optional<std::string> SplitCommand(std::string_view text,
+                                        std::vector<std::string>& words) {
+  words.clear();
+  std::string word;
+  bool in_word = false;
+  char quote = 0;
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    const char c = text[pos];
+    if (quote == '\'') {
+      if (c == '\'') {
+        quote = 0;
+      } else {
+        word += c;
+      }
+    } else if (quote == '"') {
+      if (c == '"') {
+        quote = 0;
+      } else if (c == '\\' && pos + 1 < text.size() &&
+                 (text[pos + 1] == '"' || text[pos + 1] == '\\')) {
+        word += text[++pos];
+      } else {
+        word += c;
+      }
+    } else if (IsSpace(c)) {
+      if (in_word) words.push_back(std::move(word));
+      word.clear();
+      in_word = false;
+    } else {
+      in_word = true;
+      if (c == '\'' || c == '"') {
+        quote = c;
+      } else if (c == '\\') {
+        if (pos + 1 == text.size()) {
+          return "'" + std::string(text) + "' ends with a lone backslash";
+        }
+        word += text[++pos];
+      } else {
+        word += c;
+      }
+    }
   }
-  return words;
+  if (quote != 0) {
+    return "unterminated " + std::string(quote == '"' ? "\"" : "'") +
+           " quote in '" + std::string(text) + "'";
+  }
+  if (in_word) words.push_back(std::move(word));
+  return std::nullopt;
 }
 
 // "a, b,c" -> {"a", "b", "c"}; "" -> {}. An empty item ("a,,b") is an error.
@@ -338,7 +383,7 @@ std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
         }
       } else if (const auto* text = node.as_string();
                  text != nullptr && spec.kind == Kind::kArgv) {
-        strings = SplitOnWhitespace(text->get());
+        if (auto bad = SplitCommand(text->get(), strings)) return fail(*bad);
       } else {
         return fail(std::string(spec.kind == Kind::kArgv
                                     ? "expected an array of strings or a "
@@ -407,9 +452,12 @@ std::optional<std::string> SetFromText(const OptionSpec& spec,
       Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
       return std::nullopt;
     }
-    case Kind::kArgv:
-      Field<std::vector<std::string>>(spec, config) = SplitOnWhitespace(text);
+    case Kind::kArgv: {
+      std::vector<std::string> words;
+      if (auto bad = SplitCommand(text, words)) return bad;
+      Field<std::vector<std::string>>(spec, config) = std::move(words);
       return std::nullopt;
+    }
     case Kind::kNames: {
       std::vector<std::string> names;
       if (auto bad = SplitOnCommas(text, "name", names)) return bad;

@@ -2,7 +2,9 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -85,12 +87,35 @@ std::string_view LogStyleName(LogStyle style) {
       return "journal";
     case LogStyle::kPlain:
       return "plain";
+    case LogStyle::kSyslog:
+      return "syslog";
   }
   return "?";
 }
 
+std::optional<LogStyle> LogStyleFromConfig(std::string_view name) {
+  if (name == "auto") return DetectLogStyle();
+  for (LogStyle style : {LogStyle::kTerminal, LogStyle::kJournal,
+                         LogStyle::kPlain, LogStyle::kSyslog}) {
+    if (LogStyleName(style) == name) return style;
+  }
+  return std::nullopt;
+}
+
 void SetupLogging(LogStyle style, spdlog::level::level_enum level) {
   spdlog::drop("tswatchdog");
+  if (style == LogStyle::kSyslog) {
+    // procd logs a service's stderr at LOG_ERR whatever the line says; syslog
+    // carries each line's own priority to logd (logread shows daemon.info,
+    // daemon.warn, ...). The sink maps spdlog levels to syslog priorities.
+    auto logger = spdlog::syslog_logger_st("tswatchdog", "tswatchdog", LOG_PID,
+                                           LOG_DAEMON);
+    logger->set_pattern("%v");
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+    return;
+  }
   auto logger = spdlog::stderr_color_st("tswatchdog");
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   switch (style) {
@@ -101,6 +126,7 @@ void SetupLogging(LogStyle style, spdlog::level::level_enum level) {
       formatter->add_flag<JournalPriorityFlag>('*').set_pattern("%*%v");
       break;
     case LogStyle::kPlain:
+    case LogStyle::kSyslog:  // handled above
       formatter->set_pattern("%l: %v");
       break;
   }

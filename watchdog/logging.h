@@ -6,22 +6,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <string_view>
 
 #include "config/config.h"
 
 namespace watchdog {
 
-enum class LogStyle { kTerminal, kJournal, kPlain };
+enum class LogStyle { kTerminal, kJournal, kPlain, kSyslog };
 
 // kJournal when $JOURNAL_STREAM names our stderr (sd-daemon(3)), kTerminal
 // when stderr is a tty, else kPlain.
 LogStyle DetectLogStyle();
 std::string_view LogStyleName(LogStyle style);
+// The `log_style` config value: "auto" is DetectLogStyle(); nullopt for an
+// unknown name (config validation rejects those first).
+std::optional<LogStyle> LogStyleFromConfig(std::string_view name);
 
 spdlog::level::level_enum SpdlogLevel(config::LogLevel level);
 
-// Installs the default logger ("tswatchdog") writing to stderr.
+// Installs the default logger ("tswatchdog"): stderr, or syslog(3) with
+// ident "tswatchdog" and facility daemon for kSyslog.
 void SetupLogging(LogStyle style, spdlog::level::level_enum level);
 
 }  // namespace watchdog

@@ -54,7 +54,9 @@ int RunDaemonCommand(int argc, char** argv) {
     return 0;
   }
   const bool debug = args.count("debug") > 0;
-  const LogStyle style = DetectLogStyle();
+  // Validation has accepted the name, so this has a value.
+  const LogStyle style =
+      LogStyleFromConfig(config.log_style).value_or(LogStyle::kPlain);
   SetupLogging(style,
                debug ? spdlog::level::debug : SpdlogLevel(config.log_level));
   spdlog::debug("log style {}; config {}", LogStyleName(style),

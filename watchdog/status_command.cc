@@ -15,6 +15,8 @@ namespace {
 
 using nlohmann::json;
 
+constexpr const char* kOpenWrtStateFile = "/var/run/tswatchdog/state.json";
+
 // How long ago `unix_ms` was: "3m12s".
 std::string Elapsed(const json& unix_ms) {
   if (!unix_ms.is_number()) return "?";
@@ -130,6 +132,12 @@ int RunStatusCommand(int argc, char** argv) {
   }
   std::string error;
   std::optional<json> state = ReadStateFile(path, &error);
+  if (!state && path == config::Config{}.state_file) {
+    // OpenWrt has no /run: its init script puts the file under /var/run
+    // (where Debian's /var/run is a symlink to /run anyway).
+    std::string fallback_error;
+    state = ReadStateFile(kOpenWrtStateFile, &fallback_error);
+  }
   if (!state) {
     std::fprintf(stderr,
                  "tswatchdog status: %s (is `tswatchdog run` running?)\n",

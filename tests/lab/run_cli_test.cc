@@ -1,19 +1,40 @@
 // `tswatchdog run` and `status` on the command line: config errors, flags,
 // --print-config. These fail before any socket is opened, so they need no
-// namespace.
+// namespace. The syslog and OpenWrt-path tests change what /dev and /var look
+// like, in a mount namespace private to the test process.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "tests/lab/lab.h"
 
 namespace {
 
 using std::chrono::seconds;
+
+// Unshares a mount namespace for this test process (ctest runs each test in a
+// process of its own); mounts made afterwards are seen by no one else.
+std::string EnterPrivateMounts() {
+  if (unshare(CLONE_NEWNS) != 0) {
+    return std::string("unshare(CLONE_NEWNS): ") + std::strerror(errno);
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return std::string("mount --make-rprivate /: ") + std::strerror(errno);
+  }
+  return "";
+}
 
 class RunCli : public ::testing::Test {
  protected:
@@ -22,7 +43,14 @@ class RunCli : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void TearDown() override {
+    if (overlay_on_dev_) {
+      umount2("/dev", MNT_DETACH);
+      umount2((dir_ + "/ovl").c_str(), MNT_DETACH);
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
 
   std::string WriteConfig(const std::string& text) {
     const std::string path = dir_ + "/tswatchdog.toml";
@@ -39,6 +67,7 @@ class RunCli : public ::testing::Test {
     return child.Wait(seconds(10));
   }
   std::string dir_;
+  bool overlay_on_dev_ = false;
 };
 
 TEST_F(RunCli, BadConfigNamesFileLineAndKeyAndExitsTwo) {
@@ -111,6 +140,85 @@ TEST_F(RunCli, StatusWithoutAStateFileExitsTwo) {
                 &out),
             2);
   EXPECT_NE(out.find("missing.json"), std::string::npos) << out;
+}
+
+TEST_F(RunCli, SyslogStyleSendsEachLineWithItsOwnPriority) {
+  if (std::string problem = EnterPrivateMounts(); !problem.empty()) {
+    GTEST_SKIP() << problem;
+  }
+  // syslog(3) writes to /dev/log, which this machine may lack: lay a
+  // writable overlay over /dev (its device nodes stay) and bind there.
+  LAB_RUN("mkdir -p " + dir_ + "/ovl && mount -t tmpfs tmpfs " + dir_ +
+          "/ovl && mkdir " + dir_ + "/ovl/upper " + dir_ +
+          "/ovl/work && mount -t overlay overlay -o lowerdir=/dev,upperdir=" +
+          dir_ + "/ovl/upper,workdir=" + dir_ + "/ovl/work /dev && rm -f " +
+          "/dev/log");
+  overlay_on_dev_ = true;
+  int log_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(log_fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strcpy(address.sun_path, "/dev/log");
+  ASSERT_EQ(
+      bind(log_fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0)
+      << std::strerror(errno);
+
+  std::vector<std::string> argv = {
+      TSWATCHDOG_BINARY, "run",    "--config", WriteConfig(""),
+      "--log-style",     "syslog", "--socket", dir_ + "/no-tailscaled.sock",
+      "--state-file",    ""};
+  lab::Child daemon(argv, /*merge_stderr=*/true);
+  // The daemon starts with info lines and warns that tailscaled is missing.
+  std::string info, warning;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+  while ((info.empty() || warning.empty()) &&
+         std::chrono::steady_clock::now() < deadline) {
+    pollfd pfd{log_fd, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    char buffer[2048];
+    ssize_t n = recv(log_fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) continue;
+    std::string datagram(buffer, static_cast<size_t>(n));
+    // "<PRI>Nov 22 05:10:54 tswatchdog[PID]: message"; PRI = facility
+    // daemon (3) * 8 + severity.
+    EXPECT_NE(
+        datagram.find(" tswatchdog[" + std::to_string(daemon.pid()) + "]: "),
+        std::string::npos)
+        << datagram;
+    if (datagram.rfind("<30>", 0) == 0 && info.empty()) info = datagram;
+    if (datagram.rfind("<28>", 0) == 0 && warning.empty()) warning = datagram;
+  }
+  close(log_fd);
+  daemon.Signal(SIGTERM);
+  EXPECT_EQ(daemon.Wait(seconds(10)), 0);
+  EXPECT_FALSE(info.empty()) << "no daemon.info line on /dev/log";
+  EXPECT_FALSE(warning.empty()) << "no daemon.warning line on /dev/log";
+  // Nothing went to stderr: under procd it would be logged as daemon.err.
+  std::string line;
+  EXPECT_FALSE(daemon.ReadLine(&line, std::chrono::milliseconds(0))) << line;
+}
+
+TEST_F(RunCli, StatusFindsTheStateFileWhereOpenWrtPutsIt) {
+  if (std::string problem = EnterPrivateMounts(); !problem.empty()) {
+    GTEST_SKIP() << problem;
+  }
+  // OpenWrt: no /run, the init script passes /var/run/tswatchdog/state.json.
+  // Empty tmpfs over both, so only the OpenWrt path holds a file.
+  LAB_RUN(
+      "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var && "
+      "mkdir -p /var/run/tswatchdog && printf '%s' "
+      "'{\"state\":\"healthy\",\"pid\":1}' > "
+      "/var/run/tswatchdog/state.json");
+  std::string out;
+  EXPECT_EQ(Run({"status", "--config", WriteConfig(""), "--json"}, &out), 0)
+      << out;
+  EXPECT_NE(out.find("\"state\": \"healthy\""), std::string::npos) << out;
+  // A state file named on purpose is not second-guessed.
+  out.clear();
+  EXPECT_EQ(Run({"status", "--config", WriteConfig(""), "--state-file",
+                 "/run/elsewhere.json"},
+                &out),
+            2);
 }
 
 }  // namespace

@@ -58,6 +58,7 @@ const std::vector<std::string> kAllKeys = {
     "metrics_file",
     "dry_run",
     "log_level",
+    "log_style",
     "tailscale_interface",
 };
 
@@ -130,7 +131,8 @@ Config EveryFieldChanged() {
   config.kick_on_change = false;
   config.ladder = {LadderStep::kStart, LadderStep::kRebind,
                    LadderStep::kConntrack, LadderStep::kRestart};
-  config.restart_command = {"/etc/init.d/tailscale", "restart"};
+  config.restart_command = {"/bin/sh", "-c",
+                            "/etc/init.d/tailscale restart && logger ok"};
   config.max_disruptive_per_hour = 0;
   config.backoff_initial = seconds(1);
   config.backoff_max = minutes(5);
@@ -140,6 +142,7 @@ Config EveryFieldChanged() {
   config.metrics_file = "/var/lib/node_exporter/tswatchdog.prom";
   config.dry_run = true;
   config.log_level = LogLevel::kDebug;
+  config.log_style = "syslog";
   config.tailscale_interface = "ts0";
   return config;
 }
@@ -345,7 +348,7 @@ unhealthy_after = "2m"
 start_timeout = "1h"
 kick_on_change = false
 ladder = ["start", "rebind", "conntrack", "restart"]
-restart_command = ["/etc/init.d/tailscale", "restart"]
+restart_command = ["/bin/sh", "-c", "/etc/init.d/tailscale restart && logger ok"]
 max_disruptive_per_hour = 0
 backoff_initial = "1s"
 backoff_max = "5m"
@@ -355,6 +358,7 @@ state_file = "/var/lib/tswatchdog/state.json"
 metrics_file = "/var/lib/node_exporter/tswatchdog.prom"
 dry_run = true
 log_level = "debug"
+log_style = "syslog"
 tailscale_interface = "ts0"
 )",
                           "all.toml");
@@ -376,6 +380,31 @@ TEST(ParseTomlTest, RestartCommandAsOneStringIsSplitOnWhitespace) {
   ASSERT_TRUE(parsed.ok()) << ErrorText(parsed);
   EXPECT_EQ(parsed.value().restart_command,
             (std::vector<std::string>{"/etc/init.d/tailscale", "restart"}));
+}
+
+TEST(ParseTomlTest, RestartCommandStringKeepsQuotedArguments) {
+  const struct {
+    const char* toml;
+    std::vector<std::string> want;
+  } cases[] = {
+      {R"(restart_command = "sh -c 'a  b' \"c \\\"d\\\" e\"")",
+       {"sh", "-c", "a  b", "c \"d\" e"}},
+      {R"(restart_command = "it\\'s 'x'y\"\"z ''")", {"it's", "xyz", ""}},
+      {R"(restart_command = '/opt/my\ tools/restart "$HOME" \\n')",
+       {"/opt/my tools/restart", "$HOME", "\\n"}},
+  };
+  for (const auto& c : cases) {
+    auto parsed = ParseToml(std::string(c.toml) + "\n", "x.toml");
+    if (c.want.back().empty()) {
+      // An empty argument ('') is written on purpose but still refused.
+      ASSERT_FALSE(parsed.ok()) << c.toml;
+      EXPECT_EQ(parsed.error().ToString(),
+                "x.toml:1: key 'restart_command': argument 3 is empty");
+      continue;
+    }
+    ASSERT_TRUE(parsed.ok()) << c.toml << ": " << ErrorText(parsed);
+    EXPECT_EQ(parsed.value().restart_command, c.want) << c.toml;
+  }
 }
 
 TEST(ParseTomlTest, EmptyRestartCommandIsFineWithoutTheRestartStep) {
@@ -468,6 +497,12 @@ TEST(ParseTomlErrorTest, NamesFileLineAndKey) {
        "the step"},
       {"restart_command = [\"systemctl\", \"\"]\n",
        "/etc/tswatchdog.toml:1: key 'restart_command': argument 2 is empty"},
+      {"\nrestart_command = \"sh -c 'echo hi\"\n",
+       "/etc/tswatchdog.toml:2: key 'restart_command': unterminated ' quote in "
+       "'sh -c 'echo hi'"},
+      {"log_style = \"stderr\"\n",
+       "/etc/tswatchdog.toml:1: key 'log_style': unknown log style 'stderr' "
+       "(known: auto, terminal, journal, plain, syslog)"},
       // Cross-field rules blame the key the file set.
       {"\nbackoff_initial = \"11m\"\n",
        "/etc/tswatchdog.toml:2: key 'backoff_initial': backoff_initial (11m) "
@@ -596,7 +631,8 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--start-timeout", "1h",
       "--kick-on-change=false",
       "--ladder", "start, rebind,conntrack,restart",
-      "--restart-command", "/etc/init.d/tailscale restart",
+      "--restart-command",
+          "/bin/sh -c '/etc/init.d/tailscale restart && logger ok'",
       "--max-disruptive-per-hour", "0",
       "--backoff-initial", "1s",
       "--backoff-max", "5m",
@@ -606,6 +642,7 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--metrics-file", "/var/lib/node_exporter/tswatchdog.prom",
       "--dry-run",
       "--log-level", "debug",
+      "--log-style", "syslog",
       "--tailscale-interface", "ts0",
   });
   // clang-format on
@@ -681,6 +718,13 @@ TEST(FlagsTest, ErrorsNameTheFlag) {
        "--restart-command: restart_command is empty but the ladder has the "
        "'restart' step; set a command or remove the step"},
       {{"--verify", "0s"}, "--verify: must be greater than 0"},
+      {{"--restart-command", "sh -c \"x"},
+       "--restart-command: unterminated \" quote in 'sh -c \"x'"},
+      {{"--restart-command", "restart\\"},
+       "--restart-command: 'restart\\' ends with a lone backslash"},
+      {{"--log-style", "colour"},
+       "--log-style: unknown log style 'colour' (known: auto, terminal, "
+       "journal, plain, syslog)"},
       {{"--debounce", "2m"},
        "--debounce: debounce (2m) must not be longer than settle_max (1m)"},
       {{"--restart-on-ip", "ssh.socket,"},
