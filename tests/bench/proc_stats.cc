@@ -70,8 +70,9 @@ std::optional<ProcMemory> ProcessMemory(pid_t pid) {
   const std::string status = "/proc/" + std::to_string(pid) + "/status";
   auto rss = StatusField(status, "VmRSS");
   auto hwm = StatusField(status, "VmHWM");
-  if (!rss || !hwm) return std::nullopt;
-  return ProcMemory{*rss, *hwm};
+  auto anon = StatusField(status, "RssAnon");
+  if (!rss || !hwm || !anon) return std::nullopt;
+  return ProcMemory{*rss, *hwm, *anon};
 }
 
 bool WaitUntilIdle(pid_t pid, int quiet_ms, int timeout_ms) {

@@ -23,8 +23,9 @@ struct ProcSample {
 };
 
 struct ProcMemory {
-  uint64_t rss_kib = 0;  // VmRSS
-  uint64_t hwm_kib = 0;  // VmHWM: peak RSS
+  uint64_t rss_kib = 0;   // VmRSS
+  uint64_t hwm_kib = 0;   // VmHWM: peak RSS
+  uint64_t anon_kib = 0;  // RssAnon: the private part of VmRSS (heap, stacks)
 };
 
 // Nullopt when the process is gone.
