@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -206,6 +207,50 @@ class NotifyReceiver {
   netlink::UniqueFd fd_;
 };
 
+// A directory made by mkdtemp(`prefix` + "XXXXXX"), removed with its content.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix) {
+    std::string name = prefix + "XXXXXX";
+    if (mkdtemp(name.data()) == nullptr) {
+      Fail("mkdtemp " + name + ": " + std::strerror(errno));
+    }
+    path_ = name;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The filesystem type of `path`, for the table.
+std::string FilesystemName(const std::string& path) {
+  struct statfs fs {};
+  if (statfs(path.c_str(), &fs) != 0) return "?";
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0xEF53:
+      return "ext4";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x794c7630:
+      return "overlayfs";
+    default:
+      return "fs 0x" + [&] {
+        char hex[32];
+        std::snprintf(hex, sizeof hex, "%lx",
+                      static_cast<unsigned long>(fs.f_type));
+        return std::string(hex);
+      }();
+  }
+}
+
 std::string MachineLine() {
   std::string model = "unknown CPU";
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -234,10 +279,14 @@ std::string MachineLine() {
 // `tswatchdog run` with the bench's config; its log (stderr) on the pipe.
 class Daemon {
  public:
+  // The state file goes to `state_dir`, by default the bench's tmpfs
+  // directory (like /run/tswatchdog, the default).
   Daemon(const Options& options, const std::string& name,
-         const fake::FakeTailscaledProcess& fake)
+         const fake::FakeTailscaledProcess& fake,
+         const std::string& state_dir = "")
       : config_path_(options.dir + "/" + name + ".toml"),
-        state_path_(options.dir + "/" + name + ".state.json") {
+        state_path_((state_dir.empty() ? options.dir : state_dir) + "/" + name +
+                    ".state.json") {
     std::ofstream config(config_path_);
     config << "socket = \"" << fake.socket_path() << "\"\n"
            << "state_file = \"" << state_path_ << "\"\n"
@@ -325,7 +374,7 @@ void PrintRule(size_t width) {
 // --- 1. Reaction latency ----------------------------------------------------
 
 void LatencyBench(const Options& options, RouteWriter& writer) {
-  std::vector<double> floor_ms, daemon_ms, poll_ms;
+  std::vector<double> floor_ms, poll_ms;
   std::map<std::string, int> first_requests;
   const Uplink* current = &kWan0;
   auto next_uplink = [&] {
@@ -334,9 +383,24 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
   };
   auto ip_monitor = StartIpMonitor();
 
-  {
+  // The state file on tmpfs (the default /run/tswatchdog is), then on the
+  // disk under /var/tmp: the daemon writes and fsync()s it on each
+  // transition, before the kick goes out.
+  const TempDir disk("/var/tmp/tswatchdog-bench-");
+  struct DaemonRun {
+    std::string label;
+    std::string state_dir;
+    std::vector<double> ms;
+  };
+  std::vector<DaemonRun> runs = {
+      {"tswatchdog run", "", {}},
+      {"tswatchdog run, state file on " + FilesystemName(disk.path()),
+       disk.path(),
+       {}},
+  };
+  for (DaemonRun& run : runs) {
     fake::FakeTailscaledProcess fake;
-    Daemon daemon(options, "latency", fake);
+    Daemon daemon(options, "latency", fake, run.state_dir);
     daemon.WaitSettled();
     LogTail log(fake.log_path());
     log.Next();
@@ -351,7 +415,7 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       auto first = log.WaitFirst(t0, seconds(5));
       if (!first)
         Fail("no LocalAPI request after failover " + std::to_string(i));
-      daemon_ms.push_back(Ms(ParseRfc3339Ns((*first)["time"]) - t0));
+      run.ms.push_back(Ms(ParseRfc3339Ns((*first)["time"]) - t0));
       ++first_requests[(*first)["method"].get<std::string>() + " " +
                        (*first)["target"].get<std::string>()];
       daemon.WaitSettled();
@@ -390,7 +454,7 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
   std::string first;
   for (const auto& [request, count] : first_requests) {
     first += (first.empty() ? "" : ", ") + request + " " +
-             std::to_string(count) + "/" + std::to_string(daemon_ms.size());
+             std::to_string(count) + "/" + std::to_string(floor_ms.size());
   }
   std::printf(
       "\n1. Reaction latency: default route replaced (wan0 <-> wan1) -> "
@@ -405,7 +469,11 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
                 p.p99, p.max, what.c_str());
   };
   row("ip monitor route (the floor)", floor_ms, "line read from ip's stdout");
-  row("tswatchdog run", daemon_ms, "first request at the fake: " + first);
+  for (const DaemonRun& run : runs) {
+    row(run.label, run.ms,
+        &run == &runs.front() ? "first request at the fake: " + first
+                              : "(the same)");
+  }
   row("poll script, N = " + std::to_string(options.poll_interval_s) + " s",
       poll_ms, "POST /localapi/v0/start at the fake");
   PrintRule(100);
@@ -416,6 +484,10 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       "so the ladder never runs and\n"
       "  max_disruptive_per_hour is never reached). Each failover waits for "
       "the daemon to be healthy again.\n"
+      "  The state file is on tmpfs like the default /run/tswatchdog, then on "
+      "disk: each transition\n"
+      "  writes and fsync()s it before the kick is sent (3 writes per "
+      "failover).\n"
       "poll script (tests/bench/poll_watchdog.sh): curl status every N s, "
       "POST start when Self is not Online;\n"
       "  its fake is stuck after each failover until `start`. Each failover "
@@ -755,13 +827,8 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "bench_lab: %s\n", problem.c_str());
     return 1;
   }
-  char tmpl[] = "/dev/shm/tswatchdog-bench-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) Fail("mkdtemp");
-  options.dir = tmpl;
-  struct RemoveDir {
-    std::string dir;
-    ~RemoveDir() { std::filesystem::remove_all(dir); }
-  } cleanup{options.dir};
+  const TempDir dir("/dev/shm/tswatchdog-bench-");
+  options.dir = dir.path();
 
   std::printf("%s\n", MachineLine().c_str());
   std::fflush(stdout);
