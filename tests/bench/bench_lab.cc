@@ -491,9 +491,10 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       "poll script (tests/bench/poll_watchdog.sh): curl status every N s, "
       "POST start when Self is not Online;\n"
       "  its fake is stuck after each failover until `start`. Each failover "
-      "costs ~N s, so it runs %d\n"
-      "  failovers by default (--polling-failovers 200 or --full for all "
-      "200), at a random point of its cycle.\n",
+      "costs ~N s, so it ran %d\n"
+      "  failovers (10 by default; --polling-failovers N, or --full for as "
+      "many as tswatchdog), each at a random\n"
+      "  point of its cycle.\n",
       options.polling_failovers);
   std::fflush(stdout);
 }
