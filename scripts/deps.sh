@@ -13,6 +13,8 @@ TSWATCHDOG_PACKAGES=(
   libcxxopts-dev        # command line
   libgtest-dev libgmock-dev # tests
   iproute2 util-linux busybox # lab tests: ip, unshare
+  libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
+  curl                  # benchmarks: the polling-watchdog script they compare with
 )
 
 missing=()
