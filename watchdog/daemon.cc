@@ -468,7 +468,7 @@ void Daemon::ExecuteStep(const RunStep& run) {
 }
 
 // Synchronous: one bounded dump of the kernel's table and the deletes
-// (netlink::ConntrackOptions); a few milliseconds for thousands of entries.
+// (netlink::ConntrackOptions): tens of milliseconds for thousands of entries.
 void Daemon::RunConntrackStep() {
   const std::vector<netlink::OldSource>& old = old_sources_.old();
   ConntrackStepOutcome outcome;
