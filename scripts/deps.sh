@@ -11,10 +11,12 @@ TSWATCHDOG_PACKAGES=(
   libtomlplusplus-dev   # config file
   libspdlog-dev libfmt-dev  # logging
   libcxxopts-dev        # command line
+  libnl-3-dev libnl-nf-3-dev # the conntrack ladder step (ctnetlink)
   libgtest-dev libgmock-dev # tests
   iproute2 util-linux busybox # lab tests: ip, unshare
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
+  nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
 )
 
 missing=()

@@ -12,7 +12,9 @@
 #include <random>
 #include <system_error>
 
+#include "netlink/conntrack.h"
 #include "netlink/describe.h"
+#include "watchdog/conntrack_step.h"
 #include "watchdog/logging.h"
 #include "watchdog/metrics.h"
 #include "watchdog/state_file.h"
@@ -134,6 +136,7 @@ int Daemon::Run() {
   });
   loop_.WatchFd(signal_fd_.get(), EPOLLIN, [this](uint32_t) { OnSignal(); });
   spdlog::info("uplink: {}", UplinkSummary(watcher_->view()));
+  old_sources_.Observe(watcher_->view());
   Feed(UplinkEvent{
       watcher_->view().AnyUsable(), {}, UplinkSummary(watcher_->view())});
   CheckTailscaleIp();
@@ -201,6 +204,7 @@ void Daemon::OnUplinkChange(
     const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleIp();
   if (!change) return;
+  old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
                UplinkSummary(change->old_view),
                UplinkSummary(change->new_view));
@@ -352,6 +356,9 @@ void Daemon::Execute(const Command& command) {
       spdlog::info("state {} -> {}: {}", StateName(t->from), StateName(t->to),
                    t->why);
     }
+    // Verified healthy: the uplink sources it moved away from are no longer
+    // the conntrack step's business.
+    if (t->to == State::kHealthy) old_sources_.Forget();
   } else if (auto* run = std::get_if<RunStep>(&command)) {
     ExecuteStep(*run);
   } else if (std::holds_alternative<RefreshHealth>(command)) {
@@ -384,6 +391,10 @@ void Daemon::ExecuteStep(const RunStep& run) {
   if (config_.dry_run) {
     if (step == LadderStep::kRestart) {
       spdlog::info("dry run: would run {}", JoinArgv(config_.restart_command));
+    }
+    if (step == LadderStep::kConntrack) {
+      loop_.AddTimer(MonoClock::now(), [this] { RunConntrackStep(); });
+      return;
     }
     // Answer on the loop, not from inside the machine's own Step().
     loop_.AddTimer(MonoClock::now(),
@@ -450,11 +461,28 @@ void Daemon::ExecuteStep(const RunStep& run) {
           });
       return;
     case LadderStep::kConntrack:
-      loop_.AddTimer(MonoClock::now(), [this, step] {
-        FinishStep(step, false, "the conntrack step is not built yet");
-      });
+      // Answer on the loop, not from inside the machine's own Step().
+      loop_.AddTimer(MonoClock::now(), [this] { RunConntrackStep(); });
       return;
   }
+}
+
+// Synchronous: one bounded dump of the kernel's table and the deletes
+// (netlink::ConntrackOptions): tens of milliseconds for thousands of entries.
+void Daemon::RunConntrackStep() {
+  const std::vector<netlink::OldSource>& old = old_sources_.old();
+  ConntrackStepOutcome outcome;
+  if (old.empty()) {
+    outcome = NothingOld(config_.dry_run);
+  } else {
+    netlink::ConntrackOptions options;
+    options.dry_run = config_.dry_run;
+    outcome = JudgeConntrack(old, netlink::DeleteConntrackBoundTo(old, options),
+                             config_.dry_run);
+  }
+  for (const std::string& line : outcome.info) spdlog::info("{}", line);
+  for (const std::string& line : outcome.warnings) spdlog::warn("{}", line);
+  FinishStep(LadderStep::kConntrack, outcome.ok, outcome.error);
 }
 
 void Daemon::RunHookPrograms(const std::string& event) {

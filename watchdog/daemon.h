@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "config/result.h"
+#include "netlink/conntrack.h"
 #include "netlink/unique_fd.h"
 #include "netlink/watcher.h"
 #include "watchdog/event_loop.h"
@@ -58,6 +59,7 @@ class Daemon {
   void Execute(const Command& command);
   void ExecuteStep(const RunStep& run);
   void FinishStep(config::LadderStep step, bool ok, std::string error);
+  void RunConntrackStep();
   void RunHookPrograms(const std::string& event);
   void RestartUnitsOnIp(const char* why);
   void ArmMachineTimer();
@@ -89,6 +91,9 @@ class Daemon {
   bool answer_machine_pending_ = false;
   bool step_running_ = false;
   bool had_tailscale_ip_ = false;
+  // Uplink sources since tailscaled was last healthy: the conntrack step's
+  // "old" addresses.
+  netlink::OldSources old_sources_;
   std::string last_state_write_error_;
   std::string last_metrics_write_error_;
   SystemdNotifier notifier_ = SystemdNotifier::FromEnvironment();

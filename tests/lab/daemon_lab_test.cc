@@ -605,4 +605,45 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
   EXPECT_EQ(State()["state"], "healthy");
 }
 
+// The conntrack step on a NATing router: after wan0 -> wan1 the entries
+// bound to wan0's address go (the router's own flow and a LAN flow
+// masqueraded to it); the current uplink's flow stays. tailscaled is stuck
+// until `start`, so the ladder runs conntrack, verifies, then start.
+TEST_F(DaemonLab, ConntrackStepDeletesTheOldUplinksEntries) {
+  if (lab::Sh("command -v conntrack nft bash >/dev/null") != 0) {
+    GTEST_SKIP() << "needs conntrack-tools, nftables and bash";
+  }
+  lab::AddMasquerade();
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy("ladder = [\"conntrack\", \"start\"]\n", {},
+               /*capture_log=*/true);
+  ASSERT_FALSE(HasFatalFailure());
+  // The router's own UDP flow (tailscaled's socket) and a LAN client's flow
+  // masqueraded to wan0's address.
+  LAB_RUN("bash -c 'echo x >/dev/udp/192.0.2.10/3478'");
+  LAB_RUN(
+      "conntrack -I -p udp -s 192.0.2.66 -d 192.0.2.10 --sport 41641 "
+      "--dport 41641 -r 192.0.2.10 -q 198.51.100.2 --reply-port-src 41641 "
+      "--reply-port-dst 41641 -t 120 2>/dev/null");
+  ASSERT_EQ(lab::ConntrackCount("--reply-dst 198.51.100.2"), 2);
+  fake_->MustControl("stuck start");
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  LAB_RUN("bash -c 'echo x >/dev/udp/192.0.2.10/3479'");  // now from wan1
+  ASSERT_EQ(lab::ConntrackCount("--reply-dst 203.0.113.2"), 1);
+
+  EXPECT_TRUE(daemon_->WaitForLine(
+      "conntrack: deleted 2 entries bound to 198.51.100.2 (old uplink wan0)",
+      seconds(15)));
+  json state;
+  ASSERT_TRUE(WaitState(
+      [](const json& s) {
+        return s["state"] == "healthy" && s["counters"]["recoveries"] == 1;
+      },
+      seconds(20), &state));
+  EXPECT_EQ(state["last_action"]["step"], "start");
+  EXPECT_EQ(state["counters"]["actions"]["conntrack"], 1) << state.dump();
+  EXPECT_EQ(lab::ConntrackCount("--reply-dst 198.51.100.2"), 0);
+  EXPECT_EQ(lab::ConntrackCount("--reply-dst 203.0.113.2"), 1);
+}
+
 }  // namespace

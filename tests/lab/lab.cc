@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -125,6 +126,23 @@ DualWanRouter CreateDualWanRouter() {
     throw std::runtime_error("ISP/internet links failed");
   }
   return lab;
+}
+
+void AddMasquerade() {
+  if (Sh("nft 'table inet tswatchdog_lab { chain post { type nat hook "
+         "postrouting priority srcnat; oifname { \"wan0\", \"wan1\" } "
+         "masquerade; }; }'") != 0) {
+    throw std::runtime_error("nft masquerade failed");
+  }
+}
+
+int ConntrackCount(const std::string& filter) {
+  const std::string command = "conntrack -L " + filter + " 2>/dev/null";
+  FILE* out = popen(command.c_str(), "r");
+  if (out == nullptr) return -1;
+  int lines = 0;
+  for (int c; (c = fgetc(out)) != EOF;) lines += c == '\n';
+  return pclose(out) == 0 ? lines : -1;
 }
 
 Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {

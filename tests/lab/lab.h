@@ -55,6 +55,15 @@ struct DualWanRouter {
 };
 DualWanRouter CreateDualWanRouter();
 
+// The router NATs like OpenWrt's firewall: nftables masquerade (inet, so v4
+// and v6) out of wan0 and wan1. It also makes the kernel track connections
+// in this namespace.
+void AddMasquerade();
+
+// How many entries `conntrack -L <filter>` lists (conntrack-tools); -1 when
+// it cannot run.
+int ConntrackCount(const std::string& filter);
+
 // A child process with its stdout on a pipe (used for `tswatchdog monitor`).
 class Child {
  public:
