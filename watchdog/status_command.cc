@@ -95,7 +95,10 @@ void PrintHuman(const json& s) {
               Text(c["uplink_changes"], "0").c_str(),
               Text(c["recoveries"], "0").c_str(),
               actions.empty() ? "none" : actions.c_str());
-  std::printf("updated:    %s\n", Text(s["updated"]).c_str());
+  // The daemon writes on changes only, so an old time is normal; the age
+  // makes a stale file (one the daemon could not replace) easy to judge.
+  std::printf("updated:    %s (%s ago)\n", Text(s["updated"]).c_str(),
+              Elapsed(s["updated_unix_ms"]).c_str());
 }
 
 }  // namespace
@@ -130,19 +133,35 @@ int RunStatusCommand(int argc, char** argv) {
   }
   std::string error;
   std::optional<json> state = ReadStateFile(path, &error);
+  bool stale = false;
+  if (!state) {
+    // The daemon sets its last copy aside when it cannot write (disk full,
+    // read-only directory): show it, marked stale, rather than nothing.
+    std::string ignored;
+    state = ReadStateFile(StaleCopyPath(path), &ignored);
+    stale = state.has_value();
+  }
   if (!state) {
     std::fprintf(stderr,
                  "tswatchdog status: %s (is `tswatchdog run` running?)\n",
                  error.c_str());
     return 2;
   }
+  if (stale) {
+    std::fprintf(stderr,
+                 "tswatchdog status: STALE: %s is missing; the daemon could "
+                 "not write it (see its log) and set its last copy aside "
+                 "in %s, shown here\n",
+                 path.c_str(), StaleCopyPath(path).c_str());
+  }
   if (args.count("json")) {
     (*state)["daemon_running"] = DaemonAlive((*state)["pid"]);
+    (*state)["stale"] = stale;
     std::cout << state->dump(2) << std::endl;
   } else {
     PrintHuman(*state);
   }
-  return 0;
+  return stale ? 1 : 0;
 }
 
 }  // namespace watchdog
