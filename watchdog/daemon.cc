@@ -156,14 +156,14 @@ int Daemon::Run() {
   while (!loop_.stopped()) {
     try {
       loop_.RunOnce(-1);
+      // Whatever this iteration changed, written once: state file, metrics
+      // and sd_notify STATUS=.
+      FlushIfDirty();
     } catch (const std::exception& e) {
       // A bug of ours must not take the watchdog down with it: say so loudly
       // and go on (the state machine is consistent between events).
       spdlog::critical("internal error, going on: {}", e.what());
     }
-    // Whatever this iteration changed, written once: state file, metrics
-    // and sd_notify STATUS=.
-    FlushIfDirty();
   }
   notifier_.Notify("STOPPING=1");
   spdlog::info("stopping");

@@ -82,11 +82,11 @@ class DaemonLab : public ::testing::Test {
   void TearDown() override {
     if (daemon_) {
       // A clean exit, checked: under the sanitizers LeakSanitizer runs at
-      // exit and fails it (23) on a leak, which a SIGKILL would hide.
+      // exit and fails it (1 under ASan, 23 alone) on a leak, which a
+      // SIGKILL would hide.
       EXPECT_EQ(daemon_->Stop(seconds(10)), 0)
-          << "tswatchdog run did not exit cleanly (2: bad config; 23: "
-             "LeakSanitizer found leaks, see its report above; -1: still "
-             "running)";
+          << "tswatchdog run did not exit cleanly (1: LeakSanitizer found "
+             "leaks, see its report above; 2: bad config; -1: still running)";
     }
     daemon_.reset();
     fake_.reset();
