@@ -649,6 +649,8 @@ void Daemon::FlushIfDirty() {
   }
   if (ok) {
     output_retry_delay_ = {};
+    if (output_retry_timer_) loop_.CancelTimer(output_retry_timer_);
+    output_retry_timer_ = 0;
     return;
   }
   // Disk full or a read-only directory: keep working, try again later (a
