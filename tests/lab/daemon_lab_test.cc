@@ -682,7 +682,7 @@ TEST_F(DaemonLab, OneStateWritePerEvent) {
 
 // The state directory fills up, then turns read-only: the daemon goes on
 // (a failover is still healed), says so once per problem with the path and
-// errno text, removes the stale copy where it can, retries, and says when
+// errno text, sets the stale copy aside where it can, retries, and says when
 // writing works again. A private mount namespace holds a tiny tmpfs.
 TEST_F(DaemonLab, FullOrReadOnlyStateDirectoryKeepsWorking) {
   ASSERT_EQ(unshare(CLONE_NEWNS), 0) << std::strerror(errno);
