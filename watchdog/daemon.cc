@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <random>
 #include <system_error>
 
@@ -143,7 +144,8 @@ int Daemon::Run() {
   client_->WatchBus([this](const Notify& n) { OnNotify(n); },
                     [this](const BusEvent& e) { OnBusEvent(e); });
   FetchStatus(false);
-  WriteState();
+  MarkDirty();
+  FlushIfDirty();
   if (auto interval = notifier_.watchdog_interval()) {
     // Pinged from a timer inside the loop: a wedged loop stops the pings and
     // systemd restarts us.
@@ -157,6 +159,9 @@ int Daemon::Run() {
   while (!loop_.stopped()) {
     try {
       loop_.RunOnce(-1);
+      // Whatever this iteration changed, written once: state file, metrics
+      // and sd_notify STATUS=.
+      FlushIfDirty();
     } catch (const std::exception& e) {
       // A bug of ours must not take the watchdog down with it: say so loudly
       // and go on (the state machine is consistent between events).
@@ -212,7 +217,7 @@ void Daemon::OnUplinkChange(
                    UplinkSummary(change->new_view)});
   // network-status counts only while our uplink is usable: re-judge.
   Classify(false);
-  WriteState();  // the view changed even where the state did not
+  MarkDirty();  // the view changed even where the state did not
 }
 
 void Daemon::CheckTailscaleIp() {
@@ -323,7 +328,7 @@ void Daemon::Classify(bool force_event) {
   if (changed) spdlog::info("tailscale: {}", verdict.Describe());
   verdict_ = verdict;
   if (changed || force_event) Feed(HealthEvent{verdict});
-  if (changed) WriteState();
+  if (changed) MarkDirty();
 }
 
 void Daemon::Feed(const Event& event) {
@@ -334,7 +339,7 @@ void Daemon::Feed(const Event& event) {
     Execute(command);
   }
   ArmMachineTimer();
-  if (transitioned) WriteState();
+  if (transitioned) MarkDirty();
 }
 
 void Daemon::ArmMachineTimer() {
@@ -553,6 +558,7 @@ void Daemon::RestartUnitsOnIp(const char* why) {
 
 nlohmann::json Daemon::StateJson() const {
   using nlohmann::json;
+  const auto now = std::chrono::system_clock::now();
   const auto wall_since = ToWall(machine_.since());
   json tailscale = {
       {"backend_state", nullptr},
@@ -599,7 +605,10 @@ nlohmann::json Daemon::StateJson() const {
       {"since_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                             wall_since.time_since_epoch())
                             .count()},
-      {"updated", FormatWallTime(std::chrono::system_clock::now())},
+      {"updated", FormatWallTime(now)},
+      {"updated_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                              now.time_since_epoch())
+                              .count()},
       {"pid", getpid()},
       {"dry_run", config_.dry_run},
       {"uplink", UplinkViewToJson(watcher_->view())},
@@ -651,30 +660,69 @@ void Daemon::ReportNotifyError(const std::optional<std::string>& error) {
   last_notify_error_ = error.value_or("");
 }
 
-void Daemon::WriteState() {
+void Daemon::MarkDirty() { dirty_ = true; }
+
+void Daemon::FlushIfDirty() {
+  if (!dirty_) return;
+  dirty_ = false;
   NotifySystemd();
   const nlohmann::json state = StateJson();
+  bool ok = true;
   if (!config_.metrics_file.empty()) {
-    auto error =
-        WriteFileAtomically(config_.metrics_file, RenderMetrics(state));
-    if (error && *error != last_metrics_write_error_) {
-      spdlog::error("metrics file not written ({}); going on without it",
-                    *error);
-    }
-    last_metrics_write_error_ = error.value_or("");
+    ok &= WriteOutput(metrics_output_, config_.metrics_file,
+                      RenderMetrics(state));
   }
-  if (config_.state_file.empty()) return;
-  auto error = WriteFileAtomically(config_.state_file, state.dump(2) + "\n");
-  if (error) {
-    // Disk full or a read-only directory: keep working, say so once.
-    if (*error != last_state_write_error_) {
-      spdlog::error("state file not written ({}); going on without it", *error);
-    }
-    last_state_write_error_ = *error;
-  } else if (!last_state_write_error_.empty()) {
-    spdlog::info("state file {} written again", config_.state_file);
-    last_state_write_error_.clear();
+  if (!config_.state_file.empty()) {
+    ok &= WriteOutput(state_output_, config_.state_file, state.dump(2) + "\n");
   }
+  if (ok) {
+    output_retry_delay_ = {};
+    if (output_retry_timer_) loop_.CancelTimer(output_retry_timer_);
+    output_retry_timer_ = 0;
+    return;
+  }
+  // Disk full or a read-only directory: keep working, try again later (a
+  // write for a new event may come first).
+  if (!output_retry_timer_) {
+    output_retry_delay_ =
+        std::clamp(output_retry_delay_ * 2, kOutputRetryMin, kOutputRetryMax);
+    output_retry_timer_ = loop_.AddTimerAfter(output_retry_delay_, [this] {
+      output_retry_timer_ = 0;
+      MarkDirty();
+    });
+  }
+}
+
+bool Daemon::WriteOutput(OutputFile& file, const std::string& path,
+                         const std::string& content) {
+  const std::string stale = StaleCopyPath(path);
+  std::optional<std::string> error = WriteFileAtomically(path, content);
+  if (!error) {
+    if (!file.written || !file.last_error.empty()) unlink(stale.c_str());
+    if (!file.last_error.empty()) {
+      spdlog::info("{} {} written again", file.what, path);
+      file.last_error.clear();
+    }
+    file.written = true;
+    return true;
+  }
+  // The old copy would show stale data as current: set it aside (a rename
+  // needs no space on a full disk, and frees none, so writes do not flip
+  // between failing and working). Say each new problem once, not on every
+  // event.
+  std::string set_aside = "; its old copy is now " + stale;
+  if (rename(path.c_str(), stale.c_str()) != 0) {
+    set_aside = errno == ENOENT
+                    ? ""
+                    : "; its old copy could not be set aside (" +
+                          std::string(std::strerror(errno)) + ") and is stale";
+  }
+  if (*error != file.last_error) {
+    spdlog::error("{} not written ({}){}; going on, retrying", file.what,
+                  *error, set_aside);
+  }
+  file.last_error = *error;
+  return false;
 }
 
 void Daemon::Reload() {
@@ -697,7 +745,7 @@ void Daemon::Reload() {
   machine_.Reconfigure(MachineConfigFor(config_));
   if (!options_.debug) spdlog::set_level(SpdlogLevel(config_.log_level));
   spdlog::info("SIGHUP: config reloaded");
-  WriteState();
+  MarkDirty();
 }
 
 }  // namespace watchdog

@@ -63,7 +63,18 @@ class Daemon {
   void RunHookPrograms(const std::string& event);
   void RestartUnitsOnIp(const char* why);
   void ArmMachineTimer();
-  void WriteState();
+  // The state file, metrics file and sd_notify STATUS= follow the daemon's
+  // view: every change marks it dirty, and the loop writes once per
+  // iteration (one event: one write, however many parts of it changed).
+  void MarkDirty();
+  void FlushIfDirty();
+  struct OutputFile {
+    const char* what;
+    std::string last_error;  // empty: the last write worked
+    bool written = false;
+  };
+  bool WriteOutput(OutputFile& file, const std::string& path,
+                   const std::string& content);
   void Reload();
   void CheckTailscaleIp();
   void NotifySystemd();
@@ -94,8 +105,13 @@ class Daemon {
   // Uplink sources since tailscaled was last healthy: the conntrack step's
   // "old" addresses.
   netlink::OldSources old_sources_;
-  std::string last_state_write_error_;
-  std::string last_metrics_write_error_;
+  bool dirty_ = false;
+  OutputFile state_output_{"state file", {}, false};
+  OutputFile metrics_output_{"metrics file", {}, false};
+  static constexpr std::chrono::milliseconds kOutputRetryMin{1000};
+  static constexpr std::chrono::milliseconds kOutputRetryMax{10000};
+  std::chrono::milliseconds output_retry_delay_{0};
+  EventLoop::TimerId output_retry_timer_ = 0;
   SystemdNotifier notifier_ = SystemdNotifier::FromEnvironment();
   bool ready_sent_ = false;
   std::string last_notify_error_;

@@ -112,6 +112,7 @@ struct LocalApiClient::Transfer {
   bool too_large = false;
   std::vector<std::string> lines;  // complete bus lines not yet dispatched
   bool got_line = false;
+  uint64_t lines_seen = 0;  // complete bus lines so far
   char error_buffer[CURL_ERROR_SIZE] = {};
   RawCallback done;
 
@@ -146,6 +147,7 @@ struct LocalApiClient::Transfer {
       if (nl == std::string_view::npos) break;
       if (!t->response.empty()) t->lines.push_back(std::move(t->response));
       t->response.clear();
+      ++t->lines_seen;
       chunk.remove_prefix(nl + 1);
     }
     return n;
@@ -173,6 +175,7 @@ LocalApiClient::~LocalApiClient() {
   curl_multi_cleanup(multi_);
   if (curl_timer_) loop_.CancelTimer(*curl_timer_);
   if (bus_timer_) loop_.CancelTimer(*bus_timer_);
+  CancelLineTimer();
   for (int fd : watched_fds_) loop_.UnwatchFd(fd);
 }
 
@@ -351,6 +354,37 @@ void LocalApiClient::Dispatch() {
   for (auto [id, code] : completed) {
     if (Transfer* t = FindTransfer(id)) Finish(t, code);
   }
+  WatchUnfinishedLine();
+}
+
+void LocalApiClient::CancelLineTimer() {
+  if (bus_line_timer_) loop_.CancelTimer(*bus_line_timer_);
+  bus_line_timer_.reset();
+}
+
+// Arms a timer when a bus line starts and leaves it armed while no line
+// completes: a line that never ends (or stalls half-sent) ends the stream.
+void LocalApiClient::WatchUnfinishedLine() {
+  Transfer* t = bus_transfer_;
+  if (!t || t->response.empty()) return CancelLineTimer();
+  const std::pair<uint64_t, uint64_t> mark{t->id, t->lines_seen};
+  if (bus_line_timer_ && bus_line_timer_mark_ == mark) return;
+  CancelLineTimer();
+  bus_line_timer_mark_ = mark;
+  bus_line_timer_ = loop_.AddTimerAfter(
+      options_.bus_line_timeout, [this, id = t->id, mark = t->lines_seen] {
+        bus_line_timer_.reset();
+        Transfer* stuck = FindTransfer(id);
+        if (!stuck || stuck != bus_transfer_ || stuck->lines_seen != mark ||
+            stuck->response.empty()) {
+          return;
+        }
+        Abort(stuck,
+              {LocalApiError::Kind::kTimeout, stuck->endpoint, 0,
+               "bus line unfinished after " +
+                   std::to_string(options_.bus_line_timeout.count()) + "ms (" +
+                   std::to_string(stuck->response.size()) + " bytes so far)"});
+      });
 }
 
 LocalApiClient::Transfer* LocalApiClient::FindTransfer(uint64_t id) const {
@@ -408,6 +442,7 @@ void LocalApiClient::StopWatchingBus() {
   bus_connected_ = false;
   if (bus_timer_) loop_.CancelTimer(*bus_timer_);
   bus_timer_.reset();
+  CancelLineTimer();
   if (Transfer* t = bus_transfer_) {
     bus_transfer_ = nullptr;
     t->done = nullptr;  // stopping is not a failure to report

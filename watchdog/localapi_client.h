@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "watchdog/event_loop.h"
@@ -75,6 +76,10 @@ struct LocalApiOptions {
   // With mask bit 2 the first line comes at once; a stream that stays silent
   // this long after connecting is treated as hung.
   std::chrono::milliseconds bus_first_line_timeout{std::chrono::seconds(10)};
+  // tailscaled writes each Notify line at once; a line still unfinished this
+  // long after its first byte (a peer trickling a line that never ends) is a
+  // hung stream.
+  std::chrono::milliseconds bus_line_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds reconnect_initial{std::chrono::milliseconds(500)};
   std::chrono::milliseconds reconnect_max{std::chrono::seconds(30)};
   // NotifyInitialState | NotifyNoPrivateKeys | NotifyInitialHealthState; bit
@@ -163,6 +168,8 @@ class LocalApiClient {
   void OnCurlTimer();
   void StartBusAttempt();
   void BusFailed(LocalApiError error);
+  void WatchUnfinishedLine();
+  void CancelLineTimer();
   LocalApiError ErrorFor(const Transfer& transfer, int curl_code) const;
   void NoteWriteDenied(LocalApiError& error);
 
@@ -185,7 +192,10 @@ class LocalApiClient {
   bool bus_wanted_ = false;
   bool bus_connected_ = false;
   int bus_failures_ = 0;
-  std::optional<EventLoop::TimerId> bus_timer_;  // first-line or reconnect
+  std::optional<EventLoop::TimerId> bus_timer_;       // first-line or reconnect
+  std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
+  // (transfer id, lines_seen) when it was armed.
+  std::pair<uint64_t, uint64_t> bus_line_timer_mark_{0, 0};
   std::mt19937 jitter_rng_{std::random_device{}()};
 };
 

@@ -104,7 +104,9 @@ using Event = std::variant<UplinkEvent, HealthEvent, StepFinished, Tick>;
 
 // A state change, old -> new, with a readable reason list. `from == to` only
 // in kRecovering: the ladder moved on (a step finished, failed, or the next
-// one starts); ladder_index() tells which step.
+// one starts); ladder_index() tells which step; and in kCooldown: the pass
+// after a cooldown found no step it could run (LocalAPI unreachable, the
+// disruptive budget spent), so it gave up again with a longer pause.
 struct Transition {
   State from;
   State to;

@@ -65,6 +65,8 @@ std::optional<std::string> WriteFileAtomically(const std::string& path,
   return std::nullopt;
 }
 
+std::string StaleCopyPath(const std::string& path) { return path + ".stale"; }
+
 std::optional<nlohmann::json> ReadStateFile(const std::string& path,
                                             std::string* error) {
   std::ifstream in(path);

@@ -18,6 +18,10 @@ namespace watchdog {
 std::optional<std::string> WriteFileAtomically(const std::string& path,
                                                const std::string& content);
 
+// Where the daemon sets aside a file it can no longer replace (disk full,
+// read-only directory): `path` + ".stale". `status` shows it as stale.
+std::string StaleCopyPath(const std::string& path);
+
 // Reads and parses a state file. On failure returns nullopt and sets `error`.
 std::optional<nlohmann::json> ReadStateFile(const std::string& path,
                                             std::string* error);

@@ -2,6 +2,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <cxxopts.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -97,7 +98,10 @@ void PrintHuman(const json& s) {
               Text(c["uplink_changes"], "0").c_str(),
               Text(c["recoveries"], "0").c_str(),
               actions.empty() ? "none" : actions.c_str());
-  std::printf("updated:    %s\n", Text(s["updated"]).c_str());
+  // The daemon writes on changes only, so an old time is normal; the age
+  // makes a stale file (one the daemon could not replace) easy to judge.
+  std::printf("updated:    %s (%s ago)\n", Text(s["updated"]).c_str(),
+              Elapsed(s["updated_unix_ms"]).c_str());
 }
 
 }  // namespace
@@ -124,10 +128,11 @@ int RunStatusCommand(int argc, char** argv) {
     std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
     return 2;
   }
-  const std::string& path = loaded.value().state_file;
+  std::string path = loaded.value().state_file;
   if (path.empty()) {
     std::fprintf(stderr,
-                 "tswatchdog status: state_file is off in the config\n");
+                 "tswatchdog status: state_file is off in the config
+");
     return 2;
   }
   std::string error;
@@ -136,7 +141,18 @@ int RunStatusCommand(int argc, char** argv) {
     // OpenWrt has no /run: its init script puts the file under /var/run
     // (where Debian's /var/run is a symlink to /run anyway).
     std::string fallback_error;
-    state = ReadStateFile(kOpenWrtStateFile, &fallback_error);
+    if ((state = ReadStateFile(kOpenWrtStateFile, &fallback_error)) ||
+        std::filesystem::exists(StaleCopyPath(kOpenWrtStateFile))) {
+      path = kOpenWrtStateFile;
+    }
+  }
+  bool stale = false;
+  if (!state) {
+    // The daemon sets its last copy aside when it cannot write (disk full,
+    // read-only directory): show it, marked stale, rather than nothing.
+    std::string ignored;
+    state = ReadStateFile(StaleCopyPath(path), &ignored);
+    stale = state.has_value();
   }
   if (!state) {
     std::fprintf(stderr,
@@ -144,13 +160,21 @@ int RunStatusCommand(int argc, char** argv) {
                  error.c_str());
     return 2;
   }
+  if (stale) {
+    std::fprintf(stderr,
+                 "tswatchdog status: STALE: %s is missing; the daemon could "
+                 "not write it (see its log) and set its last copy aside "
+                 "in %s, shown here\n",
+                 path.c_str(), StaleCopyPath(path).c_str());
+  }
   if (args.count("json")) {
     (*state)["daemon_running"] = DaemonAlive((*state)["pid"]);
+    (*state)["stale"] = stale;
     std::cout << state->dump(2) << std::endl;
   } else {
     PrintHuman(*state);
   }
-  return 0;
+  return stale ? 1 : 0;
 }
 
 }  // namespace watchdog

@@ -67,6 +67,12 @@ constexpr const char* kControlHelp = R"(control commands:
   oversized <bytes>             each new bus stream sends one line of this size (0 = off)
   cut-stream <on|off>           new bus streams are closed mid-line after the first line
   cut-now                       close every bus stream now, mid-line
+  fault <mode|off>              byte-level faults of status bodies and new bus streams
+                                (after their first line): cut-chunk-data (connection
+                                dropped inside a chunk's data), cut-chunk-size (inside
+                                a chunk-size line), endless (a body/line that never
+                                ends: one byte every 50 ms), huge:<bytes> (a body/line
+                                of that size, generated as it is sent)
   fell-behind                   send "IPN bus consumer fell behind" and end every stream
   eof                           end every bus stream cleanly (final chunk)
   push <json>                   send one raw line to every bus stream
@@ -226,6 +232,7 @@ struct Options {
   bool garbage = false;
   size_t oversized = 0;
   bool cut_stream = false;
+  std::string fault;  // see `fault` in kControlHelp; empty: none
   int socket_delay_ms = 0;
   int restart_delay_ms = 100;
   int start_delay_ms = 0;
@@ -234,6 +241,14 @@ struct Options {
   bool always_on = false;
   std::vector<std::string> warnings;
 };
+
+// The modes of `fault` (kControlHelp); "off" clears it.
+bool ValidFault(const std::string& mode) {
+  return mode == "off" || mode == "cut-chunk-data" ||
+         mode == "cut-chunk-size" || mode == "endless" ||
+         (mode.rfind("huge:", 0) == 0 && mode.size() > 5 &&
+          mode.find_first_not_of("0123456789", 5) == std::string::npos);
+}
 
 struct HttpRequest {
   std::string method;
@@ -360,6 +375,9 @@ struct Conn {
   bool close_after_write = false;
   bool busy = false;  // waiting for a delayed (slow) answer
   bool dead = false;
+  // Refills `out` once it is sent (huge bodies are generated as they go, so
+  // the fake never holds them); returns false once nothing is left.
+  std::function<bool(std::string*)> more;
 };
 
 struct Timer {
@@ -588,7 +606,9 @@ class FakeTailscaled {
   }
 
   void Flush(Conn* c) {
-    while (!c->out.empty()) {
+    for (;;) {
+      if (c->out.empty() && c->more && !c->more(&c->out)) c->more = nullptr;
+      if (c->out.empty()) break;
       const ssize_t n = ::write(c->fd.get(), c->out.data(), c->out.size());
       if (n > 0) {
         c->out.erase(0, static_cast<size_t>(n));
@@ -653,6 +673,18 @@ class FakeTailscaled {
     if (opt_.hang) {
       LogRequest(req, *c, 0);
       c->busy = true;  // never answered; the connection stays open
+      return;
+    }
+    if (!opt_.fault.empty() && req.path == "/localapi/v0/status") {
+      LogRequest(req, *c, 200);
+      c->busy = true;  // nothing else is read from this connection
+      Send(c,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+           "Tailscale-Version: " +
+               opt_.version +
+               "\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n");
+      SendFault(c, "{\"BackendState\":\"Running\",\"Pad\":\"",
+                "\"}" + Chunk("\n") + "0\r\n\r\n");
       return;
     }
     Response resp = Route(req, c->uid);
@@ -976,6 +1008,57 @@ class FakeTailscaled {
       Send(c, Chunk(big.dump() + "\n"));
     }
     if (opt_.cut_stream) CutMidLine(c);
+    if (!opt_.fault.empty()) {
+      SendFault(c, "{\"Version\":\"" + opt_.version + "\",\"Pad\":\"",
+                Chunk("\"}\n"));
+    }
+  }
+
+  // opt_.fault after the response head: `opening` starts the body or line,
+  // `closing` (raw bytes) ends it where the fault lets it end.
+  void SendFault(Conn* c, const std::string& opening,
+                 const std::string& closing) {
+    const std::string& fault = opt_.fault;
+    if (fault == "cut-chunk-data") {
+      // A chunk announced with 4096 bytes; the connection drops after 64.
+      char size[16];
+      std::snprintf(size, sizeof size, "%x\r\n", 4096);
+      Send(c, size + opening + std::string(64, 'x'));
+      c->close_after_write = true;
+    } else if (fault == "cut-chunk-size") {
+      // Half of a chunk-size line ("1" of "1000\r\n"), then the drop.
+      Send(c, Chunk(opening) + "1");
+      c->close_after_write = true;
+    } else if (fault == "endless") {
+      Send(c, Chunk(opening));
+      Trickle(c->id);
+    } else if (fault.rfind("huge:", 0) == 0) {
+      size_t left = std::strtoull(fault.c_str() + 5, nullptr, 10);
+      bool closed = false;
+      c->more = [left, closed, closing](std::string* out) mutable {
+        if (left > 0) {
+          const size_t n = std::min<size_t>(left, 64 << 10);
+          left -= n;
+          *out = Chunk(std::string(n, 'x'));
+        } else if (!closed) {
+          closed = true;
+          *out = closing;
+        }
+        return !out->empty();
+      };
+      Send(c, Chunk(opening));
+    }
+    Flush(c);
+  }
+
+  // One more byte every 50 ms, for as long as the connection lives.
+  void Trickle(uint64_t id) {
+    AddTimer(50, [this, id] {
+      if (Conn* c = FindConn(id)) {
+        Send(c, Chunk("x"));
+        Trickle(id);
+      }
+    });
   }
 
   void CutMidLine(Conn* c) {
@@ -1211,6 +1294,10 @@ class FakeTailscaled {
     if (cmd == "hang" && OnOff(arg, &opt_.hang)) return "ok";
     if (cmd == "garbage" && OnOff(arg, &opt_.garbage)) return "ok";
     if (cmd == "cut-stream" && OnOff(arg, &opt_.cut_stream)) return "ok";
+    if (cmd == "fault" && ValidFault(arg)) {
+      opt_.fault = arg == "off" ? "" : arg;
+      return "ok";
+    }
     if (cmd == "omit-debug" && OnOff(arg, &opt_.omit_debug)) return "ok";
     if (cmd == "require-npk" && OnOff(arg, &opt_.require_npk)) return "ok";
     if (cmd == "always-on" && OnOff(arg, &opt_.always_on)) return "ok";
@@ -1377,6 +1464,8 @@ int RunServe(int argc, char** argv) {
        cxxopts::value(o.oversized))
       ("cut-stream", "close bus streams mid-line",
        cxxopts::value(o.cut_stream))
+      ("fault", "status/bus fault: cut-chunk-data, cut-chunk-size, endless, "
+                "huge:<bytes> (see `ctl help`)", cxxopts::value(o.fault))
       ("socket-delay-ms", "create the LocalAPI socket only after this delay",
        cxxopts::value(o.socket_delay_ms))
       ("restart-delay-ms", "socket absence during a restart",
@@ -1400,6 +1489,11 @@ int RunServe(int argc, char** argv) {
       std::cerr << "fake_tailscaled: --socket and --control are required\n";
       return 2;
     }
+    if (!o.fault.empty() && !ValidFault(o.fault)) {
+      std::cerr << "fake_tailscaled: unknown --fault " << o.fault << "\n";
+      return 2;
+    }
+    if (o.fault == "off") o.fault.clear();
     if (args.count("offline")) o.online = false;
     if (args.count("down")) {
       o.want_running = false;

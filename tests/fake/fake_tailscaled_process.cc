@@ -48,17 +48,22 @@ std::string FakeTailscaledProcess::BinaryPath() {
 }
 
 FakeTailscaledProcess::FakeTailscaledProcess(
-    std::vector<std::string> extra_args) {
+    std::vector<std::string> extra_args)
+    : extra_args_(std::move(extra_args)) {
   char tmpl[] = "/tmp/tsw-fake-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
   socket_path_ = dir_ + "/tailscaled.sock";
   control_path_ = dir_ + "/control.sock";
   log_path_ = dir_ + "/requests.jsonl";
+  Spawn();
+}
+
+void FakeTailscaledProcess::Spawn() {
   std::vector<std::string> args = {
       BinaryPath(),  "serve", "--socket", socket_path_, "--control",
       control_path_, "--log", log_path_,  "--pid-file", dir_ + "/pid"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -80,6 +85,19 @@ FakeTailscaledProcess::FakeTailscaledProcess(
   if (!up || pid_ < 0) {
     throw std::runtime_error("fake_tailscaled did not come up in " + dir_);
   }
+}
+
+void FakeTailscaledProcess::Kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+void FakeTailscaledProcess::Respawn(std::vector<std::string> extra_args) {
+  Kill();
+  extra_args_ = std::move(extra_args);
+  Spawn();
 }
 
 FakeTailscaledProcess::~FakeTailscaledProcess() {

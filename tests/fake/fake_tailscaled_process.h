@@ -65,8 +65,17 @@ class FakeTailscaledProcess {
       std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
   void Signal(int signo) const;
+  // SIGKILL and reap, like a crash: the socket file stays behind (stale) and
+  // every connection drops mid-whatever-it-was-sending.
+  void Kill();
+  // Kill() if still running, then a new process on the same paths (and the
+  // same request log) with `extra_args`.
+  void Respawn(std::vector<std::string> extra_args = {});
 
  private:
+  void Spawn();
+
+  std::vector<std::string> extra_args_;
   std::string dir_;
   std::string socket_path_;
   std::string control_path_;

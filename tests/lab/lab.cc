@@ -207,21 +207,44 @@ bool Child::WaitForLine(const std::string& text,
   }
 }
 
-void Child::Signal(int sig) { kill(pid_, sig); }
+void Child::Signal(int sig) {
+  if (!exited_) kill(pid_, sig);
+}
+
+int Child::Stop(std::chrono::milliseconds timeout) {
+  if (!exited_) {
+    Signal(SIGTERM);
+    Signal(SIGCONT);  // in case a test left it stopped
+  }
+  return Wait(timeout);
+}
 
 int Child::Wait(std::chrono::milliseconds timeout) {
+  if (exited_) return status_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  do {
     int status;
     pid_t r = waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       exited_ = true;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      status_ =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return status_;
     }
-    // Poll on nothing for a short slice: we wait for a condition (exit), with
-    // a deadline, not for a fixed time.
-    poll(nullptr, 0, 5);
-  }
+    // Wait a short slice for output, which is kept for ReadLine: a child
+    // blocked on a full pipe could not exit. We wait for a condition (exit),
+    // with a deadline, not for a fixed time.
+    pollfd pfd{stdout_eof_ ? -1 : stdout_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 5) > 0) {
+      char buf[4096];
+      ssize_t n = read(stdout_fd_, buf, sizeof buf);
+      if (n > 0) {
+        buffer_.append(buf, static_cast<size_t>(n));
+      } else {
+        stdout_eof_ = true;
+      }
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
   return -1;
 }
 

@@ -198,6 +198,8 @@ TEST_F(MonitorLab, EveryScenarioAsJsonLines) {
     std::sort(want.begin(), want.end());
     EXPECT_EQ(reasons, want) << line;
   }
+  EXPECT_EQ(monitor.Stop(seconds(10)), 0)
+      << "1 (23 without ASan): LeakSanitizer found leaks";
 }
 
 TEST_F(MonitorLab, BadOptionExitsTwo) {

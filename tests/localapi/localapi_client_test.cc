@@ -7,6 +7,8 @@
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include "fake_tailscaled_process.h"
@@ -498,6 +500,160 @@ TEST_F(LocalApiClientTest, DestroyedWithCallsInFlightLeavesNothingBehind) {
   EXPECT_EQ(loop_.PendingTimers(), 0u);
   ASSERT_TRUE(
       fake::WaitUntil([&] { return fake_->Get()["connections"] == 0; }));
+}
+
+// --- Fault tests (issue 6): byte-level faults of the fake's `fault` mode ---
+
+// The process's peak resident set (VmHWM), in KiB.
+long PeakRssKib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+TEST_F(LocalApiClientTest, StatusCutInsideAChunkIsAnErrorThenRecovers) {
+  StartFake();
+  LocalApiClient client(loop_, Options());
+  for (const char* mode : {"cut-chunk-data", "cut-chunk-size"}) {
+    SCOPED_TRACE(mode);
+    fake_->MustControl(std::string("fault ") + mode);
+    auto status = GetStatus(client);
+    ASSERT_FALSE(status.ok());
+    EXPECT_EQ(status.error.kind, Kind::kTransport) << status.error.ToString();
+    EXPECT_EQ(status.error.endpoint, "GET /localapi/v0/status?peers=false");
+    fake_->MustControl("fault off");
+    EXPECT_TRUE(GetStatus(client).ok());
+  }
+}
+
+TEST_F(LocalApiClientTest, BusCutInsideAChunkReconnects) {
+  StartFake();
+  LocalApiClient client(loop_, Options());
+  BusLog log;
+  Watch(client, log);
+  ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
+  int disconnects = 0;
+  for (const char* mode : {"cut-chunk-data", "cut-chunk-size"}) {
+    SCOPED_TRACE(mode);
+    fake_->MustControl(std::string("fault ") + mode);
+    fake_->MustControl("eof");  // the next stream carries the fault
+    ++disconnects;
+    ASSERT_TRUE(RunUntil([&] { return log.disconnects() > disconnects; }));
+    EXPECT_EQ(log.events.back().error.kind, Kind::kTransport);
+    disconnects = log.disconnects();
+  }
+  fake_->MustControl("fault off");
+  const int connects = log.connects();
+  ASSERT_TRUE(RunUntil(
+      [&] { return log.connects() > connects && client.bus_connected(); }));
+  // Only whole lines were ever delivered.
+  for (const auto& n : log.notes) EXPECT_FALSE(n.version.empty());
+}
+
+// A 100 MB status body and a 100 MB bus line: reading stops at the default
+// caps (8 MiB) with kTooLarge, and the client never holds the whole reply.
+TEST_F(LocalApiClientTest, HundredMegabyteRepliesStopAtTheCap) {
+  StartFake({"--fault", "huge:104857600"});
+  LocalApiOptions options = Options();
+  options.max_response_bytes = LocalApiOptions{}.max_response_bytes;
+  options.max_bus_line_bytes = LocalApiOptions{}.max_bus_line_bytes;
+  LocalApiClient client(loop_, options);
+  const long rss_before = PeakRssKib();
+  auto status = GetStatus(client);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error.kind, Kind::kTooLarge) << status.error.ToString();
+  BusLog log;
+  Watch(client, log);
+  ASSERT_TRUE(RunUntil([&] { return log.disconnects() >= 1; }));
+  EXPECT_EQ(log.events.back().error.kind, Kind::kTooLarge);
+  EXPECT_EQ(log.connects(), 1) << "the first line came before the big one";
+  client.StopWatchingBus();
+  const long grew_kib = PeakRssKib() - rss_before;
+  // Per reply: the cap (8 MiB), the string's growth by doubling, curl's
+  // buffers; under ASan the quarantine keeps the outgrown buffers resident
+  // too (up to about 30 MiB per reply). Holding one 100 MB reply would be
+  // 95 MiB and more.
+  EXPECT_LT(grew_kib, 80 << 10) << "peak RSS grew by " << grew_kib << " KiB";
+  std::printf("100 MB replies: peak RSS grew by %ld KiB\n", grew_kib);
+}
+
+// A reply that never ends (one byte every 50 ms): the call times out on
+// call_timeout; the loop stays responsive meanwhile.
+TEST_F(LocalApiClientTest, EndlessStatusBodyTimesOut) {
+  StartFake({"--fault", "endless"});
+  LocalApiClient client(loop_, Options());  // call_timeout 1500 ms
+  int ticks = 0;
+  std::function<void()> tick = [&] {
+    ++ticks;
+    loop_.AddTimerAfter(milliseconds(100), tick);
+  };
+  tick();
+  const auto start = MonoClock::now();
+  auto status = GetStatus(client);
+  const auto took = MonoClock::now() - start;
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(status.error.kind, Kind::kTimeout) << status.error.ToString();
+  EXPECT_GE(took, milliseconds(1400));
+  EXPECT_LE(took, milliseconds(4000));
+  EXPECT_GE(ticks, 10);
+}
+
+// A bus line that never ends: bus_line_timeout ends the stream, the watch
+// reconnects, and comes back healthy once the fault is gone.
+TEST_F(LocalApiClientTest, EndlessBusLineTimesOutAndReconnects) {
+  StartFake({"--fault", "endless"});
+  LocalApiOptions options = Options();
+  options.bus_line_timeout = milliseconds(500);
+  LocalApiClient client(loop_, options);
+  BusLog log;
+  Watch(client, log);
+  ASSERT_TRUE(RunUntil([&] { return log.disconnects() >= 1; }));
+  EXPECT_EQ(log.connects(), 1);
+  EXPECT_EQ(log.events.back().error.kind, Kind::kTimeout);
+  EXPECT_NE(log.events.back().error.message.find("bus line unfinished"),
+            std::string::npos)
+      << log.events.back().error.message;
+  fake_->MustControl("fault off");
+  ASSERT_TRUE(
+      RunUntil([&] { return log.connects() >= 2 && client.bus_connected(); }));
+  // A quiet, healthy stream is not a stuck line.
+  const int disconnects = log.disconnects();
+  const auto until = MonoClock::now() + milliseconds(800);
+  while (MonoClock::now() < until) loop_.RunOnce(20);
+  EXPECT_EQ(log.disconnects(), disconnects);
+}
+
+// tailscaled SIGKILLed mid-stream with a call in flight (an endless body): both
+// fail with clear errors (its socket file stays behind, refusing), and
+// everything comes back when a new tailscaled listens there.
+TEST_F(LocalApiClientTest, SigkillMidStreamThenANewDaemon) {
+  StartFake({"--fault", "endless"});  // the bus is mid-line when it dies
+  LocalApiClient client(loop_, Options());
+  BusLog log;
+  Watch(client, log);
+  ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
+  std::optional<ApiResult<Status>> in_flight;
+  client.GetStatus([&](ApiResult<Status> r) { in_flight = std::move(r); });
+  ASSERT_TRUE(RunUntil([&] {
+    return fake_->CountRequests("GET", "/localapi/v0/status?peers=false") == 1;
+  }));
+  fake_->Kill();
+  ASSERT_TRUE(RunUntil([&] { return in_flight && log.disconnects() >= 1; }));
+  EXPECT_FALSE(in_flight->ok());
+  EXPECT_NE(in_flight->error.kind, Kind::kTimeout)
+      << "a dead peer is noticed at once: " << in_flight->error.ToString();
+  EXPECT_EQ(log.events[1].error.endpoint,
+            "GET /localapi/v0/watch-ipn-bus?mask=146");
+  auto refused = GetStatus(client);
+  EXPECT_EQ(refused.error.kind, Kind::kConnect) << refused.error.ToString();
+  EXPECT_NE(refused.error.message.find(fake_->socket_path()),
+            std::string::npos);
+  fake_->Respawn();
+  ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
+  EXPECT_TRUE(GetStatus(client).ok());
 }
 
 TEST(LocalApiSyncTest, OneShotCalls) {
