@@ -131,8 +131,7 @@ int RunStatusCommand(int argc, char** argv) {
   std::string path = loaded.value().state_file;
   if (path.empty()) {
     std::fprintf(stderr,
-                 "tswatchdog status: state_file is off in the config
-");
+                 "tswatchdog status: state_file is off in the config\n");
     return 2;
   }
   std::string error;
