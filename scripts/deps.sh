@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever build and test dependencies are missing (Debian 12, as root).
-# Sourced by demo.sh and test.sh; safe to run again: it only installs what is absent.
+# Run by demo.sh and test.sh; safe to run again: it only installs what is absent.
+# Packages named as arguments are installed too (scripts/cross.sh passes its
+# cross compilers and qemu-user).
 set -euo pipefail
 
 TSWATCHDOG_PACKAGES=(
@@ -13,6 +15,7 @@ TSWATCHDOG_PACKAGES=(
   libcxxopts-dev        # command line
   libgtest-dev libgmock-dev # tests
   iproute2 util-linux busybox # lab tests: ip, unshare
+  "$@"
 )
 
 missing=()
