@@ -107,7 +107,7 @@ make_sysroot() {
     # A mirror whose security index for this architecture is out of step
     # with its Release file fails apt-get update as a whole. The sysroot only
     # serves to compile and to run tests; the router brings its own libraries.
-    echo "cross: WARNING: retrying without the security suite" >&2
+    echo "cross: WARNING: apt could not read the mirrors (above); retrying without the security suite" >&2
   done
   echo "cross: could not make the $deb_arch sysroot" >&2
   exit 1
