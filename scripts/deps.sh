@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever build and test dependencies are missing (Debian 12, as root).
-# Sourced by demo.sh and test.sh; safe to run again: it only installs what is absent.
+# Run by demo.sh and test.sh; safe to run again: it only installs what is absent.
+# Packages named as arguments are installed too (scripts/cross.sh passes its
+# cross compilers and qemu-user).
 set -euo pipefail
 
 TSWATCHDOG_PACKAGES=(
@@ -17,6 +19,7 @@ TSWATCHDOG_PACKAGES=(
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
+  "$@"
 )
 
 missing=()

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include "netlink/uplink.h"
 
 namespace netlink {
@@ -21,7 +23,7 @@ Egress Up(const char* dev, int index, const char* gw, const char* src) {
 
 Egress None() {
   Egress e;
-  e.lookup_error = 101;  // ENETUNREACH
+  e.lookup_error = ENETUNREACH;  // 101 on most ABIs, 128 on MIPS
   return e;
 }
 
