@@ -13,6 +13,7 @@ TSWATCHDOG_PACKAGES=(
   libcxxopts-dev        # command line
   libgtest-dev libgmock-dev # tests
   iproute2 util-linux busybox # lab tests: ip, unshare
+  clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )
 
 missing=()

@@ -10,6 +10,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "watchdog/bus_line_splitter.h"
+
 namespace watchdog {
 namespace {
 
@@ -108,9 +110,9 @@ struct LocalApiClient::Transfer {
   bool write_call = false;
   bool stream = false;
   size_t cap = 0;
-  std::string response;  // whole body, or (stream) the partial line
+  std::string response;  // the whole body (a stream's only if not 200)
   bool too_large = false;
-  std::vector<std::string> lines;  // complete bus lines not yet dispatched
+  BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
   char error_buffer[CURL_ERROR_SIZE] = {};
   RawCallback done;
@@ -134,19 +136,9 @@ struct LocalApiClient::Transfer {
       return n;
     }
     // Bus: split into lines; lines are dispatched after curl returns.
-    std::string_view chunk(data, n);
-    while (!chunk.empty()) {
-      const size_t nl = chunk.find('\n');
-      const size_t take = nl == std::string_view::npos ? chunk.size() : nl;
-      if (t->response.size() + take > t->cap) {
-        t->too_large = true;
-        return 0;
-      }
-      t->response.append(chunk.substr(0, take));
-      if (nl == std::string_view::npos) break;
-      if (!t->response.empty()) t->lines.push_back(std::move(t->response));
-      t->response.clear();
-      chunk.remove_prefix(nl + 1);
+    if (!t->bus_lines.Feed(std::string_view(data, n))) {
+      t->too_large = true;
+      return 0;
     }
     return n;
   }
@@ -187,6 +179,7 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   t->write_call = request.write_call;
   t->stream = stream;
   t->cap = stream ? options_.max_bus_line_bytes : options_.max_response_bytes;
+  if (stream) t->bus_lines = BusLineSplitter(t->cap);
   t->request_body = request.body;
   t->done = std::move(done);
   t->easy = curl_easy_init();
@@ -361,10 +354,9 @@ LocalApiClient::Transfer* LocalApiClient::FindTransfer(uint64_t id) const {
 }
 
 void LocalApiClient::DispatchBusLines() {
-  while (bus_transfer_ && !bus_transfer_->lines.empty()) {
+  while (bus_transfer_ && bus_transfer_->bus_lines.has_lines()) {
     Transfer* t = bus_transfer_;
-    std::string line = std::move(t->lines.front());
-    t->lines.erase(t->lines.begin());
+    std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
       spdlog::warn("localapi: {}: bad line ({}), ignoring: {:.120}",
