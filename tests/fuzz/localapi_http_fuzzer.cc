@@ -63,9 +63,10 @@ struct Listener {
   }
 };
 
+// Removed at exit (a crash leaves the temp dir behind).
 Listener& TheListener() {
-  static Listener* listener = new Listener;
-  return *listener;
+  static Listener listener;
+  return listener;
 }
 
 // Answers every connection on the listener with `response`: reads the
