@@ -6,8 +6,9 @@
 # bus_lines tailscale_json config (default: all). Each run starts from
 # tests/fuzz/corpus/TARGET and tests/fuzz/regressions/TARGET and writes into
 # $BUILD_DIR/tests/fuzz/work/TARGET (BUILD_DIR defaults to build-fuzz).
-# --update-corpus merges the new inputs that add coverage into
-# tests/fuzz/corpus/TARGET (libFuzzer -merge=1), to be reviewed and committed.
+# --update-corpus merges the new inputs that reach new edges into
+# tests/fuzz/corpus/TARGET (libFuzzer -merge=1 -use_counters=0: edges, not
+# hit counts, keep the corpus small), to be reviewed and committed.
 # A crash stops that target and leaves the input in .../work/TARGET/artifacts:
 # fix the bug, then copy the input to tests/fuzz/regressions/TARGET.
 set -euo pipefail
@@ -40,7 +41,7 @@ for t in "${targets[@]}"; do
   fi
   if ((update)); then
     before=$(ls tests/fuzz/corpus/"$t" | wc -l)
-    "$build/tests/fuzz/${t}_fuzzer" -merge=1 tests/fuzz/corpus/"$t" "$work/corpus" \
+    "$build/tests/fuzz/${t}_fuzzer" -merge=1 -use_counters=0 tests/fuzz/corpus/"$t" "$work/corpus" \
       >"$build/fuzz-$t-merge.log" 2>&1
     echo "== $t: corpus $before -> $(ls tests/fuzz/corpus/"$t" | wc -l) inputs"
   fi
