@@ -76,7 +76,7 @@ bool IsUsableSource(const IpAddress& source, const Model& model) {
 
 Egress MakeEgress(const RouteLookup& lookup, const Model& model) {
   Egress egress;
-  egress.lookup_error = lookup.error < 0 ? -lookup.error : lookup.error;
+  egress.lookup_error = ErrnoFromNetlinkError(lookup.error);
   if (!lookup.route) return egress;
   const RouteMessage& route = *lookup.route;
   // unreachable / prohibit / blackhole routes answer with an error, but be

@@ -65,6 +65,11 @@ struct ErrorMessage {
   int error = 0;
 };
 
+// The errno in a netlink error code (a negated errno; a positive one is taken
+// as is). EPROTO for a code no kernel sends: beyond MAX_ERRNO (INT_MIN cannot
+// even be negated).
+int ErrnoFromNetlinkError(int code);
+
 struct OtherMessage {
   uint16_t type = 0;
 };

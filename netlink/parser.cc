@@ -6,6 +6,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -338,6 +339,12 @@ std::string ParseError::ToString() const {
   std::string text = std::string(what) + " at byte " + std::to_string(offset);
   if (!detail.empty()) text += ": " + detail;
   return text;
+}
+
+int ErrnoFromNetlinkError(int code) {
+  constexpr int kMaxErrno = 4095;  // the kernel's MAX_ERRNO
+  if (code < -kMaxErrno || code > kMaxErrno) return EPROTO;
+  return code < 0 ? -code : code;
 }
 
 ParseResult ParseDatagram(std::span<const uint8_t> datagram) {

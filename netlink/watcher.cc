@@ -119,7 +119,8 @@ Watcher::DumpStatus Watcher::DumpOnce(Model* model) {
           // then simply empty.
           if (err->error != 0) {
             spdlog::debug("netlink: dump type {} family {}: {}", request.type,
-                          request.family, std::strerror(-err->error));
+                          request.family,
+                          std::strerror(ErrnoFromNetlinkError(err->error)));
           }
           done = true;
         } else {

@@ -20,6 +20,7 @@ TSWATCHDOG_PACKAGES=(
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
   "$@"
+  clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )
 
 missing=()

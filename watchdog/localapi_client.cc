@@ -10,6 +10,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "watchdog/bus_line_splitter.h"
+
 namespace watchdog {
 namespace {
 
@@ -108,11 +110,10 @@ struct LocalApiClient::Transfer {
   bool write_call = false;
   bool stream = false;
   size_t cap = 0;
-  std::string response;  // whole body, or (stream) the partial line
+  std::string response;  // the whole body (a stream's only if not 200)
   bool too_large = false;
-  std::vector<std::string> lines;  // complete bus lines not yet dispatched
+  BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
-  uint64_t lines_seen = 0;  // complete bus lines so far
   char error_buffer[CURL_ERROR_SIZE] = {};
   RawCallback done;
 
@@ -135,20 +136,9 @@ struct LocalApiClient::Transfer {
       return n;
     }
     // Bus: split into lines; lines are dispatched after curl returns.
-    std::string_view chunk(data, n);
-    while (!chunk.empty()) {
-      const size_t nl = chunk.find('\n');
-      const size_t take = nl == std::string_view::npos ? chunk.size() : nl;
-      if (t->response.size() + take > t->cap) {
-        t->too_large = true;
-        return 0;
-      }
-      t->response.append(chunk.substr(0, take));
-      if (nl == std::string_view::npos) break;
-      if (!t->response.empty()) t->lines.push_back(std::move(t->response));
-      t->response.clear();
-      ++t->lines_seen;
-      chunk.remove_prefix(nl + 1);
+    if (!t->bus_lines.Feed(std::string_view(data, n))) {
+      t->too_large = true;
+      return 0;
     }
     return n;
   }
@@ -190,6 +180,7 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   t->write_call = request.write_call;
   t->stream = stream;
   t->cap = stream ? options_.max_bus_line_bytes : options_.max_response_bytes;
+  if (stream) t->bus_lines = BusLineSplitter(t->cap);
   t->request_body = request.body;
   t->done = std::move(done);
   t->easy = curl_easy_init();
@@ -366,24 +357,28 @@ void LocalApiClient::CancelLineTimer() {
 // completes: a line that never ends (or stalls half-sent) ends the stream.
 void LocalApiClient::WatchUnfinishedLine() {
   Transfer* t = bus_transfer_;
-  if (!t || t->response.empty()) return CancelLineTimer();
-  const std::pair<uint64_t, uint64_t> mark{t->id, t->lines_seen};
+  if (!t || t->bus_lines.partial_size() == 0) return CancelLineTimer();
+  const std::pair<uint64_t, uint64_t> mark{t->id,
+                                           t->bus_lines.lines_terminated()};
   if (bus_line_timer_ && bus_line_timer_mark_ == mark) return;
   CancelLineTimer();
   bus_line_timer_mark_ = mark;
   bus_line_timer_ = loop_.AddTimerAfter(
-      options_.bus_line_timeout, [this, id = t->id, mark = t->lines_seen] {
+      options_.bus_line_timeout,
+      [this, id = t->id, mark = t->bus_lines.lines_terminated()] {
         bus_line_timer_.reset();
         Transfer* stuck = FindTransfer(id);
-        if (!stuck || stuck != bus_transfer_ || stuck->lines_seen != mark ||
-            stuck->response.empty()) {
+        if (!stuck || stuck != bus_transfer_ ||
+            stuck->bus_lines.lines_terminated() != mark ||
+            stuck->bus_lines.partial_size() == 0) {
           return;
         }
         Abort(stuck,
               {LocalApiError::Kind::kTimeout, stuck->endpoint, 0,
                "bus line unfinished after " +
                    std::to_string(options_.bus_line_timeout.count()) + "ms (" +
-                   std::to_string(stuck->response.size()) + " bytes so far)"});
+                   std::to_string(stuck->bus_lines.partial_size()) +
+                   " bytes so far)"});
       });
 }
 
@@ -395,10 +390,9 @@ LocalApiClient::Transfer* LocalApiClient::FindTransfer(uint64_t id) const {
 }
 
 void LocalApiClient::DispatchBusLines() {
-  while (bus_transfer_ && !bus_transfer_->lines.empty()) {
+  while (bus_transfer_ && bus_transfer_->bus_lines.has_lines()) {
     Transfer* t = bus_transfer_;
-    std::string line = std::move(t->lines.front());
-    t->lines.erase(t->lines.begin());
+    std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
       spdlog::warn("localapi: {}: bad line ({}), ignoring: {:.120}",

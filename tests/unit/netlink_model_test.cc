@@ -2,6 +2,10 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 
+#include <cerrno>
+#include <climits>
+
+#include "netlink/egress.h"
 #include "netlink/model.h"
 #include "netlink/parser.h"
 #include "tests/unit/netlink_builder.h"
@@ -142,6 +146,34 @@ TEST(NetlinkModel, ConfiguredTailscaleInterfaceName) {
             Relevance::kIgnored);
   EXPECT_EQ(ApplyBytes(&model, nt::LinkMessage(true, 5, "tailscale0", IFF_UP)),
             Relevance::kChanged);
+}
+
+// Found by the netlink fuzzer (tests/fuzz/regressions/netlink): an
+// NLMSG_ERROR answering the route query with INT_MIN made MakeEgress negate
+// it (signed overflow). ErrnoFromNetlinkError: codes outside the errno range
+// mean a corrupt reply.
+TEST(NetlinkEgress, ErrorCodesBecomeErrnos) {
+  const struct {
+    int code;
+    int want;
+  } cases[] = {{-ENETUNREACH, ENETUNREACH},
+               {ENETUNREACH, ENETUNREACH},
+               {-4095, 4095},
+               {INT_MIN, EPROTO},
+               {-4096, EPROTO},
+               {INT_MAX, EPROTO}};
+  const Model model;
+  for (const auto& c : cases) {
+    std::vector<uint8_t> bytes;
+    nt::ErrorMessage(c.code, /*seq=*/7).AppendTo(&bytes);
+    const ParseResult result = ParseDatagram({bytes.data(), bytes.size()});
+    ASSERT_FALSE(result.error);
+    const auto lookup = FindRouteReply(result.messages, 7);
+    ASSERT_TRUE(lookup);
+    const Egress egress = MakeEgress(*lookup, model);
+    EXPECT_FALSE(egress.present);
+    EXPECT_EQ(egress.lookup_error, c.want) << "code " << c.code;
+  }
 }
 
 }  // namespace
