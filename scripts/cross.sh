@@ -51,10 +51,10 @@ QEMU_EXCLUDED_TESTS=(
 
 # Target -dev packages for the sysroot. nlohmann-json and cxxopts are
 # header-only; toml++ (libtomlplusplus3), spdlog and fmt are shared libraries
-# in Debian; gtest/gmock are static.
+# in Debian; gtest/gmock are static; libnl-nf is the conntrack step's.
 SYSROOT_PACKAGES=(libmnl-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev
                   libtomlplusplus-dev nlohmann-json3-dev libcxxopts-dev
-                  libgtest-dev libgmock-dev)
+                  libnl-3-dev libnl-nf-3-dev libgtest-dev libgmock-dev)
 
 # arch name -> Debian architecture, GNU triplet, qemu-user binary.
 declare -A DEB_ARCH=([aarch64]=arm64 [armhf]=armhf [mipsel]=mipsel [amd64]=amd64)
