@@ -91,6 +91,7 @@ make_sysroot() {
   local deb_arch=$1 dir=$2 stamp="${SYSROOT_PACKAGES[*]}"
   [[ -f $dir/.tswatchdog-packages && $(<"$dir/.tswatchdog-packages") == "$stamp" ]] && return
   rm -rf "$dir" "$dir.tmp"
+  mkdir -p "$(dirname "$dir")"  # mmdebstrap needs the parent to exist
   local codename sources attempt
   codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
   for attempt in all nosecurity; do
