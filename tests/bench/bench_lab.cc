@@ -384,8 +384,8 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
   auto ip_monitor = StartIpMonitor();
 
   // The state file on tmpfs (the default /run/tswatchdog is), then on the
-  // disk under /var/tmp: the daemon writes and fsync()s it on each
-  // transition, before the kick goes out.
+  // disk under /var/tmp: the daemon writes and fsync()s it once per loop
+  // iteration that changed its state, before libcurl sends the kick.
   const TempDir disk("/var/tmp/tswatchdog-bench-");
   struct DaemonRun {
     std::string label;
@@ -485,9 +485,9 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       "  max_disruptive_per_hour is never reached). Each failover waits for "
       "the daemon to be healthy again.\n"
       "  The state file is on tmpfs like the default /run/tswatchdog, then on "
-      "disk: each transition\n"
-      "  writes and fsync()s it before the kick is sent (3 writes per "
-      "failover).\n"
+      "disk: it is written and\n"
+      "  fsync()ed once per loop iteration that changed it, before libcurl "
+      "sends the kick.\n"
       "poll script (tests/bench/poll_watchdog.sh): curl status every N s, "
       "POST start when Self is not Online;\n"
       "  its fake is stuck after each failover until `start`. Each failover "
