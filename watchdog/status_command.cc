@@ -2,8 +2,8 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <cxxopts.hpp>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +17,12 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kOpenWrtStateFile = "/var/run/tswatchdog/state.json";
+
+// The state file, or the copy the daemon set aside when it could not write.
+bool HasStateFile(const std::string& path) {
+  return std::filesystem::exists(path) ||
+         std::filesystem::exists(StaleCopyPath(path));
+}
 
 // How long ago `unix_ms` was: "3m12s".
 std::string Elapsed(const json& unix_ms) {
@@ -134,17 +140,14 @@ int RunStatusCommand(int argc, char** argv) {
                  "tswatchdog status: state_file is off in the config\n");
     return 2;
   }
+  // OpenWrt has no /run: its init script puts the file under /var/run (where
+  // Debian's /var/run is a symlink to /run anyway).
+  if (path == config::Config{}.state_file && !HasStateFile(path) &&
+      HasStateFile(kOpenWrtStateFile)) {
+    path = kOpenWrtStateFile;
+  }
   std::string error;
   std::optional<json> state = ReadStateFile(path, &error);
-  if (!state && path == config::Config{}.state_file) {
-    // OpenWrt has no /run: its init script puts the file under /var/run
-    // (where Debian's /var/run is a symlink to /run anyway).
-    std::string fallback_error;
-    if ((state = ReadStateFile(kOpenWrtStateFile, &fallback_error)) ||
-        std::filesystem::exists(StaleCopyPath(kOpenWrtStateFile))) {
-      path = kOpenWrtStateFile;
-    }
-  }
   bool stale = false;
   if (!state) {
     // The daemon sets its last copy aside when it cannot write (disk full,
