@@ -114,8 +114,7 @@ int Start(const std::string& self) {
   }
   // mwan3_ifup "init" for each interface that is up (has its device).
   for (const auto& i : c.interfaces) {
-    if (!i.enabled || i.device.empty() ||
-        !DeviceExists(i.device)) {
+    if (!i.enabled || i.device.empty() || !DeviceExists(i.device)) {
       continue;
     }
     IfaceUp(c, i, InitialStatus(i));

@@ -105,8 +105,8 @@ std::optional<Config> LoadConfig(const UciFile& mwan3, const UciFile& network,
     i.name = s->name;
     i.id = ++id;
     i.enabled = s->GetBool("enabled", false);
-    i.family = s->Get("family", "ipv4") == "ipv6" ? Family::kIpv6
-                                                  : Family::kIpv4;
+    i.family =
+        s->Get("family", "ipv4") == "ipv6" ? Family::kIpv6 : Family::kIpv4;
     i.device = NetifdDevice(network, s->name);
     i.initial_state = s->Get("initial_state", "online");
     i.flush_conntrack = s->List("flush_conntrack");
@@ -118,8 +118,8 @@ std::optional<Config> LoadConfig(const UciFile& mwan3, const UciFile& network,
                          s->GetInt("metric", 1), s->GetInt("weight", 1)});
   }
   for (const UciSection* s : mwan3.OfType("policy")) {
-    c.policies.push_back({s->name, s->List("use_member"),
-                          s->Get("last_resort", "unreachable")});
+    c.policies.push_back(
+        {s->name, s->List("use_member"), s->Get("last_resort", "unreachable")});
   }
   for (const UciSection* s : mwan3.OfType("rule")) {
     if (s->GetBool("sticky", false) || !s->Get("src_iface", "").empty()) {

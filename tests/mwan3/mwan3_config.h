@@ -49,8 +49,8 @@ struct Policy {
 };
 
 struct UserRule {
-  std::string name, proto = "all", src_ip, src_port, dest_ip, dest_port,
-                    ipset, use_policy, family = "any";
+  std::string name, proto = "all", src_ip, src_port, dest_ip, dest_port, ipset,
+                    use_policy, family = "any";
 };
 
 struct Config {
@@ -89,9 +89,9 @@ struct Current {
 };
 
 // ipset restore input for the custom, connected and dynamic sets
-// (mwan3_set_custom_ipset, mwan3_set_connected_ipv4/6, mwan3_set_dynamic_ipset).
-// `main_v4` = `ip -4 route` lines, `all_v4` = `ip -4 route list table 0`,
-// `main_v6` = `ip -6 route`.
+// (mwan3_set_custom_ipset, mwan3_set_connected_ipv4/6,
+// mwan3_set_dynamic_ipset). `main_v4` = `ip -4 route` lines, `all_v4` = `ip -4
+// route list table 0`, `main_v6` = `ip -6 route`.
 std::string IpsetRestore(const std::vector<std::string>& main_v4,
                          const std::vector<std::string>& all_v4,
                          const std::vector<std::string>& main_v6);

@@ -20,7 +20,9 @@ class Update {
   std::string text_;
 };
 
-std::string Mark0(const Config& c) { return "-m mark --mark 0x0/" + Hex(c.mmx_mask); }
+std::string Mark0(const Config& c) {
+  return "-m mark --mark 0x0/" + Hex(c.mmx_mask);
+}
 std::string SetXmark(const Config& c, uint32_t value) {
   return "-j MARK --set-xmark " + Hex(value) + "/" + Hex(c.mmx_mask);
 }
@@ -38,8 +40,8 @@ void AddHook(const Config& c, Family f, Update* u) {
              std::to_string(type) + " -j RETURN");
     }
   }
-  u->Add("-A mwan3_hook " + Mark0(c) +
-         " -j CONNMARK --restore-mark --nfmask " + mask + " --ctmask " + mask);
+  u->Add("-A mwan3_hook " + Mark0(c) + " -j CONNMARK --restore-mark --nfmask " +
+         mask + " --ctmask " + mask);
   u->Add("-A mwan3_hook " + Mark0(c) + " -j mwan3_ifaces_in");
   for (const char* chain : kSetChains) {
     u->Add("-A mwan3_hook " + Mark0(c) + " -j mwan3_" + chain + "_" + fam);
@@ -48,8 +50,8 @@ void AddHook(const Config& c, Family f, Update* u) {
   u->Add("-A mwan3_hook -j CONNMARK --save-mark --nfmask " + mask +
          " --ctmask " + mask);
   for (const char* chain : kSetChains) {
-    u->Add("-A mwan3_hook -m mark ! --mark " + Hex(MmxDefault(c)) + "/" +
-           mask + " -j mwan3_" + chain + "_" + fam);
+    u->Add("-A mwan3_hook -m mark ! --mark " + Hex(MmxDefault(c)) + "/" + mask +
+           " -j mwan3_" + chain + "_" + fam);
   }
 }
 

@@ -1,5 +1,6 @@
-// Policy chains and user rules (mwan3_config.h): mwan3_create_policies_iptables,
-// mwan3_set_policy and mwan3_set_user_iptables_rule of mwan3.sh.
+// Policy chains and user rules (mwan3_config.h):
+// mwan3_create_policies_iptables, mwan3_set_policy and
+// mwan3_set_user_iptables_rule of mwan3.sh.
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -58,8 +59,8 @@ std::vector<ChainRule> PolicyChain(const Config& c, const Policy& policy,
     if (!i || m->metric > kDefaultLowestMetric || i->family != f) continue;
     auto it = online.find(i->name);
     const bool is_online = it != online.end() && it->second;
-    const std::string comment = "\"" + i->name + " " +
-                                std::to_string(m->weight) + " ";
+    const std::string comment =
+        "\"" + i->name + " " + std::to_string(m->weight) + " ";
     if (is_online && m->metric < lowest) {
       lowest = m->metric;
       total = m->weight;
@@ -69,20 +70,21 @@ std::vector<ChainRule> PolicyChain(const Config& c, const Policy& policy,
                 true}};
     } else if (is_online && m->metric == lowest) {
       total += m->weight;
-      chain.insert(chain.begin(),
-                   {Mark0(c) + " -m statistic --mode random --probability " +
-                        Probability(m->weight, total) + " -m comment --comment " +
-                        comment + std::to_string(total) + "\" " +
-                        SetXmark(c, c.IdMask(i->id)),
-                    true});
+      chain.insert(
+          chain.begin(),
+          {Mark0(c) + " -m statistic --mode random --probability " +
+               Probability(m->weight, total) + " -m comment --comment " +
+               comment + std::to_string(total) + "\" " +
+               SetXmark(c, c.IdMask(i->id)),
+           true});
     } else if (!is_online && !i->device.empty()) {
       bool has_member = false;
       for (const auto& r : chain) has_member |= r.member;
       if (!has_member) {
-        chain.insert(chain.begin(),
-                     {"-o " + i->device + " " + Mark0(c) +
-                      " -m comment --comment \"out " + i->name + " " +
-                      i->device + "\" " + SetXmark(c, c.IdMask(c.MmDefault()))});
+        chain.insert(chain.begin(), {"-o " + i->device + " " + Mark0(c) +
+                                     " -m comment --comment \"out " + i->name +
+                                     " " + i->device + "\" " +
+                                     SetXmark(c, c.IdMask(c.MmDefault()))});
       }
     }
   }
@@ -138,8 +140,8 @@ std::string UserRulesIptables(const Config& c, Family f, const Current& cur) {
                Hex(c.mmx_mask);
     } else {
       target = "mwan3_policy_" + r.use_policy;
-      if (!cur.HasChain(target) && std::find(created.begin(), created.end(),
-                                             target) == created.end()) {
+      if (!cur.HasChain(target) &&
+          std::find(created.begin(), created.end(), target) == created.end()) {
         out += "-N " + target + "\n";
         created.push_back(target);
       }
@@ -155,8 +157,8 @@ std::string UserRulesIptables(const Config& c, Family f, const Current& cur) {
     if (ports && !r.dest_port.empty()) {
       line += " -m multiport --dports " + r.dest_port;
     }
-    out += line + " -m mark --mark 0/" + Hex(c.mmx_mask) + " -j " + target +
-           "\n";
+    out +=
+        line + " -m mark --mark 0/" + Hex(c.mmx_mask) + " -j " + target + "\n";
   }
   return out + "COMMIT\n";
 }

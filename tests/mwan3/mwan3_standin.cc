@@ -4,12 +4,14 @@
 // real pings like mwan3track, and runs the hotplug scripts on each event.
 // Run it as root inside a private network and mount namespace.
 //
-//   mwan3_standin start                  like `/etc/init.d/mwan3 start`, minus trackers
-//   mwan3_standin run [--time-scale S]   start, then one tracker per interface
-//   mwan3_standin track IFACE [--time-scale S]   one mwan3track
-//   mwan3_standin hotplug                /etc/hotplug.d/iface/15-mwan3 (env ACTION...)
-//   mwan3_standin user-hotplug           /etc/hotplug.d/iface/16-mwan3-user
+//   mwan3_standin start                  like `/etc/init.d/mwan3 start`, minus
+//   trackers mwan3_standin run [--time-scale S]   start, then one tracker per
+//   interface mwan3_standin track IFACE [--time-scale S]   one mwan3track
+//   mwan3_standin hotplug                /etc/hotplug.d/iface/15-mwan3 (env
+//   ACTION...) mwan3_standin user-hotplug /etc/hotplug.d/iface/16-mwan3-user
 //   mwan3_standin tailscale-rules [--base auto|N]   tailscaled's four rules
+#include "tests/mwan3/mwan3_standin.h"
+
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -22,7 +24,6 @@
 #include <string>
 #include <vector>
 
-#include "tests/mwan3/mwan3_standin.h"
 #include "tests/mwan3/mwan3_system.h"
 
 namespace {

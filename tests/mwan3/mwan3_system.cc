@@ -145,8 +145,7 @@ Config LoadConfigOrDie() {
   }
   auto config = LoadConfig(*mwan3, network, &error);
   if (!config) {
-    std::fprintf(stderr, "mwan3_standin: %s: %s\n", kConfigFile,
-                 error.c_str());
+    std::fprintf(stderr, "mwan3_standin: %s: %s\n", kConfigFile, error.c_str());
     std::exit(2);
   }
   return *config;
@@ -154,8 +153,8 @@ Config LoadConfigOrDie() {
 
 bool WriteFile(const std::string& path, const std::string& text) {
   std::error_code ec;
-  std::filesystem::create_directories(
-      std::filesystem::path(path).parent_path(), ec);
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
+                                      ec);
   std::ofstream out(path, std::ios::trunc);
   out << text;
   return static_cast<bool>(out);
@@ -185,8 +184,7 @@ void SetIfaceState(const std::string& iface, const std::string& state) {
 std::map<std::string, bool> OnlineStates(const Config& c) {
   std::map<std::string, bool> online;
   for (const auto& i : c.interfaces) {
-    auto state =
-        ReadFile(std::string(kStatusDir) + "/iface_state/" + i.name);
+    auto state = ReadFile(std::string(kStatusDir) + "/iface_state/" + i.name);
     online[i.name] = state && state->rfind("online", 0) == 0;
   }
   return online;

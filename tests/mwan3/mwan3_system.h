@@ -45,7 +45,8 @@ std::optional<std::string> ReadFile(const std::string& path);
 std::string Uptime();
 // Whether this network namespace has the device (/sys may be another
 // namespace's).
-bool DeviceExists(const std::string& name);  // whole seconds of /proc/uptime, like get_uptime
+bool DeviceExists(
+    const std::string& name);  // whole seconds of /proc/uptime, like get_uptime
 
 // iface_state/<iface> (mwan3_set_iface_hotplug_state / get).
 void SetIfaceState(const std::string& iface, const std::string& state);

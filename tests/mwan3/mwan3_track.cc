@@ -37,14 +37,16 @@ std::string Seconds(double s) {
 class Tracker {
  public:
   Tracker(const Config& c, const Interface& i, double scale)
-      : c_(c), i_(i), scale_(scale), score_(i),
+      : c_(c),
+        i_(i),
+        scale_(scale),
+        score_(i),
         dir_(std::string(kTrackStatusDir) + "/" + i.name + "/") {}
 
   int Run() {
     WriteFile(dir_ + "PID", std::to_string(getpid()) + "\n");
     Write("STARTED", "0");
-    if (i_.device.empty() ||
-        !DeviceExists(i_.device)) {
+    if (i_.device.empty() || !DeviceExists(i_.device)) {
       Write("STATUS", "disabled");  // disabled(): waits for an ifup
       while (!g_stop) pause();
       return 0;
@@ -102,9 +104,8 @@ class Tracker {
     for (const auto& action : round.events) {
       std::fprintf(stderr, "mwan3track: Interface %s (%s) is %s\n",
                    i_.name.c_str(), i_.device.c_str(), action.c_str());
-      std::map<std::string, std::string> env = {{"ACTION", action},
-                                                {"INTERFACE", i_.name},
-                                                {"DEVICE", i_.device}};
+      std::map<std::string, std::string> env = {
+          {"ACTION", action}, {"INTERFACE", i_.name}, {"DEVICE", i_.device}};
       if (action == "connected") env["FIRSTCONNECT"] = firstconnect;
       HotplugCall(env);
     }
@@ -123,8 +124,8 @@ int Track(const std::string& iface, double scale) {
   Config c = LoadConfigOrDie();
   const Interface* i = c.FindInterface(iface);
   if (i == nullptr) {
-    std::fprintf(stderr, "mwan3track: no interface '%s' in %s\n",
-                 iface.c_str(), kConfigFile);
+    std::fprintf(stderr, "mwan3track: no interface '%s' in %s\n", iface.c_str(),
+                 kConfigFile);
     return 1;
   }
   struct sigaction sa {};

@@ -86,8 +86,7 @@ bool SplitWords(const std::string& line, std::vector<std::string>* words) {
 }  // namespace
 
 std::optional<UciFile> ParseUci(const std::string& text,
-                                const std::string& origin,
-                                std::string* error) {
+                                const std::string& origin, std::string* error) {
   UciFile file;
   std::istringstream in(text);
   std::string line;

@@ -37,8 +37,7 @@ struct UciFile {
 std::optional<UciFile> ParseUci(const std::string& text,
                                 const std::string& origin, std::string* error);
 // Reads and parses a file; errors as above (or "FILE: cannot read").
-std::optional<UciFile> ReadUciFile(const std::string& path,
-                                   std::string* error);
+std::optional<UciFile> ReadUciFile(const std::string& path, std::string* error);
 
 }  // namespace mwan3
 
