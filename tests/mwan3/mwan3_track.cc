@@ -92,7 +92,7 @@ class Tracker {
         {"ping", i_.family == Family::kIpv4 ? "-4" : "-6", "-n", "-c",
          std::to_string(i_.count), "-W", Seconds(i_.timeout_s * scale_), "-s",
          std::to_string(i_.size), "-t", std::to_string(i_.max_ttl), "-q", "-I",
-         i_.device, "-m", Hex(c_.IdMask(c_.MmDefault())), ip},
+         i_.device, "-m", std::to_string(c_.IdMask(c_.MmDefault())), ip},
         "", &discard);
     return status == 0;
   }
