@@ -39,125 +39,162 @@ void Flap(ScenarioContext& ctx) {
 std::vector<Scenario> Build() {
   std::vector<Scenario> c;
   auto add = [&](Scenario s) { c.push_back(std::move(s)); };
-  add({.id = "a",
-       .title = "failover tailscaled notices: the main default moves to wan1",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "far",
-       .router_sees_it = true,
-       .new_flow_public = kIspBPublic,
-       .heals_by =
-           "tailscaled itself (netmon: default-route interface change)"});
-  add({.id = "b",
-       .title =
-           "next-hop failover on wan0 (VRRP backup NATs elsewhere): silent",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext& x) { x.world->VrrpFailoverToBackup(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "backup",
-       .new_flow_public = kIspBPublic,
-       .heals_by = "start (a fresh control connection)"});
-  add({.id = "c",
-       .title =
-           "mwan3 mode A (tailscaled's rules at 1300): wan's upstream dies",
-       .setup =
-           [](ScenarioContext& x) {
-             MainDefaults(x);
-             StartMwan3(x, 'A');
-           },
-       .fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "isp_a",
-       .wait_mwan3_offline = true,
-       .lan_flow_public = kIspBPublic,
-       .heals_by = "nothing while wan is dead: rule 1310 keeps tailscaled on "
-                   "main, whose default stays on wan0"});
-  add({.id = "d",
-       .title = "mwan3 mode B (rules at 5200, the boot race): upstream dies",
-       .setup =
-           [](ScenarioContext& x) {
-             MainDefaults(x);
-             StartMwan3(x, 'B');
-           },
-       .fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "isp_a",
-       .wait_mwan3_offline = true,
-       .new_flow_public = kIspBPublic,
-       .lan_flow_public = kIspBPublic,
-       .heals_by = "start (new flows get wanb's mark; the old one keeps "
-                   "wan's ct mark)"});
-  add({.id = "e",
-       .title = "wan0 renumbered (a new DHCP lease on the same device)",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext& x) { x.world->RenumberWan0(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .router_sees_it = true,
-       .new_flow_public = kIspAPublic,
-       .heals_by = "tailscaled itself (netmon: its socket's address is gone)"});
-  add({.id = "f",
-       .title =
-           "ISP NAT renumbered, mappings lost; far side drops unknown flows",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "far",
-       .new_flow_public = kIspAPublicRenumbered,
-       .heals_by = "start"});
-  add({.id = "f-reset",
-       .title = "ISP NAT renumbered, mappings lost; far side resets",
-       .setup =
-           [](ScenarioContext& x) {
-             MainDefaults(x);
-             x.world->SetFarSide(FarSide::kReset);
-           },
-       .fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); },
-       .old_flow = OldFlow::kReset,
-       .drop_counter = "far",
-       .new_flow_public = kIspAPublicRenumbered,
-       .heals_by = "tailscaled itself (the reset closes the connection)"});
-  add({.id = "g",
-       .title = "late WAN at boot: no uplink when tailscaled starts",
-       .setup =
-           [](ScenarioContext&) {
-             Must("WANs down", "ip link set wan0 down\nip link set wan1 down");
-           },
-       .fail =
-           [](ScenarioContext&) {
-             Must("wan0 up",
-                  "ip link set wan0 up\n"
-                  "ip route add default via 198.51.100.1 dev wan0 metric 10");
-           },
-       .old_flow = OldFlow::kNone,
-       .router_sees_it = true,
-       .new_flow_public = kIspAPublic,
-       .heals_by = "reup (routes programmed again)"});
-  add({.id = "h",
-       .title = "hung tailscaled (LocalAPI never answers)",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext&) {},
-       .new_flow_public = kIspAPublic,
-       .tailscaled_ctl = "hang on",
-       .heals_by = "restart"});
-  add({.id = "i",
-       .title = "`tailscale down`, then a failover: never act",
-       .setup = MainDefaults,
-       .fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); },
-       .old_flow = OldFlow::kSilentlyDead,
-       .drop_counter = "far",
-       .router_sees_it = true,
-       .new_flow_public = kIspBPublic,
-       .tailscaled_args = {"--down"},
-       .heals_by = "nothing (the user's choice)"});
-  add({.id = "j",
-       .title = "wan0 flaps ten times in a minute",
-       .setup = MainDefaults,
-       .fail = Flap,
-       .old_flow = OldFlow::kUnchecked,
-       .router_sees_it = false,  // it ends as it began
-       .new_flow_public = kIspAPublic,
-       .heals_by = "tailscaled itself, after the last flap"});
+  {
+    Scenario s;
+    s.id = "a";
+    s.title = "failover tailscaled notices: the main default moves to wan1";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "far";
+    s.router_sees_it = true;
+    s.new_flow_public = kIspBPublic;
+    s.heals_by = "tailscaled itself (netmon: default-route interface change)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "b";
+    s.title = "next-hop failover on wan0 (VRRP backup NATs elsewhere): silent";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext& x) { x.world->VrrpFailoverToBackup(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "backup";
+    s.new_flow_public = kIspBPublic;
+    s.heals_by = "start (a fresh control connection)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "c";
+    s.title = "mwan3 mode A (tailscaled's rules at 1300): wan's upstream dies";
+    s.setup = [](ScenarioContext& x) {
+      MainDefaults(x);
+      StartMwan3(x, 'A');
+    };
+    s.fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "isp_a";
+    s.wait_mwan3_offline = true;
+    s.lan_flow_public = kIspBPublic;
+    s.heals_by =
+        "nothing while wan is dead: rule 1310 keeps tailscaled on "
+        "main, whose default stays on wan0";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "d";
+    s.title = "mwan3 mode B (rules at 5200, the boot race): upstream dies";
+    s.setup = [](ScenarioContext& x) {
+      MainDefaults(x);
+      StartMwan3(x, 'B');
+    };
+    s.fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "isp_a";
+    s.wait_mwan3_offline = true;
+    s.new_flow_public = kIspBPublic;
+    s.lan_flow_public = kIspBPublic;
+    s.heals_by =
+        "start (new flows get wanb's mark; the old one keeps "
+        "wan's ct mark)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "e";
+    s.title = "wan0 renumbered (a new DHCP lease on the same device)";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext& x) { x.world->RenumberWan0(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.router_sees_it = true;
+    s.new_flow_public = kIspAPublic;
+    s.heals_by = "tailscaled itself (netmon: its socket's address is gone)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "f";
+    s.title = "ISP NAT renumbered, mappings lost; far side drops unknown flows";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "far";
+    s.new_flow_public = kIspAPublicRenumbered;
+    s.heals_by = "start";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "f-reset";
+    s.title = "ISP NAT renumbered, mappings lost; far side resets";
+    s.setup = [](ScenarioContext& x) {
+      MainDefaults(x);
+      x.world->SetFarSide(FarSide::kReset);
+    };
+    s.fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); };
+    s.old_flow = OldFlow::kReset;
+    s.drop_counter = "far";
+    s.new_flow_public = kIspAPublicRenumbered;
+    s.heals_by = "tailscaled itself (the reset closes the connection)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "g";
+    s.title = "late WAN at boot: no uplink when tailscaled starts";
+    s.setup = [](ScenarioContext&) {
+      Must("WANs down", "ip link set wan0 down\nip link set wan1 down");
+    };
+    s.fail = [](ScenarioContext&) {
+      Must("wan0 up",
+           "ip link set wan0 up\n"
+           "ip route add default via 198.51.100.1 dev wan0 metric 10");
+    };
+    s.old_flow = OldFlow::kNone;
+    s.router_sees_it = true;
+    s.new_flow_public = kIspAPublic;
+    s.heals_by = "reup (routes programmed again)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "h";
+    s.title = "hung tailscaled (LocalAPI never answers)";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext&) {};
+    s.new_flow_public = kIspAPublic;
+    s.tailscaled_ctl = "hang on";
+    s.heals_by = "restart";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "i";
+    s.title = "`tailscale down`, then a failover: never act";
+    s.setup = MainDefaults;
+    s.fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); };
+    s.old_flow = OldFlow::kSilentlyDead;
+    s.drop_counter = "far";
+    s.router_sees_it = true;
+    s.new_flow_public = kIspBPublic;
+    s.tailscaled_args = std::vector<std::string>{"--down"};
+    s.heals_by = "nothing (the user's choice)";
+    add(std::move(s));
+  }
+  {
+    Scenario s;
+    s.id = "j";
+    s.title = "wan0 flaps ten times in a minute";
+    s.setup = MainDefaults;
+    s.fail = Flap;
+    s.old_flow = OldFlow::kUnchecked;
+    s.router_sees_it = false;  // it ends as it began
+    s.new_flow_public = kIspAPublic;
+    s.heals_by = "tailscaled itself, after the last flap";
+    add(std::move(s));
+  }
   return c;
 }
 
