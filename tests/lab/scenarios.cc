@@ -36,165 +36,118 @@ void Flap(ScenarioContext& ctx) {
   }
 }
 
+using Action = std::function<void(ScenarioContext&)>;
+
+Scenario Make(std::string id, std::string title, Action setup, Action fail,
+              OldFlow old_flow, std::string drop_counter, bool router_sees_it,
+              std::string new_flow_public, std::string heals_by) {
+  Scenario s;
+  s.id = std::move(id);
+  s.title = std::move(title);
+  s.setup = std::move(setup);
+  s.fail = std::move(fail);
+  s.old_flow = old_flow;
+  s.drop_counter = std::move(drop_counter);
+  s.router_sees_it = router_sees_it;
+  s.new_flow_public = std::move(new_flow_public);
+  s.heals_by = std::move(heals_by);
+  return s;
+}
+
+// (c) and (d): mwan3 on the router, wan's upstream dies silently; mwan3's
+// policy moves LAN traffic to wanb once its tracker says `disconnected`.
+Scenario Mwan3(std::string id, char mode, std::string title,
+               std::string new_flow_public, std::string heals_by) {
+  Scenario s = Make(
+      std::move(id), std::move(title),
+      [mode](ScenarioContext& x) {
+        MainDefaults(x);
+        StartMwan3(x, mode);
+      },
+      [](ScenarioContext& x) { x.world->KillIspAUpstream(); },
+      OldFlow::kSilentlyDead, "isp_a", false, std::move(new_flow_public),
+      std::move(heals_by));
+  s.wait_mwan3_offline = true;
+  s.lan_flow_public = kIspBPublic;
+  return s;
+}
+
+void FailOver(ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); }
+
 std::vector<Scenario> Build() {
+  const auto dead = OldFlow::kSilentlyDead;
   std::vector<Scenario> c;
-  auto add = [&](Scenario s) { c.push_back(std::move(s)); };
-  {
-    Scenario s;
-    s.id = "a";
-    s.title = "failover tailscaled notices: the main default moves to wan1";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "far";
-    s.router_sees_it = true;
-    s.new_flow_public = kIspBPublic;
-    s.heals_by = "tailscaled itself (netmon: default-route interface change)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "b";
-    s.title = "next-hop failover on wan0 (VRRP backup NATs elsewhere): silent";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext& x) { x.world->VrrpFailoverToBackup(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "backup";
-    s.new_flow_public = kIspBPublic;
-    s.heals_by = "start (a fresh control connection)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "c";
-    s.title = "mwan3 mode A (tailscaled's rules at 1300): wan's upstream dies";
-    s.setup = [](ScenarioContext& x) {
-      MainDefaults(x);
-      StartMwan3(x, 'A');
-    };
-    s.fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "isp_a";
-    s.wait_mwan3_offline = true;
-    s.lan_flow_public = kIspBPublic;
-    s.heals_by =
-        "nothing while wan is dead: rule 1310 keeps tailscaled on "
-        "main, whose default stays on wan0";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "d";
-    s.title = "mwan3 mode B (rules at 5200, the boot race): upstream dies";
-    s.setup = [](ScenarioContext& x) {
-      MainDefaults(x);
-      StartMwan3(x, 'B');
-    };
-    s.fail = [](ScenarioContext& x) { x.world->KillIspAUpstream(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "isp_a";
-    s.wait_mwan3_offline = true;
-    s.new_flow_public = kIspBPublic;
-    s.lan_flow_public = kIspBPublic;
-    s.heals_by =
-        "start (new flows get wanb's mark; the old one keeps "
-        "wan's ct mark)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "e";
-    s.title = "wan0 renumbered (a new DHCP lease on the same device)";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext& x) { x.world->RenumberWan0(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.router_sees_it = true;
-    s.new_flow_public = kIspAPublic;
-    s.heals_by = "tailscaled itself (netmon: its socket's address is gone)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "f";
-    s.title = "ISP NAT renumbered, mappings lost; far side drops unknown flows";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "far";
-    s.new_flow_public = kIspAPublicRenumbered;
-    s.heals_by = "start";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "f-reset";
-    s.title = "ISP NAT renumbered, mappings lost; far side resets";
-    s.setup = [](ScenarioContext& x) {
-      MainDefaults(x);
-      x.world->SetFarSide(FarSide::kReset);
-    };
-    s.fail = [](ScenarioContext& x) { x.world->RenumberIspANat(); };
-    s.old_flow = OldFlow::kReset;
-    s.drop_counter = "far";
-    s.new_flow_public = kIspAPublicRenumbered;
-    s.heals_by = "tailscaled itself (the reset closes the connection)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "g";
-    s.title = "late WAN at boot: no uplink when tailscaled starts";
-    s.setup = [](ScenarioContext&) {
-      Must("WANs down", "ip link set wan0 down\nip link set wan1 down");
-    };
-    s.fail = [](ScenarioContext&) {
-      Must("wan0 up",
-           "ip link set wan0 up\n"
-           "ip route add default via 198.51.100.1 dev wan0 metric 10");
-    };
-    s.old_flow = OldFlow::kNone;
-    s.router_sees_it = true;
-    s.new_flow_public = kIspAPublic;
-    s.heals_by = "reup (routes programmed again)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "h";
-    s.title = "hung tailscaled (LocalAPI never answers)";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext&) {};
-    s.new_flow_public = kIspAPublic;
-    s.tailscaled_ctl = "hang on";
-    s.heals_by = "restart";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "i";
-    s.title = "`tailscale down`, then a failover: never act";
-    s.setup = MainDefaults;
-    s.fail = [](ScenarioContext& x) { x.world->FailOverMainDefaultToWan1(); };
-    s.old_flow = OldFlow::kSilentlyDead;
-    s.drop_counter = "far";
-    s.router_sees_it = true;
-    s.new_flow_public = kIspBPublic;
-    s.tailscaled_args = std::vector<std::string>{"--down"};
-    s.heals_by = "nothing (the user's choice)";
-    add(std::move(s));
-  }
-  {
-    Scenario s;
-    s.id = "j";
-    s.title = "wan0 flaps ten times in a minute";
-    s.setup = MainDefaults;
-    s.fail = Flap;
-    s.old_flow = OldFlow::kUnchecked;
-    s.router_sees_it = false;  // it ends as it began
-    s.new_flow_public = kIspAPublic;
-    s.heals_by = "tailscaled itself, after the last flap";
-    add(std::move(s));
-  }
+  c.push_back(Make("a",
+                   "failover tailscaled notices: the main default moves to "
+                   "wan1",
+                   MainDefaults, FailOver, dead, "far", true, kIspBPublic,
+                   "tailscaled itself (netmon: default-route interface "
+                   "change)"));
+  c.push_back(Make(
+      "b", "next-hop failover on wan0 (VRRP backup NATs elsewhere): silent",
+      MainDefaults, [](ScenarioContext& x) { x.world->VrrpFailoverToBackup(); },
+      dead, "backup", false, kIspBPublic,
+      "start (a fresh control connection)"));
+  c.push_back(Mwan3("c", 'A',
+                    "mwan3 mode A (tailscaled's rules at 1300): wan's "
+                    "upstream dies",
+                    "",
+                    "nothing while wan is dead: rule 1310 keeps tailscaled "
+                    "on main, whose default stays on wan0"));
+  c.push_back(Mwan3("d", 'B',
+                    "mwan3 mode B (rules at 5200, the boot race): upstream "
+                    "dies",
+                    kIspBPublic,
+                    "start (new flows get wanb's mark; the old one keeps "
+                    "wan's ct mark)"));
+  c.push_back(Make(
+      "e", "wan0 renumbered (a new DHCP lease on the same device)",
+      MainDefaults, [](ScenarioContext& x) { x.world->RenumberWan0(); }, dead,
+      "", true, kIspAPublic,
+      "tailscaled itself (netmon: its socket's address is "
+      "gone)"));
+  const Action renumber_nat = [](ScenarioContext& x) {
+    x.world->RenumberIspANat();
+  };
+  c.push_back(Make("f",
+                   "ISP NAT renumbered, mappings lost; far side drops "
+                   "unknown flows",
+                   MainDefaults, renumber_nat, dead, "far", false,
+                   kIspAPublicRenumbered, "start"));
+  c.push_back(Make(
+      "f-reset", "ISP NAT renumbered, mappings lost; far side resets",
+      [](ScenarioContext& x) {
+        MainDefaults(x);
+        x.world->SetFarSide(FarSide::kReset);
+      },
+      renumber_nat, OldFlow::kReset, "far", false, kIspAPublicRenumbered,
+      "tailscaled itself (the reset closes the connection)"));
+  c.push_back(Make(
+      "g", "late WAN at boot: no uplink when tailscaled starts",
+      [](ScenarioContext&) {
+        Must("WANs down", "ip link set wan0 down\nip link set wan1 down");
+      },
+      [](ScenarioContext&) {
+        Must("wan0 up",
+             "ip link set wan0 up\n"
+             "ip route add default via 198.51.100.1 dev wan0 metric 10");
+      },
+      OldFlow::kNone, "", true, kIspAPublic, "reup (routes programmed again)"));
+  Scenario hung = Make(
+      "h", "hung tailscaled (LocalAPI never answers)", MainDefaults,
+      [](ScenarioContext&) {}, OldFlow::kAlive, "", false, kIspAPublic,
+      "restart");
+  hung.tailscaled_ctl = "hang on";
+  c.push_back(std::move(hung));
+  Scenario down = Make("i", "`tailscale down`, then a failover: never act",
+                       MainDefaults, FailOver, dead, "far", true, kIspBPublic,
+                       "nothing (the user's choice)");
+  down.tailscaled_args = {"--down"};
+  c.push_back(std::move(down));
+  // It ends as it began: the router's state is the same after the flaps.
+  c.push_back(Make("j", "wan0 flaps ten times in a minute", MainDefaults, Flap,
+                   OldFlow::kUnchecked, "", false, kIspAPublic,
+                   "tailscaled itself, after the last flap"));
   return c;
 }
 
