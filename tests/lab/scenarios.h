@@ -51,7 +51,9 @@ struct Scenario {
   bool wait_mwan3_offline = false;  // mwan3's wan goes offline first
   std::string new_flow_public;      // the far side sees a new flow from here;
                                     // "" = a new flow gets nowhere
-  std::string lan_flow_public;  // same, for an unmarked flow ("" = as above)
+  // Same, for a flow from the LAN host and an unmarked one of the router's
+  // (checked only when set).
+  std::string lan_flow_public;
 
   // The fake tailscaled (tests/fake): extra `serve` flags, and a `ctl`
   // command sent at the failure ("" = none).

@@ -90,8 +90,9 @@ class WorldLabBase : public ::testing::Test {
   }
 
   // A new flow with `mark`: the address the far side sees ("" if none).
-  std::string NewFlowPeer(int listener, unsigned mark, milliseconds timeout) {
-    UniqueFd client = ConnectTcp(kControlIp, kControlPort, mark, timeout);
+  std::string NewFlowPeer(int listener, unsigned mark, milliseconds timeout,
+                          const Netns* from = nullptr) {
+    UniqueFd client = ConnectTcp(kControlIp, kControlPort, mark, timeout, from);
     if (!client) return "";
     std::string peer;
     UniqueFd server = AcceptWithin(listener, seconds(5), &peer);
@@ -182,8 +183,11 @@ TEST_P(WorldLab, ScenarioBehavesAsItSays) {
             s->new_flow_public)
       << "a new flow with tailscaled's mark";
   if (!s->lan_flow_public.empty()) {
+    EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10), &world_->lan()),
+              s->lan_flow_public)
+        << "a new flow from the LAN host";
     EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10)), s->lan_flow_public)
-        << "a new flow without a mark (router or LAN traffic)";
+        << "a new flow of the router's own, without a mark";
   }
 }
 
@@ -252,7 +256,12 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wanb 2 2\" -j MARK --set-xmark 0x200/0x3f00"),
             std::string::npos);
-  // tailscaled's path (mark 0x80000) stays on the dead wan0: rule 1310 wins.
+  // The LAN follows mwan3's policy to wanb; tailscaled's path (mark 0x80000)
+  // stays on the dead wan0: rule 1310 wins.
+  UniqueFd listener = ListenIn(world_->internet(), kControlIp, kControlPort);
+  ASSERT_TRUE(listener);
+  EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10), &world_->lan()),
+            kIspBPublic);
   EXPECT_NE(Capture("ip route get 192.0.2.100 mark 0x80000").find("dev wan0"),
             std::string::npos);
   EXPECT_EQ(Capture("ip -4 rule"), rules) << "mwan3 leaves the rules alone";
