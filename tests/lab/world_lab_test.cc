@@ -285,5 +285,40 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
             std::string::npos);
 }
 
+// netifd's ifdown and ifup through mwan3's hotplug script: the interface's
+// rules, table and chain go and come back, and the policy follows.
+TEST_F(Mwan3Lab, IfdownAndIfupLikeNetifd) {
+  world_->AddMainDefaults();
+  StartMwan3(ctx_, 'A');
+  auto hotplug = [](const std::string& action) {
+    return Sh("ACTION=" + action + " INTERFACE=wanb DEVICE=wan1 /bin/sh " +
+              "/etc/hotplug.d/iface/15-mwan3");
+  };
+  ASSERT_EQ(hotplug("ifdown"), 0);
+  EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "offline\n");
+  const std::string rules = Capture("ip -4 rule");
+  EXPECT_EQ(rules.find("1002:"), std::string::npos) << rules;
+  EXPECT_EQ(rules.find("2002:"), std::string::npos) << rules;
+  EXPECT_EQ(Capture("ip -4 route show table 2"), "");
+  EXPECT_EQ(Capture("iptables -t mangle -S mwan3_iface_in_wanb 2>/dev/null"),
+            "");
+  ASSERT_EQ(hotplug("ifup"), 0);
+  EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "online\n");
+  EXPECT_NE(Capture("ip -4 rule")
+                .find("2002:\tfrom all fwmark 0x200/0x3f00 "
+                      "lookup 2"),
+            std::string::npos);
+  EXPECT_NE(Capture("ip -4 route show table 2").find("default via 203.0.113.1"),
+            std::string::npos);
+  EXPECT_NE(Capture("iptables -t mangle -S mwan3_iface_in_wanb")
+                .find("-i wan1 -m mark --mark 0x0/0x3f00 -m comment --comment "
+                      "wanb -j MARK --set-xmark 0x200/0x3f00"),
+            std::string::npos);
+  // Events mwan3's script ignores leave everything as it was.
+  const std::string before = Capture("iptables -t mangle -S; ip rule");
+  EXPECT_EQ(hotplug("disconnecting"), 1);
+  EXPECT_EQ(Capture("iptables -t mangle -S; ip rule"), before);
+}
+
 }  // namespace
 }  // namespace lab
