@@ -120,7 +120,7 @@ class Run {
                          Scaled(o_, 60) + milliseconds(5000))) {
       return Error("tailscaled never came online before the failure");
     }
-    StartApproach();
+    StartApproach(ctx);
     s_.fail(ctx);
     const int64_t t0 = NowMs();
     if (!s_.tailscaled_ctl.empty()) fake_->Control(s_.tailscaled_ctl);
@@ -155,9 +155,9 @@ class Run {
     fake_ = std::make_unique<fake::FakeTailscaledProcess>(args);
   }
 
-  void StartApproach() {
-    const std::string restart = "date +%s%3N >> " + dir_ +
-                                "/restarts; kill -HUP " +
+  void StartApproach(const lab::ScenarioContext& ctx) {
+    const std::string restart = "date +%s%3N >> " + dir_ + "/restarts; " +
+                                ctx.OnTailscaledRestart() + "kill -HUP " +
                                 std::to_string(fake_->pid());
     if (approach_ == "poll") {
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{

@@ -227,6 +227,11 @@ const Scenario* FindScenario(const std::string& id) {
   return nullptr;
 }
 
+std::string ScenarioContext::OnTailscaledRestart() const {
+  if (!mwan3) return "";
+  return mwan3_binary + " tailscale-rules --replace >/dev/null; ";
+}
+
 void StartMwan3(ScenarioContext& ctx, char mode) {
   Must("/etc/config", "mkdir -p /etc/config\ntouch /etc/openwrt_version");
   std::ofstream(std::string("/etc/config/mwan3")) << kMwan3Config;

@@ -80,6 +80,7 @@ class WorldLabBase : public ::testing::Test {
     ctx_.mwan3_binary = MWAN3_STANDIN_BINARY;
   }
   void TearDown() override {
+    if (ctx_.mwan3) ctx_.mwan3->Stop(seconds(5));  // its trackers too
     ctx_.mwan3.reset();
     world_.reset();
     if (scratch_.empty()) return;
@@ -283,6 +284,23 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wan 3 3\" -j MARK --set-xmark 0x100/0x3f00"),
             std::string::npos);
+}
+
+// The boot race: tailscaled started before mwan3 has its rules at 5200; a
+// restart once mwan3 runs brings them to 1300 (mode A).
+TEST_F(Mwan3Lab, RestartInModeBComesBackInModeA) {
+  world_->AddMainDefaults();
+  StartMwan3(ctx_, 'B');
+  EXPECT_EQ(ctx_.tailscale_rule_base, 5200);
+  EXPECT_NE(Capture("ip -4 rule").find("5210:"), std::string::npos);
+  ASSERT_EQ(Sh(ctx_.OnTailscaledRestart()), 0);
+  const std::string v4 = Capture("ip -4 rule"), v6 = Capture("ip -6 rule");
+  EXPECT_EQ(v4.find("5210:"), std::string::npos) << v4;
+  EXPECT_NE(v4.find("1310:\tfrom all fwmark 0x80000/0xff0000 lookup main"),
+            std::string::npos)
+      << v4;
+  EXPECT_NE(v6.find("1370:\tfrom all lookup 52"), std::string::npos) << v6;
+  EXPECT_EQ(v6.find("5270:"), std::string::npos) << v6;
 }
 
 // netifd's ifdown and ifup through mwan3's hotplug script: the interface's
