@@ -109,6 +109,11 @@ class Run {
     ctx.world = &world;
     ctx.time_scale = o_.scale;
     ctx.mwan3_binary = MWAN3_STANDIN_BINARY;
+    // mwan3's hotplug events, timed (a recorder beside mwan3's scripts).
+    std::filesystem::create_directories("/etc/hotplug.d/iface");
+    std::ofstream("/etc/hotplug.d/iface/90-bench")
+        << "echo \"$(date +%s%3N) $ACTION $INTERFACE\" >> " << dir_
+        << "/mwan3-events\n";
     s_.setup(ctx);
     StartTailscaled(world);
     const bool expect_online =
@@ -191,12 +196,21 @@ class Run {
       std::this_thread::sleep_for(milliseconds(100));
     }
     const Steps steps = CountSteps(fake_->Requests(), dir_ + "/restarts", t0);
+    int64_t disconnected_ms = -1;
+    std::ifstream mwan3(dir_ + "/mwan3-events");
+    for (std::string action, iface;
+         mwan3 >> disconnected_ms >> action >> iface;) {
+      if (action == "disconnected" && iface == "wan") break;
+      disconnected_ms = -1;
+    }
     json r = {{"scenario", s_.id},
               {"approach", approach_},
               {"heal_ms", healed ? *healed - t0 : -1},
               {"start", steps.start},
               {"reup", steps.reup},
-              {"restart", steps.restart}};
+              {"restart", steps.restart},
+              {"mwan3_disconnected_ms",
+               disconnected_ms < 0 ? -1 : disconnected_ms - t0}};
     if (approach_child_) approach_child_->Stop(milliseconds(10000));
     return r;
   }
@@ -260,6 +274,7 @@ std::vector<json> RunAll(const Options& o) {
 // "- (down)" where the user switched tailscaled off: there is nothing to
 // heal, only steps that should not have been taken.
 std::string Cell(const json& r, double cap_s, bool user_down) {
+  if (!r.is_object()) return "(not run)";
   if (r.contains("error")) return "error: " + r["error"].get<std::string>();
   const int64_t ms = r.value("heal_ms", int64_t{-1});
   char time[32];
@@ -321,6 +336,16 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
     const lab::Scenario* s = lab::FindScenario(id);
     std::printf("%-8s %s; heals by: %s\n", id.c_str(), s->title.c_str(),
                 s->heals_by.c_str());
+    const json& alone = by[{id, "alone"}];
+    const int64_t ms = alone.is_object()
+                           ? alone.value("mwan3_disconnected_ms", int64_t{-1})
+                           : -1;
+    if (ms >= 0) {
+      std::printf(
+          "         mwan3track fired `disconnected` for wan %.1f s "
+          "after the failure\n",
+          ms / 1000.0);
+    }
   }
 }
 
