@@ -19,7 +19,7 @@ void MainDefaults(ScenarioContext& ctx) { ctx.world->AddMainDefaults(); }
 
 void SleepScaled(const ScenarioContext& ctx, double seconds) {
   std::this_thread::sleep_for(
-      std::chrono::duration<double>(seconds * ctx.time_scale));
+      std::chrono::duration<double>(seconds / ctx.time_scale));
 }
 
 // (j): wan0 loses its carrier and netifd deletes its default, then both come
@@ -122,17 +122,25 @@ std::vector<Scenario> Build() {
       },
       renumber_nat, OldFlow::kReset, "far", false, kIspAPublicRenumbered,
       "tailscaled itself (the reset closes the connection)"));
-  c.push_back(Make(
-      "g", "late WAN at boot: no uplink when tailscaled starts",
+  // tailscaled's TUN is down while it programs its routes at boot ("add
+  // route failures ... network is down": its `router` warning); it and the
+  // WAN come up later. The fake programs table 52 on it (`--tun`).
+  Scenario late = Make(
+      "g", "late WAN at boot: routes fail to program, then the WAN comes up",
       [](ScenarioContext&) {
-        Must("WANs down", "ip link set wan0 down\nip link set wan1 down");
+        Must("WANs down, TUN down",
+             "ip link set wan0 down\nip link set wan1 down\n"
+             "ip tuntap add dev tailscale0 mode tun");
       },
       [](ScenarioContext&) {
-        Must("wan0 up",
+        Must("wan0 and the TUN up",
              "ip link set wan0 up\n"
-             "ip route add default via 198.51.100.1 dev wan0 metric 10");
+             "ip route add default via 198.51.100.1 dev wan0 metric 10\n"
+             "ip link set tailscale0 up");
       },
-      OldFlow::kNone, "", true, kIspAPublic, "reup (routes programmed again)"));
+      OldFlow::kNone, "", true, kIspAPublic, "reup (routes programmed again)");
+  late.tailscaled_args = {"--tun", "tailscale0"};
+  c.push_back(std::move(late));
   Scenario hung = Make(
       "h", "hung tailscaled (LocalAPI never answers)", MainDefaults,
       [](ScenarioContext&) {}, OldFlow::kAlive, "", false, kIspAPublic,

@@ -17,8 +17,10 @@
 
 namespace lab {
 
-// What a scenario needs besides the world: the time scale (1 = real
-// mwan3track timings) and, for the mwan3 scenarios, the stand-in.
+// What a scenario needs besides the world: the time scale (every duration
+// is divided by it, like the fake tailscaled's `--time-scale`: 1 = real
+// timings, 20 = twenty times faster) and, for the mwan3 scenarios, the
+// stand-in.
 struct ScenarioContext {
   World* world = nullptr;
   double time_scale = 1.0;
