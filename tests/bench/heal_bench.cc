@@ -116,6 +116,7 @@ class Run {
         << "/mwan3-events\n";
     s_.setup(ctx);
     StartTailscaled(world);
+    ctx.tailscaled_events = dir_ + "/events.jsonl";
     const bool expect_online =
         s_.old_flow != lab::OldFlow::kNone &&
         std::find(s_.tailscaled_args.begin(), s_.tailscaled_args.end(),
@@ -126,8 +127,9 @@ class Run {
       return Error("tailscaled never came online before the failure");
     }
     StartApproach(ctx);
+    const int64_t started = NowMs();
     s_.fail(ctx);
-    const int64_t t0 = NowMs();
+    const int64_t t0 = s_.measure_from_end ? NowMs() : started;
     if (!s_.tailscaled_ctl.empty()) fake_->Control(s_.tailscaled_ctl);
     return WaitHealed(t0);
   }
@@ -161,9 +163,12 @@ class Run {
   }
 
   void StartApproach(const lab::ScenarioContext& ctx) {
-    const std::string restart = "date +%s%3N >> " + dir_ + "/restarts; " +
-                                ctx.OnTailscaledRestart() + "kill -HUP " +
-                                std::to_string(fake_->pid());
+    // A restarted tailscaled is a new process: a hung one answers again.
+    const std::string restart =
+        "date +%s%3N >> " + dir_ + "/restarts; " + ctx.OnTailscaledRestart() +
+        fake::FakeTailscaledProcess::BinaryPath() + " ctl --control " +
+        fake_->control_path() + " hang off >/dev/null; kill -HUP " +
+        std::to_string(fake_->pid());
     if (approach_ == "poll") {
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{
           "/bin/sh", TSWATCHDOG_BENCH_DIR "/poll_watchdog.sh",
@@ -280,8 +285,10 @@ std::string Cell(const json& r, double cap_s, bool user_down) {
   char time[32];
   if (user_down) {
     std::snprintf(time, sizeof time, "- (down)");
-  } else if (ms < 0) {
+  } else if (ms < 0 && cap_s >= 60) {
     std::snprintf(time, sizeof time, "> %.0f min", cap_s / 60);
+  } else if (ms < 0) {
+    std::snprintf(time, sizeof time, "> %.0f s", cap_s);
   } else if (ms < 60000) {
     std::snprintf(time, sizeof time, "%.1f s", ms / 1000.0);
   } else {

@@ -24,9 +24,10 @@ namespace lab {
 struct ScenarioContext {
   World* world = nullptr;
   double time_scale = 1.0;
-  std::string mwan3_binary;      // tests/mwan3: mwan3_standin
-  std::unique_ptr<Child> mwan3;  // `mwan3_standin run`, while it runs
-  int tailscale_rule_base = 0;   // 1300 (mode A) or 5200 (mode B)
+  std::string mwan3_binary;       // tests/mwan3: mwan3_standin
+  std::unique_ptr<Child> mwan3;   // `mwan3_standin run`, while it runs
+  int tailscale_rule_base = 0;    // 1300 (mode A) or 5200 (mode B)
+  std::string tailscaled_events;  // the fake's --events file, once it runs
 
   // Shell commands a restart_command runs before it restarts tailscaled:
   // with mwan3, tailscaled's rules are decided afresh (a restart in mode B
@@ -67,6 +68,9 @@ struct Scenario {
   std::vector<std::string> tailscaled_args;
   std::string tailscaled_ctl;
   std::string heals_by;  // what brings tailscaled back (docs; bench notes)
+  // Benchmark 5 measures from the start of `fail`, or from its end for a
+  // failure that lasts (a flapping WAN: from the last flap).
+  bool measure_from_end = false;
 };
 
 const std::vector<Scenario>& Catalogue();
