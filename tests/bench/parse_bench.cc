@@ -72,7 +72,7 @@ namespace {
 using nlohmann::json;
 
 std::string ReadFixture(const std::string& name) {
-  std::ifstream in(std::string(TSWATCHDOG_SHARED_FIXTURES) + "/" + name);
+  std::ifstream in(std::string(TSWATCHDOG_FIXTURES) + "/" + name);
   std::stringstream text;
   text << in.rdbuf();
   if (text.str().empty()) {

@@ -145,11 +145,25 @@ TEST_F(FakeTailscaledTest, OldDaemonQuirkRequiresNoPrivateKeysBit) {
                  "HTTP/1.1 200"));
 }
 
-TEST_F(FakeTailscaledTest, StuckUntilStartHealsOnlyOnStart) {
-  fake_.MustControl("stuck start");
+std::string Patch(const std::string& body) {
+  return "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+         "Connection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+const std::string kDown = R"({"WantRunning":false,"WantRunningSet":true})";
+const std::string kUp = R"({"WantRunning":true,"WantRunningSet":true})";
+
+// A dead control connection: only start (a new control client) heals it;
+// rebind and reup never touch control (docs/tailscaled-behaviour.md).
+TEST_F(FakeTailscaledTest, StuckControlHealsOnlyOnStart) {
+  fake_.MustControl("stuck control");
   EXPECT_EQ(fake_.Get()["online"], false);
   Ask(Post("/localapi/v0/debug?action=rebind", ""));
-  EXPECT_EQ(fake_.Get()["stuck_until"], "start");
+  Ask(Patch(kDown));
+  Ask(Patch(kUp));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"control"}));
+  EXPECT_EQ(fake_.Get()["online"], false);
   auto status = Ask(Get("/localapi/v0/status"));
   EXPECT_NE(status.find("\"Online\": false"), std::string::npos);
   EXPECT_NE(
@@ -157,31 +171,49 @@ TEST_F(FakeTailscaledTest, StuckUntilStartHealsOnlyOnStart) {
       std::string::npos);
   Ask(Post("/localapi/v0/start", "{}"));
   auto healed = fake_.Get();
-  EXPECT_EQ(healed["stuck_until"], "");
+  EXPECT_TRUE(healed["stuck"].empty());
   EXPECT_EQ(healed["online"], true);
   EXPECT_TRUE(healed["warnings"].empty());
 }
 
-TEST_F(FakeTailscaledTest, StuckUntilReupNeedsDownThenUp) {
-  fake_.MustControl("stuck reup");
+// A route-programming failure: start does not re-apply the router, a
+// WantRunning false -> true cycle does.
+TEST_F(FakeTailscaledTest, StuckRouterHealsOnlyOnReup) {
+  fake_.MustControl("stuck router");
+  EXPECT_EQ(fake_.Get()["warnings"], nlohmann::json::array({"router"}));
+  EXPECT_EQ(fake_.Get()["online"], true);
   Ask(Post("/localapi/v0/start", "{}"));
-  EXPECT_EQ(fake_.Get()["stuck_until"], "reup");
-  const std::string patch =
-      "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
-      "Connection: close\r\nContent-Length: ";
-  const std::string down = R"({"WantRunning":false,"WantRunningSet":true})";
-  const std::string up = R"({"WantRunning":true,"WantRunningSet":true})";
-  Ask(patch + std::to_string(down.size()) + "\r\n\r\n" + down);
+  Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"router"}));
+  auto status = Ask(Get("/localapi/v0/status"));
+  EXPECT_NE(status.find("add route failures; first was: network is down"),
+            std::string::npos)
+      << status;
+  Ask(Patch(kDown));
   EXPECT_EQ(fake_.Get()["backend_state"], "Stopped");
-  Ask(patch + std::to_string(up.size()) + "\r\n\r\n" + up);
+  Ask(Patch(kUp));
   auto healed = fake_.Get();
   EXPECT_EQ(healed["backend_state"], "Running");
-  EXPECT_EQ(healed["stuck_until"], "");
-  EXPECT_EQ(healed["online"], true);
+  EXPECT_TRUE(healed["stuck"].empty());
+  EXPECT_TRUE(healed["warnings"].empty());
+}
+
+// The home DERP gone: rebind heals it (the post-rebind ping fails and it
+// redials); the map poll, and so Self.Online, never ended.
+TEST_F(FakeTailscaledTest, StuckDerpHealsOnRebind) {
+  fake_.MustControl("stuck derp");
+  auto stuck = fake_.Get();
+  EXPECT_EQ(stuck["online"], true);
+  EXPECT_EQ(stuck["warnings"], nlohmann::json::array({"no-derp-connection"}));
+  Ask(Post("/localapi/v0/start", "{}"));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"derp"}));
+  Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_TRUE(fake_.Get()["stuck"].empty());
+  EXPECT_TRUE(fake_.Get()["warnings"].empty());
 }
 
 TEST_F(FakeTailscaledTest, StartHealsWithTheBusLinesTailscaledSends) {
-  fake_.MustControl("stuck start");
+  fake_.MustControl("stuck control");
   fake_.MustControl("start-delay 300");
   netlink::UniqueFd watch = fake::ConnectUnixSocket(fake_.socket_path());
   const std::string request =
@@ -232,6 +264,7 @@ TEST_F(FakeTailscaledTest, SocketDownAndUp) {
 TEST_F(FakeTailscaledTest, UnknownControlCommandIsAnError) {
   EXPECT_TRUE(StartsWith(fake_.Control("frobnicate"), "error "));
   EXPECT_TRUE(StartsWith(fake_.Control("stuck never"), "error "));
+  EXPECT_TRUE(StartsWith(fake_.Control("heal"), "ok"));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-// Reading the shared LocalAPI wire samples (/work/shared/fixtures) in tests.
+// Reading the LocalAPI wire samples (tests/data/localapi, README.md there)
+// in tests.
 #ifndef TSWATCHDOG_TESTS_LOCALAPI_TEST_FIXTURES_H_
 #define TSWATCHDOG_TESTS_LOCALAPI_TEST_FIXTURES_H_
 
@@ -10,19 +11,16 @@
 
 namespace watchdog {
 
+// tests/data/localapi/<name>. (A "data:" prefix, from when some samples
+// lived outside the tree, is accepted and ignored.)
 inline std::string FixturePath(const std::string& name) {
-  return std::string(TSWATCHDOG_SHARED_FIXTURES) + "/" + name;
+  const bool prefixed = name.rfind("data:", 0) == 0;
+  return std::string(TSWATCHDOG_TEST_DATA) + "/localapi/" +
+         (prefixed ? name.substr(5) : name);
 }
 
-// Our own extra samples: tests/data/localapi/<name>.
-inline std::string ExtraFixturePath(const std::string& name) {
-  return std::string(TSWATCHDOG_TEST_DATA) + "/localapi/" + name;
-}
-
-// A shared fixture's path, or (with a "data:" prefix) an extra one's.
 inline std::string AnyFixturePath(const std::string& name) {
-  const bool extra = name.rfind("data:", 0) == 0;
-  return extra ? ExtraFixturePath(name.substr(5)) : FixturePath(name);
+  return FixturePath(name);
 }
 
 inline std::string ReadFixture(const std::string& name) {
