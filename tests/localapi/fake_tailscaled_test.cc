@@ -111,6 +111,52 @@ TEST_F(FakeTailscaledTest, EndpointErrorsMatchTailscaled) {
                          "HTTP/1.1 400"));
 }
 
+// The wire details checked against tailscale's ipn/localapi/localapi.go and
+// ipnlocal's WatchNotificationsAs.
+TEST_F(FakeTailscaledTest, WireDetailsMatchTailscaled) {
+  // serveLocalAPIRoot.
+  auto root = Ask(Get("/"));
+  EXPECT_TRUE(StartsWith(root, "HTTP/1.1 200 OK")) << root;
+  EXPECT_NE(root.find("\r\n\r\ntailscaled\n"), std::string::npos) << root;
+  // serveStart checks the method after permission: 400, not 405.
+  auto start_get = Ask(Get("/localapi/v0/start"));
+  EXPECT_TRUE(StartsWith(start_get, "HTTP/1.1 400")) << start_get;
+  EXPECT_NE(start_get.find("want POST\n"), std::string::npos);
+  // A prefs body that does not decode is http.Error: plain text.
+  const std::string bad = "{nope";
+  auto patch =
+      Ask("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+          "Connection: close\r\nContent-Length: 5\r\n\r\n" +
+          bad);
+  EXPECT_TRUE(StartsWith(patch, "HTTP/1.1 400")) << patch;
+  EXPECT_NE(patch.find("text/plain"), std::string::npos) << patch;
+  EXPECT_EQ(patch.find("\"Error\""), std::string::npos) << patch;
+  // tailcfg.CurrentCapabilityVersion at 1.102.3.
+  EXPECT_NE(Ask(Get("/localapi/v0/status")).find("Tailscale-Cap: 142\r\n"),
+            std::string::npos);
+  // The host check comes before the Tailscale headers are set.
+  auto denied = Ask(Get("/localapi/v0/status", "", "localhost"));
+  EXPECT_EQ(denied.find("Tailscale-Version"), std::string::npos) << denied;
+}
+
+TEST_F(FakeTailscaledTest, BusMaskRules) {
+  // An empty mask is 0: accepted, and (no initial bit) silent.
+  auto empty = Ask(Get("/localapi/v0/watch-ipn-bus?mask="), "\r\n\r\n");
+  EXPECT_TRUE(StartsWith(empty, "HTTP/1.1 200 OK")) << empty;
+  // NotifyInitialHealthState alone is no initial bit: nothing first.
+  auto health_only =
+      Ask(Get("/localapi/v0/watch-ipn-bus?mask=128"), "never appears");
+  EXPECT_TRUE(StartsWith(health_only, "HTTP/1.1 200 OK")) << health_only;
+  EXPECT_EQ(health_only.find("\"Version\""), std::string::npos) << health_only;
+  // With the state bit, the first line carries Health too.
+  auto initial = Ask(Get("/localapi/v0/watch-ipn-bus?mask=130"), "}}\n\r\n");
+  EXPECT_NE(initial.find("\"Health\":{\"Warnings\":null}"), std::string::npos)
+      << initial;
+  // ValidateNotifyWatchOpt (>= 1.100): rate limit with new-style bits.
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=4352")),
+                         "HTTP/1.1 400"));
+}
+
 TEST_F(FakeTailscaledTest, WriteNeedsAnAllowedPeerUid) {
   fake_.MustControl("write-uids 4242");  // not us
   auto reply = Ask(Post("/localapi/v0/debug?action=rebind", ""));
