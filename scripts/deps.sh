@@ -19,6 +19,7 @@ TSWATCHDOG_PACKAGES=(
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
+  universal-ctags       # scripts/check_architecture.sh: function lengths
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )
