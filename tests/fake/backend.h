@@ -22,7 +22,7 @@
 #include "tests/fake/event_log.h"
 #include "tests/fake/health_tracker.h"
 #include "tests/fake/time_scale.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 

@@ -25,7 +25,7 @@
 #include "tests/fake/event_log.h"
 #include "tests/fake/netmon.h"
 #include "tests/fake/time_scale.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 

@@ -137,15 +137,19 @@ FakeTailscaledProcess::FakeTailscaledProcess(
   socket_path_ = dir_ + "/tailscaled.sock";
   control_path_ = dir_ + "/control.sock";
   log_path_ = dir_ + "/requests.jsonl";
-  events_path_ = dir_ + "/events.jsonl";
   Spawn();
 }
 
 void FakeTailscaledProcess::Spawn() {
-  std::vector<std::string> args = {BinaryPath(), "serve",      "--socket",
-                                   socket_path_, "--control",  control_path_,
-                                   "--log",      log_path_,    "--events",
-                                   events_path_, "--pid-file", dir_ + "/pid"};
+  std::vector<std::string> args = {
+      BinaryPath(),  "serve", "--socket", socket_path_, "--control",
+      control_path_, "--log", log_path_,  "--pid-file", dir_ + "/pid"};
+  // The caller's --events, if any, is the one (cxxopts keeps the last).
+  events_path_ = dir_ + "/events.jsonl";
+  for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
+    if (extra_args_[i] == "--events") events_path_ = extra_args_[i + 1];
+  }
+  args.insert(args.end(), {"--events", events_path_});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = SpawnProcess(args);
   const bool up = WaitUntil([this] {

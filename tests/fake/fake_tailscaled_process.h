@@ -41,7 +41,8 @@ class FakeTailscaledProcess {
  public:
   // Runs `fake_tailscaled serve --socket <dir>/tailscaled.sock --control
   // <dir>/control.sock --log <dir>/requests.jsonl --events
-  // <dir>/events.jsonl --pid-file <dir>/pid <extra_args...>` and waits (5 s)
+  // <dir>/events.jsonl --pid-file <dir>/pid <extra_args...>` (an --events
+  // in `extra_args` replaces the default one) and waits (5 s)
   // until the control channel answers. Throws std::runtime_error if it does
   // not come up.
   explicit FakeTailscaledProcess(std::vector<std::string> extra_args = {});

@@ -15,7 +15,7 @@
 #include "tests/fake/line_conn.h"
 #include "tests/fake/net_util.h"
 #include "tests/fake/time_scale.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "netlink/unique_fd.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 

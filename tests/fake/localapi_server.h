@@ -18,7 +18,7 @@
 #include "netlink/unique_fd.h"
 #include "tests/fake/backend.h"
 #include "tests/fake/http_wire.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 

@@ -21,7 +21,7 @@
 
 #include "netlink/unique_fd.h"
 #include "tests/fake/time_scale.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace fake {
 

@@ -1,6 +1,6 @@
 // LocalApiClient against a real fake_tailscaled process, in every failure
 // mode: no crash, bounded time, a clear error, reconnect when it comes back.
-#include "watchdog/localapi_client.h"
+#include "watchdog/localapi/localapi_client.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

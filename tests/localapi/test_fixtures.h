@@ -1,5 +1,4 @@
-// Reading the LocalAPI wire samples (tests/data/localapi, README.md there)
-// in tests.
+// Reading the LocalAPI wire samples (tests/data/localapi) in tests.
 #ifndef TSWATCHDOG_TESTS_LOCALAPI_TEST_FIXTURES_H_
 #define TSWATCHDOG_TESTS_LOCALAPI_TEST_FIXTURES_H_
 
@@ -11,20 +10,13 @@
 
 namespace watchdog {
 
-// tests/data/localapi/<name>. (A "data:" prefix, from when some samples
-// lived outside the tree, is accepted and ignored.)
+// tests/data/localapi/<name>.
 inline std::string FixturePath(const std::string& name) {
-  const bool prefixed = name.rfind("data:", 0) == 0;
-  return std::string(TSWATCHDOG_TEST_DATA) + "/localapi/" +
-         (prefixed ? name.substr(5) : name);
-}
-
-inline std::string AnyFixturePath(const std::string& name) {
-  return FixturePath(name);
+  return std::string(TSWATCHDOG_TEST_DATA) + "/localapi/" + name;
 }
 
 inline std::string ReadFixture(const std::string& name) {
-  std::ifstream in(AnyFixturePath(name));
+  std::ifstream in(FixturePath(name));
   EXPECT_TRUE(in) << "missing fixture " << name;
   std::stringstream ss;
   ss << in.rdbuf();
