@@ -82,7 +82,7 @@ bool Backend::Init(std::string* error) {
   last_health_ = HealthState().dump();
   log_.Write("started", {{"mode", network_mode() ? "network" : "localapi"},
                          {"state", state_},
-                         {"time_scale", scale_.divisor()}});
+                         {"time_scale", scale_.factor()}});
   if (engine_) ApplyEngineRunState();
   ArmHealthTimer();
   return true;
@@ -316,7 +316,7 @@ void Backend::RestartBegin() {
   faults_.clear();
   if (relay_.empty()) relay_ = "fra";
   // A new process: a new health tracker.
-  health_ = HealthTracker(scale_.divisor());
+  health_ = HealthTracker(scale_.factor());
   auto& in = health_.inputs();
   const auto now = SteadyClock::now();
   if (engine_) {
@@ -443,7 +443,7 @@ Json Backend::Snapshot() const {
               {"warnings_set", health_.SetCodes()},
               {"restarts", restarts_},
               {"session_id", session_id_},
-              {"time_scale", scale_.divisor()}};
+              {"time_scale", scale_.factor()}};
   if (engine_) out["network"] = engine_->Describe();
   return out;
 }

@@ -186,7 +186,7 @@ int64_t WallMillisAt(HealthTracker::Time t) {
 HealthTracker::Duration HealthTracker::Scaled(Duration real) const {
   const auto ms = duration_cast<milliseconds>(real).count();
   return milliseconds(
-      std::max<int64_t>(1, std::llround(static_cast<double>(ms) / scale_)));
+      std::max<int64_t>(1, std::llround(static_cast<double>(ms) * scale_)));
 }
 
 void HealthTracker::SetUnhealthy(const std::string& code, Args args, Time now) {

@@ -40,7 +40,8 @@ class HealthTracker {
     std::string magicsock_func_error;  // a receive func not running
   };
 
-  // `scale` divides every TimeToVisible and the idle limits (time scale).
+  // `scale` multiplies every TimeToVisible and the idle limits (the time
+  // scale: 0.05 is 20 times faster).
   explicit HealthTracker(double scale = 1.0) : scale_(scale) {}
 
   Inputs& inputs() { return inputs_; }

@@ -2,9 +2,10 @@
 // tailscaled's rules, with a fake clock: when each warning is set, when it
 // becomes visible, what hides it, what a LocalAPI client reads. And the
 // netmon stand-in's pure delta.
+#include "tests/fake/health_tracker.h"
+
 #include <gtest/gtest.h>
 
-#include "tests/fake/health_tracker.h"
 #include "tests/fake/netmon.h"
 
 namespace fake {
@@ -90,12 +91,12 @@ TEST(FakeHealthTracker, LegacyNotInMapPollHasNoVisibilityDelay) {
             std::vector<std::string>{"not in map poll"});
 }
 
-TEST(FakeHealthTracker, TimeScaleDividesTheDelays) {
+TEST(FakeHealthTracker, TimeScaleMultipliesTheDelays) {
   const Time t0{};
-  HealthTracker t = Healthy(t0, 20);
+  HealthTracker t = Healthy(t0, 0.05);
   t.inputs().in_map_poll = false;
   t.inputs().last_map_poll_ended = t0;
-  t.SelfCheck(t0 + milliseconds(600));  // > 10 s / 20
+  t.SelfCheck(t0 + milliseconds(600));  // > 10 s x 0.05
   EXPECT_TRUE(IsSet(t, "not-in-map-poll"));
   EXPECT_FALSE(Visible(t, "not-in-map-poll", t0 + milliseconds(24500)));
   EXPECT_TRUE(Visible(t, "not-in-map-poll", t0 + milliseconds(24600)));

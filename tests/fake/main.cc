@@ -126,7 +126,7 @@ void AddServeOptions(cxxopts::Options& parser, ServerOptions& s,
       ("tun", "network mode: program tailscaled's table-52 routes on this "
               "device (a failure is the router warning)",
        cxxopts::value(b.engine.tun))
-      ("time-scale", "divide every tailscaled constant by this",
+      ("time-scale", "multiply every tailscaled constant by this (0.05: 20 times faster)",
        cxxopts::value(b.time_scale))
       ("events", "JSON-lines log of every state change",
        cxxopts::value(b.events_path))
@@ -191,7 +191,7 @@ int RunInternetCommand(int argc, char** argv) {
   parser.add_options()
       ("control", "control server address ip:port", cxxopts::value(o.control))
       ("derp", "DERP server address ip:port", cxxopts::value(o.derp))
-      ("time-scale", "divide every keep-alive interval by this",
+      ("time-scale", "multiply every keep-alive interval by this",
        cxxopts::value(o.time_scale))
       ("events", "JSON-lines log of connections", cxxopts::value(o.events_path))
       ("pid-file", "write our pid here", cxxopts::value(o.pid_file))

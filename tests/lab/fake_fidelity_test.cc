@@ -1,7 +1,7 @@
 // The fake tailscaled's own fidelity in network mode, on the real kernel:
 // its health comes from real TCP connections (SO_MARK, keep-alive) to the
 // servers of `fake_tailscaled internet`, and it heals only the way
-// tailscaled heals (docs/tailscaled-behaviour.md). Time scale 20: the 120 s
+// tailscaled heals (docs/tailscaled-behaviour.md). Time scale 0.05: the 120 s
 // watchdogs are 6 s, keep-alives 2.5-2.9 s (control) and 3-3.25 s (DERP),
 // not-in-map-poll becomes visible 24 s after it is armed.
 //
@@ -27,8 +27,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr double kScale = 20;
-constexpr auto kWatchdog = milliseconds(120000 / 20);
+constexpr double kScale = 0.05;
+constexpr auto kWatchdog = milliseconds(120000 / 20);  // x 0.05
 
 // One HTTP exchange on the LocalAPI socket (Connection: close); the body,
 // de-chunked.
@@ -191,7 +191,7 @@ TEST_F(FakeFidelity, OnlineLagsASilentPathDeathAndNeverReachesTheBus) {
       },
       seconds(45)));
   const auto visible_after = Clock::now() - poll_ended;
-  EXPECT_GE(visible_after, seconds(24)) << "8 min / 20";
+  EXPECT_GE(visible_after, seconds(24)) << "8 min x 0.05";
   // Armed at the next self-check >= 0.5 s later (1-minute timer: 3 s).
   EXPECT_LE(visible_after, seconds(24 + 4 + 3));
   EXPECT_FALSE(SelfOnline());
