@@ -9,7 +9,7 @@
 // (tests/fake) and its servers in the world's internet; all runs go in
 // parallel. Real-scale constants, each run capped at 5 minutes; --quick
 // runs the same table with every duration (the fake's, mwan3track's,
-// tswatchdog's defaults, the poll interval, the cap) divided by 20.
+// tswatchdog's defaults, the poll interval, the cap) times 0.05.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -60,14 +60,14 @@ int64_t NowMs() {
 }
 
 milliseconds Scaled(const Options& o, double seconds) {
-  return milliseconds(static_cast<int64_t>(seconds / o.scale * 1000));
+  return milliseconds(static_cast<int64_t>(seconds * o.scale * 1000));
 }
 
 std::string Dur(const Options& o, double seconds) {
-  return std::to_string(static_cast<int64_t>(seconds / o.scale * 1000)) + "ms";
+  return std::to_string(static_cast<int64_t>(seconds * o.scale * 1000)) + "ms";
 }
 
-// tswatchdog's default config, every duration divided by the scale (1: exactly
+// tswatchdog's default config, every duration times the scale (1: exactly
 // the defaults). restart_command restarts the fake like systemd would.
 std::string TswatchdogConfig(const Options& o, const std::string& socket,
                              const std::string& dir,
@@ -172,7 +172,7 @@ class Run {
     if (approach_ == "poll") {
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{
           "/bin/sh", TSWATCHDOG_BENCH_DIR "/poll_watchdog.sh",
-          fake_->socket_path(), std::to_string(60 / o_.scale), restart});
+          fake_->socket_path(), std::to_string(60 * o_.scale), restart});
     } else if (approach_ == "tswatchdog") {
       std::ofstream(dir_ + "/tswatchdog.toml")
           << TswatchdogConfig(o_, fake_->socket_path(), dir_, restart);
@@ -312,7 +312,7 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
   std::printf(
       "\n5. Time to heal: failure -> tailscaled Online again, with the "
       "disruptive steps taken after the failure%s\n",
-      o.scale == 1.0 ? "" : " (--quick: every duration / 20)");
+      o.scale == 1.0 ? "" : " (--quick: every duration x 0.05)");
   const char* line =
       "------------------------------------------------------------"
       "----------------------------------------------------------";
@@ -334,7 +334,7 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
     std::printf("%-9s", id.c_str());
     for (const auto& a : o.approaches) {
       std::printf(" %-*s", a == "alone" ? 32 : 24,
-                  Cell(by[{id, a}], o.cap_s / o.scale, down).c_str());
+                  Cell(by[{id, a}], o.cap_s * o.scale, down).c_str());
     }
     std::printf("\n");
   }
@@ -363,7 +363,7 @@ int main(int argc, char** argv) {
   bench::Options o;
   cxxopts::Options parser("bench_heal", "benchmark 5: time to heal");
   std::string scenarios, approaches;
-  parser.add_options()("quick", "every duration / 20")(
+  parser.add_options()("quick", "every duration x 0.05")(
       "scenarios", "comma-separated ids (default: all)",
       cxxopts::value(scenarios))("approaches", "alone,poll,tswatchdog",
                                  cxxopts::value(approaches))(
@@ -374,7 +374,7 @@ int main(int argc, char** argv) {
     std::printf("%s\n", parser.help().c_str());
     return 0;
   }
-  if (args.count("quick")) o.scale = 20;
+  if (args.count("quick")) o.scale = 0.05;
   auto split = [](const std::string& text) {
     std::vector<std::string> out;
     std::stringstream in(text);

@@ -19,7 +19,7 @@ void MainDefaults(ScenarioContext& ctx) { ctx.world->AddMainDefaults(); }
 
 void SleepScaled(const ScenarioContext& ctx, double seconds) {
   std::this_thread::sleep_for(
-      std::chrono::duration<double>(seconds / ctx.time_scale));
+      std::chrono::duration<double>(seconds * ctx.time_scale));
 }
 
 // (g): once the uplink is there, tailscaled programs its routes on the TUN,
@@ -28,7 +28,7 @@ void SleepScaled(const ScenarioContext& ctx, double seconds) {
 void WaitForRouterError(const ScenarioContext& ctx) {
   if (ctx.tailscaled_events.empty()) return;
   const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration<double>(60 / ctx.time_scale + 5);
+                        std::chrono::duration<double>(60 * ctx.time_scale + 5);
   while (std::chrono::steady_clock::now() < deadline) {
     std::ifstream in(ctx.tailscaled_events);
     for (std::string line; std::getline(in, line);) {

@@ -18,8 +18,8 @@
 namespace lab {
 
 // What a scenario needs besides the world: the time scale (every duration
-// is divided by it, like the fake tailscaled's `--time-scale`: 1 = real
-// timings, 20 = twenty times faster) and, for the mwan3 scenarios, the
+// is multiplied by it, like the fake tailscaled's `--time-scale`: 1 = real
+// timings, 0.05 = twenty times faster) and, for the mwan3 scenarios, the
 // stand-in.
 struct ScenarioContext {
   World* world = nullptr;

@@ -1,7 +1,7 @@
 // The real `tswatchdog run` in the world (world.h), against the fake
 // tailscaled on real sockets (tests/fake: `serve` in the router, `internet`
 // in the world's internet), for the scenarios today's daemon heals. Every
-// duration — the fake's and tswatchdog's defaults — divided by kScale. A
+// duration — the fake's and tswatchdog's defaults — times kScale. A
 // scenario the daemon cannot heal yet is a row of benchmark 5, not a test here.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -25,7 +25,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr double kScale = 20;  // durations / 20
+constexpr double kScale = 0.05;  // 20 times faster
 
 int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(
@@ -87,7 +87,7 @@ class WorldDaemonLab : public ::testing::Test {
     ctx_.tailscaled_events = events();
   }
 
-  // tswatchdog's defaults / kScale; restart_command restarts the fake.
+  // tswatchdog's defaults times kScale; restart_command restarts the fake.
   void StartDaemon() {
     std::ofstream config(dir_ + "/tswatchdog.toml");
     config << "socket = \"" << fake_->socket_path() << "\"\n"
@@ -100,7 +100,7 @@ class WorldDaemonLab : public ::testing::Test {
         {"verify", 15},          {"unhealthy_after", 90}, {"start_timeout", 60},
         {"backoff_initial", 10}, {"backoff_max", 600}};
     for (const auto& [key, s] : defaults) {
-      config << key << " = \"" << static_cast<int>(s / kScale * 1000)
+      config << key << " = \"" << static_cast<int>(s * kScale * 1000)
              << "ms\"\n";
     }
     config.close();
@@ -148,7 +148,7 @@ void ExpectSelfHealed(const WorldDaemonLab& lab, int64_t t0,
       [&] {
         healed =
             bench::HealedAt(bench::ReadEvents(events), t0,
-                            NowMs() - static_cast<int64_t>(10000 / kScale));
+                            NowMs() - static_cast<int64_t>(10000 * kScale));
         return healed.has_value();
       },
       seconds(20)));

@@ -70,7 +70,7 @@ class Tracker {
       Write("SCORE", std::to_string(score_.score()));
       Write("TURN", std::to_string(score_.turn()));
       Write("TIME", Uptime());
-      Sleep(round.sleep_s / scale_);
+      Sleep(round.sleep_s * scale_);
     }
     std::fprintf(stderr,
                  "mwan3track: Stopping mwan3track for interface \"%s\". "
@@ -90,7 +90,7 @@ class Tracker {
     std::string discard;
     const int status = mwan3::Run(
         {"ping", i_.family == Family::kIpv4 ? "-4" : "-6", "-n", "-c",
-         std::to_string(i_.count), "-W", Seconds(i_.timeout_s / scale_), "-s",
+         std::to_string(i_.count), "-W", Seconds(i_.timeout_s * scale_), "-s",
          std::to_string(i_.size), "-t", std::to_string(i_.max_ttl), "-q", "-I",
          i_.device, "-m", std::to_string(c_.IdMask(c_.MmDefault())), ip},
         "", &discard);
