@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "watchdog/core/backoff.h"
 #include "watchdog/core/tailscale_types.h"
 #include "watchdog/io/event_loop.h"
 
@@ -212,7 +213,7 @@ class LocalApiClient final : public TailscaleApi {
   std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
   // (transfer id, lines_seen) when it was armed.
   std::pair<uint64_t, uint64_t> bus_line_timer_mark_{0, 0};
-  std::mt19937 jitter_rng_{std::random_device{}()};
+  Jitter jitter_{std::random_device{}()};
 };
 
 // Blocking wrapper for one-shot commands (`tswatchdog check`): runs a private
