@@ -82,10 +82,10 @@ ApiResult<T> Success(T value) {
 
 std::string ResolveTailscaledSocket(const std::string& configured) {
   if (!configured.empty()) return configured;
-  for (const char* path : kDefaultSocketPaths) {
-    if (IsSocket(path)) return path;
+  for (std::string_view path : kDefaultSocketPaths) {
+    if (IsSocket(std::string(path))) return std::string(path);
   }
-  return kDefaultSocketPaths[0];
+  return std::string(kDefaultSocketPaths[0]);
 }
 
 std::string LocalApiError::ToString() const {

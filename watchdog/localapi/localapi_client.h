@@ -25,10 +25,6 @@
 
 namespace watchdog {
 
-inline constexpr const char* kDefaultSocketPaths[] = {
-    "/var/run/tailscale/tailscaled.sock",
-    "/run/tailscale/tailscaled.sock",
-};
 
 // `configured` if set; else the first default path that is a socket now; else
 // the first default (so the error names the expected place).
