@@ -1,4 +1,4 @@
-// The daemon's configuration: every option of the Contract in DESIGN.md, its
+// The daemon's configuration: every option of README "Configuration", its
 // default, the TOML file format and its validation. Nothing here throws;
 // errors come back as ConfigError values naming file, line and key.
 // Command-line flags (cxxopts) are in config/flags.h.

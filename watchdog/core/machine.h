@@ -1,4 +1,4 @@
-// The watchdog's state machine (DESIGN.md, "watchdog/ — the state machine"):
+// The watchdog's state machine (README, "tswatchdog run"):
 // a pure function of events and a clock. It reads no clock, does no I/O,
 // never sleeps and never logs; everything it wants done, including "log this
 // transition", comes back as a Command for the executor. It keeps one
