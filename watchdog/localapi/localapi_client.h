@@ -3,8 +3,9 @@
 // timer callbacks), so no call ever blocks the loop. Callbacks run on the loop
 // thread, never from inside a libcurl callback, so they may start new calls or
 // stop the bus watch. Do not destroy the client from inside one of its
-// callbacks. The protocol: tailscale ipn/localapi/localapi.go (the
-// handlers), client/local/local.go (the Go client this one follows).
+// callbacks. The protocol: docs/tailscaled-behaviour.md (section 7), the
+// wire samples in tests/data/localapi, and tailscale ipn/localapi/localapi.go
+// (the handlers), client/local/local.go (the Go client this one follows).
 #ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 #define TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 
