@@ -56,6 +56,7 @@ struct RuleMessage {
   uint32_t priority = 0;
   std::optional<uint32_t> fwmark;
   std::optional<uint32_t> fwmask;
+  std::string iifname;  // FRA_IIFNAME ("iif DEV"); empty if absent
 };
 
 struct DoneMessage {};
