@@ -12,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "watchdog/core/connections.h"
+
 namespace watchdog {
 
 // ipn.State. An integer on the bus (Notify.State), a string in
@@ -124,6 +126,21 @@ Parsed<Prefs> ParsePrefs(std::string_view json_text);
 Parsed<Notify> ParseNotify(std::string_view json_line);
 // Parses a health.State object on its own (as found in Notify.Health).
 Parsed<HealthState> ParseHealthState(std::string_view json_text);
+
+// `GET derpmap` (tailcfg.DERPMap): where the DERP servers listen, for telling
+// DERP connections from the control connection. Shape:
+//   {"Regions": {"1": {"RegionID": 1, "Nodes": [{"Name": "1a",
+//     "RegionID": 1, "HostName": "derp1.example", "IPv4": "192.0.2.1",
+//     "IPv6": "2001:db8::1", "DERPPort": 0, "STUNOnly": false}]}}}
+// IPv4/IPv6 are optional; anything but an address literal of their family
+// ("none" disables the family, a name means DNS) gives no address. DERPPort
+// 0 or absent means 443. STUN-only nodes run no DERP server: left out. A
+// malformed node is skipped (and counted), a malformed map is an error.
+struct DerpMap {
+  std::vector<DerpServer> servers;  // by region ID, then node order
+  size_t skipped = 0;
+};
+Parsed<DerpMap> ParseDerpMap(std::string_view json_text);
 
 }  // namespace watchdog
 
