@@ -175,6 +175,8 @@ class SockDiag {
 
   // False once the kernel refused the mark bytecode.
   bool kernel_filter() const { return kernel_filter_; }
+  // As if the kernel had refused it (tests of the user-space filter).
+  void DisableKernelFilterForTesting() { kernel_filter_ = false; }
 
  private:
   SockDump RunOnce(const SockDiagQuery& query, bool kernel_filter);

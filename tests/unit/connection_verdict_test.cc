@@ -55,8 +55,12 @@ ConnectionFacts Facts(const netlink::SocketRecord& socket,
   return facts;
 }
 
-RouteNow Route(const char* dev, const char* source, int error = 0) {
-  return RouteNow{error, dev, Ip(source)};
+netlink::Egress Route(const char* dev, const char* source) {
+  netlink::Egress egress;
+  egress.present = true;
+  egress.dev = dev;
+  egress.source = Ip(source);
+  return egress;
 }
 
 struct Case {
@@ -80,7 +84,8 @@ TEST(ConnectionVerdict, Table) {
   ConnectionFacts same_way = Facts(Socket({}));
   same_way.route_now = Route("wan0", "198.51.100.2");
   ConnectionFacts no_route = Facts(Socket({}));
-  no_route.route_now = RouteNow{ENETUNREACH, "", std::nullopt};
+  no_route.route_now = netlink::Egress{};
+  no_route.route_now->lookup_error = ENETUNREACH;
 
   const Case cases[] = {
       {"healthy idle: acks within the keep-alive time",

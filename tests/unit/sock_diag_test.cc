@@ -13,7 +13,9 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 
 #include "netlink/proc_sockets.h"
 #include "tests/unit/netlink_builder.h"
@@ -129,6 +131,27 @@ TEST(SockDiagParser, DecodesSocketsMarksAndTcpInfo) {
   EXPECT_EQ(b.remote.ToString(), "[2001:db8:d::1]:443");
   EXPECT_FALSE(b.mark);
   EXPECT_FALSE(b.tcp_info);
+}
+
+// The fuzz seed, written byte by byte apart from the builder above.
+TEST(SockDiagParser, TheFuzzSeedDumpParses) {
+  std::ifstream in(std::string(TSWATCHDOG_TEST_DATA) +
+                       "/../fuzz/corpus/sock_diag/dump-tcp-three-sockets",
+                   std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  ASSERT_FALSE(bytes.empty());
+  SockDiagChunk chunk = Parse(bytes, 7);
+  ASSERT_FALSE(chunk.parse_error) << chunk.parse_error->ToString();
+  EXPECT_TRUE(chunk.done);
+  ASSERT_EQ(chunk.sockets.size(), 3u);
+  EXPECT_EQ(chunk.sockets[0].remote.ToString(), "192.0.2.10:80");
+  EXPECT_EQ(chunk.sockets[0].tcp_info->probes, 2);
+  EXPECT_EQ(chunk.sockets[0].tcp_info->last_data_recv_ms, 71000u);
+  EXPECT_EQ(chunk.sockets[1].tcp_info->retransmits, 3);
+  EXPECT_EQ(chunk.sockets[1].tcp_info->length, 232u);
+  EXPECT_EQ(chunk.sockets[2].family, Family::kV4);  // v4-mapped
+  EXPECT_FALSE(chunk.sockets[2].tcp_info->complete());
 }
 
 TEST(SockDiagParser, AShortTcpInfoIsReadByLength) {

@@ -102,13 +102,15 @@ void ReadTcpInfo(const netlink::TcpInfo& info, ConnectionKind kind,
 // together with any other sign, the connection is dead.
 void ReadRoute(const ConnectionFacts& facts, Signs* signs) {
   if (!facts.route_now) return;
-  const RouteNow& route = *facts.route_now;
+  const netlink::Egress& route = *facts.route_now;
   const netlink::SocketEndpoint& local = facts.connection.socket.local;
   const std::string remote = facts.connection.socket.remote.address.ToString();
   std::string text;
-  if (route.error != 0) {
-    text =
-        "no route to " + remote + " now (" + std::strerror(route.error) + ")";
+  if (!route.present) {
+    text = "no route to " + remote + " now";
+    if (route.lookup_error != 0) {
+      text += std::string(" (") + std::strerror(route.lookup_error) + ")";
+    }
   } else if (!route.dev.empty() && !facts.local_dev.empty() &&
              route.dev != facts.local_dev) {
     text = "the route to " + remote + " now leaves by " + route.dev +

@@ -13,6 +13,10 @@
 //   kernel sends a probe, and an answer resets tcpi_probes to 0 within one
 //   round trip. Two unanswered probes mean at least one full probe interval
 //   of silence from a peer that answers every probe when it is reachable.
+//   One probe is a sign only once the last ACK is older than the idle time
+//   plus `answer_grace`: a probe in flight on a healthy connection has its
+//   last ACK one probe interval ago, and Go's interval (15 s since Go 1.23,
+//   30 s before) is never longer than tailscaled's 30 s idle time.
 // - The control server sends a map keep-alive about every minute (the test
 //   control server: 50 s + up to 8 s of jitter); a DERP server one every
 //   60 s + up to 5 s (failure-modes: derp keep-alive). Silence beyond
@@ -32,6 +36,7 @@
 #include <string>
 
 #include "netlink/address.h"
+#include "netlink/egress.h"
 #include "netlink/sock_diag.h"
 #include "watchdog/core/connections.h"
 
@@ -54,21 +59,15 @@ struct VerdictThresholds {
   VerdictThresholds ScaledDown(int divisor) const;
 };
 
-// The route a packet to the socket's remote would take now (RTM_GETROUTE
-// with tailscaled's mark; see netlink/egress.h).
-struct RouteNow {
-  int error = 0;    // errno of a failed lookup (ENETUNREACH, ...)
-  std::string dev;  // egress device, "" if unknown
-  std::optional<netlink::IpAddress> source;
-};
-
 struct ConnectionFacts {
   ClassifiedConnection connection;
   // Whether the socket's local address is still on the host, and the device
   // that carries it ("" when unknown).
   bool local_address_present = true;
   std::string local_dev;
-  std::optional<RouteNow> route_now;  // nullopt: not looked up
+  // The way a packet to the socket's remote would leave now: RTM_GETROUTE
+  // with tailscaled's mark (netlink::Watcher::RouteTo). nullopt: not known.
+  std::optional<netlink::Egress> route_now;
 };
 
 struct ConnectionVerdict {
