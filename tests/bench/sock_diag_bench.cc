@@ -51,6 +51,7 @@ void RaiseFdLimit() {
 // `connections` loopback connections (marked ones first), held open until
 // killed. Returns the holder's pid once they are all up.
 pid_t SpawnHolder(int connections, int marked) {
+  std::fflush(stdout);
   int ready[2];
   if (pipe(ready) != 0) std::exit(1);
   pid_t pid = fork();
@@ -153,6 +154,7 @@ int RunOne(int sockets, int rounds) {
   }
   std::printf("            (%d connections set up in %.1f s by %zu holders)\n",
               connections, setup_s, holders.size());
+  std::fflush(stdout);  // the caller _exit()s
   for (pid_t pid : holders) kill(pid, SIGKILL);
   for (pid_t pid : holders) waitpid(pid, nullptr, 0);
   return 0;
@@ -190,6 +192,7 @@ int main(int argc, char** argv) {
   std::printf("%10s  %-10s  %10s  %5s  %10s  %10s  %12s\n", "", "", "", "",
               "ms", "ms", "ms");
   for (int n : sizes) {
+    std::fflush(stdout);  // or the child prints the parent's buffer again
     pid_t pid = fork();
     if (pid == 0) _exit(RunOne(n, rounds));
     int status = 0;
