@@ -20,6 +20,7 @@
 #include "netlink/proc_sockets.h"
 #include "netlink/sock_diag.h"
 #include "netlink/unique_fd.h"
+#include "netlink/watcher.h"
 #include "tests/lab/lab.h"
 #include "watchdog/core/connection_verdict.h"
 
@@ -276,6 +277,7 @@ class DyingPathLab : public ::testing::Test {
     port_ = LocalPort(client_.get());
     diag_ = std::make_unique<netlink::SockDiag>(
         netlink::OpenSockDiagChannel(milliseconds(2000)));
+    watcher_ = std::make_unique<netlink::Watcher>();
   }
 
   // The verdict on our connection now, from a fresh dump.
@@ -286,7 +288,12 @@ class DyingPathLab : public ::testing::Test {
     for (const watchdog::ClassifiedConnection& c : conns) {
       if (c.socket.local.port != port_) continue;
       EXPECT_EQ(c.kind, watchdog::ConnectionKind::kControl);
-      watchdog::ConnectionFacts facts{c, true, "tsw0", std::nullopt};
+      // The host's view too: the local address is on tsw0, and the route to
+      // the server still leaves by tsw0 from it (no sign).
+      watchdog::ConnectionFacts facts = watchdog::FactsFromModel(
+          c, watcher_->model(), watcher_->RouteTo(c.socket.remote.address));
+      EXPECT_EQ(facts.local_dev, "tsw0");
+      EXPECT_EQ(facts.route_now.value_or(netlink::Egress{}).dev, "tsw0");
       return watchdog::JudgeConnection(facts, thresholds_);
     }
     ADD_FAILURE() << "our connection is not in the dump";
@@ -328,6 +335,7 @@ class DyingPathLab : public ::testing::Test {
   UniqueFd listener_, client_, server_;
   uint16_t port_ = 0;
   std::unique_ptr<netlink::SockDiag> diag_;
+  std::unique_ptr<netlink::Watcher> watcher_;
 };
 
 std::string Trail(const std::vector<watchdog::ConnectionVerdict>& seen) {
@@ -379,6 +387,34 @@ TEST_F(DyingPathLab, AWriteOnADeadPathIsDeadWithinSeconds) {
   EXPECT_NE(seen.back().evidence.find("retransmissions unanswered"),
             std::string::npos)
       << seen.back().evidence;
+}
+
+// A silent next-hop failover: the route to the server moves to another link
+// while the connection keeps its address. The kernel's view says so before
+// any packet is lost.
+TEST_F(DyingPathLab, ARouteThatNowLeavesElsewhereIsSuspect) {
+  if (IsSkipped()) return;
+  LAB_RUN("ip link add tsw1 type veth peer name far1 netns " +
+          std::to_string(far_->pid()) +
+          "\nip addr add 203.0.113.2/24 dev tsw1\nip link set tsw1 up");
+  ASSERT_EQ(far_->Sh("ip addr add 203.0.113.1/24 dev far1\n"
+                     "ip link set far1 up"),
+            0);
+  LAB_RUN("ip route add 198.51.100.10/32 via 203.0.113.1 dev tsw1");
+  watcher_->Resync("test");
+  netlink::SockDump dump = diag_->Dump(TailscaleTcp());
+  ASSERT_EQ(dump.error, 0) << dump.detail;
+  auto conns = watchdog::ClassifyConnections(dump.sockets, {});
+  ASSERT_EQ(conns.size(), 1u);
+  watchdog::ConnectionFacts facts = watchdog::FactsFromModel(
+      conns[0], watcher_->model(),
+      watcher_->RouteTo(conns[0].socket.remote.address));
+  watchdog::ConnectionVerdict v = watchdog::JudgeConnection(facts, thresholds_);
+  EXPECT_EQ(v.verdict, watchdog::Verdict::kSuspect) << v.evidence;
+  EXPECT_NE(v.evidence.find("the route to 198.51.100.10 now leaves by tsw1, "
+                            "not by the socket's tsw0"),
+            std::string::npos)
+      << v.evidence;
 }
 
 }  // namespace

@@ -182,6 +182,30 @@ TEST(ConnectionVerdict, ScaledThresholdsForTheLab) {
   EXPECT_EQ(JudgeConnection(f, VerdictThresholds{}).verdict, Verdict::kLive);
 }
 
+TEST(ConnectionVerdict, FactsFromTheModel) {
+  netlink::Model model;
+  netlink::LinkMessage wan0;
+  wan0.index = 2;
+  wan0.name = "wan0";
+  model.Apply(wan0);
+  netlink::AddressMessage addr;
+  addr.index = 2;
+  addr.prefix_len = 24;
+  addr.address = Ip("198.51.100.2");
+  model.Apply(addr);
+  ClassifiedConnection c{Socket({}), ConnectionKind::kControl, ""};
+  ConnectionFacts here = FactsFromModel(c, model, Route("wan1", "203.0.113.2"));
+  EXPECT_TRUE(here.local_address_present);
+  EXPECT_EQ(here.local_dev, "wan0");
+  EXPECT_EQ(here.route_now->dev, "wan1");
+  EXPECT_EQ(JudgeConnection(here, {}).verdict, Verdict::kSuspect);
+  addr.deleted = true;
+  model.Apply(addr);
+  ConnectionFacts gone = FactsFromModel(c, model, std::nullopt);
+  EXPECT_FALSE(gone.local_address_present);
+  EXPECT_EQ(JudgeConnection(gone, {}).verdict, Verdict::kDead);
+}
+
 TEST(ConnectionVerdict, FormatMillis) {
   EXPECT_EQ(FormatMillis(0), "0 ms");
   EXPECT_EQ(FormatMillis(999), "999 ms");

@@ -191,6 +191,21 @@ std::string DescribeConnection(const ClassifiedConnection& connection) {
          connection.socket.remote.ToString();
 }
 
+ConnectionFacts FactsFromModel(const ClassifiedConnection& connection,
+                               const netlink::Model& model,
+                               std::optional<netlink::Egress> route_now) {
+  ConnectionFacts facts{connection, false, "", std::move(route_now)};
+  const netlink::IpAddress& local = connection.socket.local.address;
+  for (const auto& [index, link] : model.links()) {
+    if (model.FindAddress(index, local) != nullptr) {
+      facts.local_address_present = true;
+      facts.local_dev = link.name;
+      break;
+    }
+  }
+  return facts;
+}
+
 ConnectionVerdict JudgeConnection(const ConnectionFacts& facts,
                                   const VerdictThresholds& thresholds) {
   const netlink::SocketRecord& socket = facts.connection.socket;

@@ -37,6 +37,7 @@
 
 #include "netlink/address.h"
 #include "netlink/egress.h"
+#include "netlink/model.h"
 #include "netlink/sock_diag.h"
 #include "watchdog/core/connections.h"
 
@@ -75,6 +76,13 @@ struct ConnectionVerdict {
   ConnectionKind kind = ConnectionKind::kOther;
   std::string evidence;  // "control A -> B: what was seen"
 };
+
+// The facts about `connection` that the host's model knows: whether its local
+// address is still on a link, and which; plus the route to its remote now
+// (netlink::Watcher::RouteTo), if looked up.
+ConnectionFacts FactsFromModel(const ClassifiedConnection& connection,
+                               const netlink::Model& model,
+                               std::optional<netlink::Egress> route_now);
 
 ConnectionVerdict JudgeConnection(const ConnectionFacts& facts,
                                   const VerdictThresholds& thresholds);
