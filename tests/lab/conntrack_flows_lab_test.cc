@@ -14,6 +14,7 @@
 #include "netlink/sock_diag.h"
 #include "netlink/unique_fd.h"
 #include "tests/lab/lab.h"
+#include "tests/lab/world.h"
 #include "watchdog/core/mwan3.h"
 
 namespace {
@@ -72,12 +73,9 @@ TEST(ConntrackFlowsLab, ModeBDeletesOnlyTailscaledsFlowsOnTheDeadWan) {
   UniqueFd magicsock_live = Udp(41642, 0x80000, {"198.51.100.10"});
   UniqueFd someone_else = Udp(5000, 0, {"198.51.100.10"});
   // tailscaled's control connection to a server on the far side.
-  UniqueFd listener(lab::SocketIn(far.pid(), AF_INET, SOCK_STREAM));
+  UniqueFd listener = lab::ListenIn(far, "198.51.100.10", 80);
+  ASSERT_TRUE(listener.valid());
   sockaddr_in server = Addr("198.51.100.10", 80);
-  ASSERT_EQ(
-      bind(listener.get(), reinterpret_cast<sockaddr*>(&server), sizeof server),
-      0);
-  ASSERT_EQ(listen(listener.get(), 4), 0);
   UniqueFd control(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const uint32_t mark = 0x80000;
   setsockopt(control.get(), SOL_SOCKET, SO_MARK, &mark, sizeof mark);

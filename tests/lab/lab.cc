@@ -5,7 +5,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,22 +88,6 @@ int Netns::Sh(const std::string& script) const {
   }
   return lab::Sh("nsenter -t " + std::to_string(pid_) + " -n sh -ec '" +
                  quoted + "'");
-}
-
-int SocketIn(pid_t ns_pid, int domain, int type) {
-  const std::string target = "/proc/" + std::to_string(ns_pid) + "/ns/net";
-  int here = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  int there = open(target.c_str(), O_RDONLY | O_CLOEXEC);
-  int fd = -1;
-  if (here >= 0 && there >= 0 && setns(there, CLONE_NEWNET) == 0) {
-    fd = socket(domain, type | SOCK_CLOEXEC, 0);
-    const int saved = errno;
-    if (setns(here, CLONE_NEWNET) != 0) std::abort();  // never stay there
-    errno = saved;
-  }
-  if (here >= 0) close(here);
-  if (there >= 0) close(there);
-  return fd;
 }
 
 DualWanRouter CreateDualWanRouter() {

@@ -46,13 +46,6 @@ class Netns {
   pid_t pid_ = -1;
 };
 
-// A socket created inside the network namespace of process `ns_pid` (a
-// Netns's pid): the calling thread enters it for the socket() call only. A
-// socket stays in the namespace it was created in, so the test can accept,
-// read and write across namespaces from one thread. Returns -1 (errno set)
-// on failure; the caller owns the fd.
-int SocketIn(pid_t ns_pid, int domain, int type);
-
 // A dual-WAN router: this process's namespace is the router, with wan0 and
 // wan1 whose peers isp0/isp1 live in two ISP namespaces (198.51.100.1 and
 // 203.0.113.1), each linked on to an "internet" namespace. Routes are left to

@@ -22,6 +22,7 @@
 #include "netlink/unique_fd.h"
 #include "netlink/watcher.h"
 #include "tests/lab/lab.h"
+#include "tests/lab/world.h"
 #include "watchdog/core/connection_verdict.h"
 
 namespace {
@@ -30,13 +31,11 @@ using netlink::UniqueFd;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-// A listener on `ip`:`port` (port 0: any), in the namespace of `ns_pid`
-// (0: this one).
-UniqueFd Listen(const char* ip, uint16_t port, pid_t ns_pid = 0) {
+// A listener on `ip`:`port` (port 0: any; v4 or v6), in this namespace.
+UniqueFd Listen(const char* ip, uint16_t port) {
   const bool v6 = std::string(ip).find(':') != std::string::npos;
   const int af = v6 ? AF_INET6 : AF_INET;
-  UniqueFd fd(ns_pid ? lab::SocketIn(ns_pid, af, SOCK_STREAM)
-                     : socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(socket(af, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_storage addr{};
   socklen_t len;
   if (v6) {
@@ -250,7 +249,7 @@ class DyingPathLab : public ::testing::Test {
     ASSERT_EQ(far_->Sh("ip addr add 198.51.100.10/24 dev far0\n"
                        "ip link set far0 up"),
               0);
-    listener_ = Listen("198.51.100.10", 80, far_->pid());
+    listener_ = lab::ListenIn(*far_, "198.51.100.10", 80);
     ASSERT_TRUE(listener_.valid());
     client_ = UniqueFd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     const int mark = 0x80000, on = 1, idle = 2, interval = 2, count = 9;
