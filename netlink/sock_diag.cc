@@ -45,25 +45,8 @@ IpAddress Unmap(const IpAddress& ip) {
   return *IpAddress::FromBytes({ip.data() + 12, 4});
 }
 
-// Decodes one SOCK_DIAG_BY_FAMILY message (`message` includes its header).
-std::optional<SocketRecord> DecodeSocket(std::span<const uint8_t> message,
-                                         uint8_t protocol, size_t offset,
-                                         std::optional<ParseError>* error) {
-  auto fail = [&](ParseErrorKind kind, std::string detail) {
-    *error = ParseError{kind, offset, std::move(detail)};
-    return std::nullopt;
-  };
-  const std::span<const uint8_t> payload = message.subspan(sizeof(nlmsghdr));
-  inet_diag_msg msg;
-  if (!wire::ReadAt(payload, 0, &msg)) {
-    return fail(ParseErrorKind::kTruncatedPayload,
-                "payload of " + std::to_string(payload.size()) +
-                    " bytes is shorter than inet_diag_msg");
-  }
-  if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
-    return fail(ParseErrorKind::kTruncatedPayload,
-                "address family " + std::to_string(msg.idiag_family));
-  }
+// The fixed part of a reply (family checked by the caller).
+SocketRecord FromDiagMsg(const inet_diag_msg& msg, uint8_t protocol) {
   SocketRecord record;
   record.family = msg.idiag_family == AF_INET ? Family::kV4 : Family::kV6;
   record.protocol = protocol;
@@ -85,24 +68,52 @@ std::optional<SocketRecord> DecodeSocket(std::span<const uint8_t> message,
   record.timer = msg.idiag_timer;
   record.timer_retries = msg.idiag_retrans;
   record.timer_expires_ms = msg.idiag_expires;
-  bool ok = wire::ForEachAttribute(
-      payload.subspan(std::min(wire::Align4(sizeof msg), payload.size())),
-      [&](const wire::Attribute& attr) {
-        uint32_t value;
-        switch (attr.type) {
-          case INET_DIAG_MARK:
-            if (!wire::AttrU32(attr, &value)) return false;
-            record.mark = value;
-            return true;
-          case INET_DIAG_INFO:
-            if (protocol == IPPROTO_TCP)
-              record.tcp_info = DecodeTcpInfo(attr.payload);
-            return true;
-          default:
-            return true;
+  return record;
+}
+
+// INET_DIAG_MARK and INET_DIAG_INFO; false on a malformed attribute.
+bool ReadAttributes(std::span<const uint8_t> area, SocketRecord* record) {
+  return wire::ForEachAttribute(area, [&](const wire::Attribute& attr) {
+    uint32_t value;
+    switch (attr.type) {
+      case INET_DIAG_MARK:
+        if (!wire::AttrU32(attr, &value)) return false;
+        record->mark = value;
+        return true;
+      case INET_DIAG_INFO:
+        if (record->protocol == IPPROTO_TCP) {
+          record->tcp_info = DecodeTcpInfo(attr.payload);
         }
-      });
-  if (!ok) {
+        return true;
+      default:
+        return true;
+    }
+  });
+}
+
+// Decodes one SOCK_DIAG_BY_FAMILY message (`message` includes its header).
+std::optional<SocketRecord> DecodeSocket(std::span<const uint8_t> message,
+                                         uint8_t protocol, size_t offset,
+                                         std::optional<ParseError>* error) {
+  auto fail = [&](ParseErrorKind kind, std::string detail) {
+    *error = ParseError{kind, offset, std::move(detail)};
+    return std::nullopt;
+  };
+  const std::span<const uint8_t> payload = message.subspan(sizeof(nlmsghdr));
+  inet_diag_msg msg;
+  if (!wire::ReadAt(payload, 0, &msg)) {
+    return fail(ParseErrorKind::kTruncatedPayload,
+                "payload of " + std::to_string(payload.size()) +
+                    " bytes is shorter than inet_diag_msg");
+  }
+  if (msg.idiag_family != AF_INET && msg.idiag_family != AF_INET6) {
+    return fail(ParseErrorKind::kTruncatedPayload,
+                "address family " + std::to_string(msg.idiag_family));
+  }
+  SocketRecord record = FromDiagMsg(msg, protocol);
+  if (!ReadAttributes(
+          payload.subspan(std::min(wire::Align4(sizeof msg), payload.size())),
+          &record)) {
     return fail(ParseErrorKind::kBadAttribute,
                 "attribute out of bounds or of bad size");
   }
@@ -295,6 +306,20 @@ SockDump SockDiag::DumpBothFamilies(SockDiagQuery query) {
   return all;
 }
 
+void SockDiag::Keep(const SockDiagQuery& query, SocketRecord record,
+                    SockDump* dump) const {
+  ++dump->received;
+  // Without the kernel filter, and as a check with it.
+  if (query.mark && !(record.mark && query.mark->Matches(*record.mark))) {
+    return;
+  }
+  if (dump->sockets.size() >= max_sockets_) {
+    dump->truncated = true;
+    return;
+  }
+  dump->sockets.push_back(std::move(record));
+}
+
 SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter) {
   SockDump dump;
   dump.filtered_in_kernel = kernel_filter && query.mark.has_value();
@@ -324,17 +349,8 @@ SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter) {
     SockDiagChunk chunk = ParseSockDiag(
         std::span(buffer).first(static_cast<size_t>(n)), query.protocol, seq);
     for (SocketRecord& record : chunk.sockets) {
-      ++dump.received;
       any_mark = any_mark || record.mark.has_value();
-      // Without the kernel filter, and as a check with it.
-      if (query.mark && !(record.mark && query.mark->Matches(*record.mark))) {
-        continue;
-      }
-      if (dump.sockets.size() >= max_sockets_) {
-        dump.truncated = true;
-        continue;
-      }
-      dump.sockets.push_back(std::move(record));
+      Keep(query, std::move(record), &dump);
     }
     if (chunk.parse_error) {
       // The rest of the dump cannot be trusted; the socket may still hold

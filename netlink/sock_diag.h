@@ -180,6 +180,9 @@ class SockDiag {
 
  private:
   SockDump RunOnce(const SockDiagQuery& query, bool kernel_filter);
+  // Counts `record` and keeps it if it matches the query and fits.
+  void Keep(const SockDiagQuery& query, SocketRecord record,
+            SockDump* dump) const;
 
   std::unique_ptr<NetlinkChannel> channel_;
   size_t max_sockets_;
