@@ -104,7 +104,7 @@ std::string NetmonDefaultInterface() {
   return "";
 }
 
-class Mwan3Lab : public ::testing::Test {
+class Mwan3KernelLab : public ::testing::Test {
  protected:
   void SetUp() override {
     LAB_ENTER_NETNS_OR_SKIP();
@@ -148,7 +148,7 @@ class Mwan3Lab : public ::testing::Test {
   watchdog::Mwan3Paths paths_;
 };
 
-TEST_F(Mwan3Lab, DetectsMwan3AndTailscaledsModeFromTheKernel) {
+TEST_F(Mwan3KernelLab, DetectsMwan3AndTailscaledsModeFromTheKernel) {
   LAB_RUN(Mwan3Rules(1300));
   netlink::Watcher watcher;
   watchdog::Mwan3Rules rules = watchdog::DetectMwan3(watcher.model().rules());
@@ -175,7 +175,7 @@ TEST_F(Mwan3Lab, DetectsMwan3AndTailscaledsModeFromTheKernel) {
             TailscaleRuleMode::kB);
 }
 
-TEST_F(Mwan3Lab, SteeringAddsAndRemovesExactlyOurRoute) {
+TEST_F(Mwan3KernelLab, SteeringAddsAndRemovesExactlyOurRoute) {
   LAB_RUN(Mwan3Rules(1300));
   LAB_RUN(kRoutes);
   netlink::Watcher watcher;
@@ -214,7 +214,7 @@ TEST_F(Mwan3Lab, SteeringAddsAndRemovesExactlyOurRoute) {
   EXPECT_EQ(NetmonDefaultInterface(), "wan0");
 }
 
-TEST_F(Mwan3Lab, ALeftoverRouteOfOursIsRemovedAtStartAndNothingElse) {
+TEST_F(Mwan3KernelLab, ALeftoverRouteOfOursIsRemovedAtStartAndNothingElse) {
   LAB_RUN(kRoutes);
   const std::set<std::string> clean = AllRoutes();
   // What a crash while steering leaves behind.

@@ -53,7 +53,7 @@ std::vector<RuleMessage> RouterRules(uint32_t base) {
   return rules;
 }
 
-TEST(Mwan3, IdToMarkFollowsMwan3) {
+TEST(Mwan3View, IdToMarkFollowsMwan3) {
   EXPECT_EQ(Mwan3IdToMark(1, 0x3f00), 0x100u);
   EXPECT_EQ(Mwan3IdToMark(60, 0x3f00), 0x3c00u);
   EXPECT_EQ(Mwan3IdToMark(63, 0x3f00), 0x3f00u);
@@ -62,7 +62,7 @@ TEST(Mwan3, IdToMarkFollowsMwan3) {
   EXPECT_EQ(Mwan3IdToMark(3, 0xff000000), 0x3000000u);
 }
 
-TEST(Mwan3, DetectsMwan3AndModeA) {
+TEST(Mwan3View, DetectsMwan3AndModeA) {
   Mwan3Rules r = DetectMwan3(RouterRules(1300));
   EXPECT_TRUE(r.present);
   EXPECT_EQ(r.mask, 0x3f00u);
@@ -77,7 +77,7 @@ TEST(Mwan3, DetectsMwan3AndModeA) {
             (Mwan3RuleSet{3, Family::kV6, "wan0", true, false, 3}));
 }
 
-TEST(Mwan3, ModeBOtherAndNone) {
+TEST(Mwan3View, ModeBOtherAndNone) {
   EXPECT_EQ(DetectMwan3(RouterRules(5200)).mode, TailscaleRuleMode::kB);
   Mwan3Rules other = DetectMwan3(RouterRules(2300));
   EXPECT_EQ(other.mode, TailscaleRuleMode::kOther);
@@ -95,7 +95,7 @@ TEST(Mwan3, ModeBOtherAndNone) {
   EXPECT_FALSE(DetectMwan3(bare).present);
 }
 
-TEST(Mwan3, MarksThatAreNotTheIdsAreNotMwan3s) {
+TEST(Mwan3View, MarksThatAreNotTheIdsAreNotMwan3s) {
   std::vector<RuleMessage> rules = {
       Rule(2001, 1, 0x200, 0x3f00),  // mark of id 2 at 2001
       Rule(2002, 7, 0x200, 0x3f00),  // table is not the id
@@ -112,7 +112,7 @@ TEST(Mwan3, MarksThatAreNotTheIdsAreNotMwan3s) {
   EXPECT_EQ(r.interfaces[0].device, "wan0");
 }
 
-TEST(Mwan3, InterfaceOrderFromUci) {
+TEST(Mwan3View, InterfaceOrderFromUci) {
   const char* uci = R"(
 config globals 'globals'
 	option mmx_mask '0x3F00'
@@ -139,7 +139,7 @@ config rule 'https'
               1);
 }
 
-TEST(Mwan3, StatusFileContent) {
+TEST(Mwan3View, StatusFileContent) {
   EXPECT_EQ(ParseMwan3Status("online\n"), WanState::kOnline);
   EXPECT_EQ(ParseMwan3Status("offline"), WanState::kOffline);
   EXPECT_EQ(ParseMwan3Status(" disconnecting \n"), WanState::kDisconnecting);
@@ -150,7 +150,7 @@ TEST(Mwan3, StatusFileContent) {
   EXPECT_EQ(ParseMwan3Status(std::string("online\0x", 8)), WanState::kUnknown);
 }
 
-TEST(Mwan3, ViewJoinsRulesNamesAndStates) {
+TEST(Mwan3View, ViewJoinsRulesNamesAndStates) {
   const std::vector<std::string> order = {"wan", "wanb", "wan6", "lte"};
   std::map<std::string, Mwan3StatusFiles> files;
   files["wan"] = {"offline\n", "offline\n"};
