@@ -13,6 +13,13 @@
 #include "netlink/wire.h"
 
 namespace netlink {
+
+static_assert(kRouteTableMain == RT_TABLE_MAIN);
+static_assert(kRouteTypeUnicast == RTN_UNICAST);
+static_assert(kRuleActionToTable == FR_ACT_TO_TBL);
+static_assert(kRuleActionBlackhole == FR_ACT_BLACKHOLE);
+static_assert(kRuleActionUnreachable == FR_ACT_UNREACHABLE);
+
 namespace {
 
 using wire::Align4;

@@ -18,6 +18,12 @@
 #include "netlink/wire.h"
 
 namespace netlink {
+
+static_assert(kIpProtocolTcp == IPPROTO_TCP && kIpProtocolUdp == IPPROTO_UDP);
+static_assert(kTcpEstablished == TCP_ESTABLISHED &&
+              kTcpSynSent == TCP_SYN_SENT && kTcpCloseWait == TCP_CLOSE_WAIT &&
+              kTcpListen == TCP_LISTEN && kTcpClosing == TCP_CLOSING);
+
 namespace {
 
 // The bytecode that keeps sockets whose mark matches: one MARK_COND

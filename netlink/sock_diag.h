@@ -31,6 +31,24 @@
 
 namespace netlink {
 
+// IP protocols and TCP states as the kernel numbers them (sock_diag.cc
+// checks them against <netinet/in.h> and <netinet/tcp.h>).
+inline constexpr uint8_t kIpProtocolTcp = 6;   // IPPROTO_TCP
+inline constexpr uint8_t kIpProtocolUdp = 17;  // IPPROTO_UDP
+enum TcpState : uint8_t {
+  kTcpEstablished = 1,
+  kTcpSynSent,
+  kTcpSynRecv,
+  kTcpFinWait1,
+  kTcpFinWait2,
+  kTcpTimeWait,
+  kTcpClose,
+  kTcpCloseWait,
+  kTcpLastAck,
+  kTcpListen,
+  kTcpClosing,
+};
+
 // tailscaled's own rules match its sockets' mark under this mask
 // (wgengine/router/osrouter/router_linux.go: fwmark 0x80000/0xff0000).
 inline constexpr uint32_t kTailscaleMarkMask = 0xff0000;

@@ -1,7 +1,7 @@
 // Reading the fake tailscaled's event log (`--events`, JSON lines with
 // `unix_ms`) and request log for benchmark 5 (heal_bench.cc). Pure: events in,
 // times out, so the definition of "healed" is tested on its own
-// (tests/unit/heal_events_test.cc).
+// (tests/bench/heal_events_test.cc).
 #ifndef TSWATCHDOG_TESTS_BENCH_HEAL_EVENTS_H_
 #define TSWATCHDOG_TESTS_BENCH_HEAL_EVENTS_H_
 

@@ -15,8 +15,8 @@
 #include "tests/lab/lab.h"
 #include "watchdog/core/mwan3.h"
 #include "watchdog/core/steering.h"
-#include "watchdog/mwan3_status.h"
-#include "watchdog/route_steerer.h"
+#include "watchdog/daemon/mwan3_status.h"
+#include "watchdog/daemon/route_steerer.h"
 
 namespace {
 

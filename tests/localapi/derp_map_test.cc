@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "watchdog/tailscale_types.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
 namespace {

@@ -1,7 +1,5 @@
 #include "watchdog/core/connection_verdict.h"
 
-#include <netinet/tcp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,27 +12,27 @@ using std::chrono::milliseconds;
 
 const char* TcpStateName(uint8_t state) {
   switch (state) {
-    case TCP_ESTABLISHED:
+    case netlink::kTcpEstablished:
       return "established";
-    case TCP_SYN_SENT:
+    case netlink::kTcpSynSent:
       return "syn-sent";
-    case TCP_SYN_RECV:
+    case netlink::kTcpSynRecv:
       return "syn-recv";
-    case TCP_FIN_WAIT1:
+    case netlink::kTcpFinWait1:
       return "fin-wait-1";
-    case TCP_FIN_WAIT2:
+    case netlink::kTcpFinWait2:
       return "fin-wait-2";
-    case TCP_TIME_WAIT:
+    case netlink::kTcpTimeWait:
       return "time-wait";
-    case TCP_CLOSE:
+    case netlink::kTcpClose:
       return "close";
-    case TCP_CLOSE_WAIT:
+    case netlink::kTcpCloseWait:
       return "close-wait";
-    case TCP_LAST_ACK:
+    case netlink::kTcpLastAck:
       return "last-ack";
-    case TCP_LISTEN:
+    case netlink::kTcpListen:
       return "listen";
-    case TCP_CLOSING:
+    case netlink::kTcpClosing:
       return "closing";
   }
   return "state ?";
@@ -137,7 +135,7 @@ ConnectionVerdict JudgeNotEstablished(const ConnectionFacts& facts,
                                       const netlink::TcpInfo& info,
                                       const VerdictThresholds& t) {
   const uint8_t state = facts.connection.socket.state;
-  if (state == TCP_SYN_SENT && info.retransmits > 0) {
+  if (state == netlink::kTcpSynSent && info.retransmits > 0) {
     return Make(facts,
                 info.retransmits >= t.dead_retransmits ? Verdict::kDead
                                                        : Verdict::kSuspect,
@@ -216,7 +214,7 @@ ConnectionVerdict JudgeConnection(const ConnectionFacts& facts,
                 "tcp_info of " + std::to_string(info.length) +
                     " bytes, too short to judge");
   }
-  if (socket.state != TCP_ESTABLISHED) {
+  if (socket.state != netlink::kTcpEstablished) {
     return JudgeNotEstablished(facts, info, thresholds);
   }
   if (!facts.local_address_present) {

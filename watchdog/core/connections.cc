@@ -1,7 +1,5 @@
 #include "watchdog/core/connections.h"
 
-#include <netinet/in.h>
-
 #include <algorithm>
 
 namespace watchdog {
@@ -43,7 +41,7 @@ std::vector<ClassifiedConnection> ClassifyConnections(
   bool any_port80 = false;
   for (const netlink::SocketRecord& socket : sockets) {
     ClassifiedConnection c{socket, ConnectionKind::kOther, ""};
-    if (socket.protocol == IPPROTO_TCP) {
+    if (socket.protocol == netlink::kIpProtocolTcp) {
       if (const DerpServer* server = FindDerpServer(socket.remote, derp)) {
         c.kind = ConnectionKind::kDerp;
         c.derp_node = server->name;

@@ -1,7 +1,5 @@
 #include "watchdog/core/mwan3.h"
 
-#include <linux/fib_rules.h>
-
 #include <algorithm>
 #include <tuple>
 
@@ -36,7 +34,7 @@ std::optional<uint32_t> MarkRuleId(const netlink::RuleMessage& rule,
 
 void ReadTailscaleRule(const netlink::RuleMessage& rule, Mwan3Rules* out) {
   if (rule.fwmark != kTailscaleMark || rule.fwmask != kTailscaleMask ||
-      rule.table != kMainTable || rule.action != FR_ACT_TO_TBL ||
+      rule.table != kMainTable || rule.action != netlink::kRuleActionToTable ||
       rule.priority < 10) {
     return;
   }
@@ -54,17 +52,18 @@ void ReadTailscaleRule(const netlink::RuleMessage& rule, Mwan3Rules* out) {
 void ReadMwan3Rule(const netlink::RuleMessage& rule,
                    std::map<Key, Mwan3RuleSet>* sets, Mwan3Rules* out) {
   if (auto id = MarkRuleId(rule, 2000);
-      id && rule.action == FR_ACT_TO_TBL && rule.table == *id) {
+      id && rule.action == netlink::kRuleActionToTable && rule.table == *id) {
     Mwan3RuleSet& set = Entry(sets, *id, rule.family);
     set.lookup_rule = true;
     set.table = rule.table;
     out->mask = *rule.fwmask;
     out->present = true;
   } else if (auto uid = MarkRuleId(rule, 3000);
-             uid && rule.action == FR_ACT_UNREACHABLE) {
+             uid && rule.action == netlink::kRuleActionUnreachable) {
     Entry(sets, *uid, rule.family).unreachable_rule = true;
   } else if (rule.priority > 1000 && rule.priority < 2000 &&
-             !rule.iifname.empty() && rule.action == FR_ACT_TO_TBL &&
+             !rule.iifname.empty() &&
+             rule.action == netlink::kRuleActionToTable &&
              rule.table == rule.priority - 1000) {
     Entry(sets, rule.priority - 1000, rule.family).device = rule.iifname;
   }

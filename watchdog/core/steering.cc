@@ -1,7 +1,5 @@
 #include "watchdog/core/steering.h"
 
-#include <linux/rtnetlink.h>
-
 #include <algorithm>
 
 namespace watchdog {
@@ -10,13 +8,14 @@ namespace {
 using netlink::RouteMessage;
 
 bool IsMainDefault(const RouteMessage& r, netlink::Family family) {
-  return !r.deleted && r.family == family && r.table == RT_TABLE_MAIN &&
-         r.dst_len == 0 && r.type == RTN_UNICAST && r.oif != 0;
+  return !r.deleted && r.family == family &&
+         r.table == netlink::kRouteTableMain && r.dst_len == 0 &&
+         r.type == netlink::kRouteTypeUnicast && r.oif != 0;
 }
 
 bool IsOurs(const RouteMessage& r) {
-  return r.protocol == kSteeringProtocol && r.table == RT_TABLE_MAIN &&
-         r.dst_len == 0 && !r.deleted;
+  return r.protocol == kSteeringProtocol &&
+         r.table == netlink::kRouteTableMain && r.dst_len == 0 && !r.deleted;
 }
 
 std::string DevName(const SteeringInput& in, int32_t oif) {
@@ -65,7 +64,8 @@ std::optional<SteeringRoute> LiveWanRoute(
     if (wan.family != in.family || wan.state != WanState::kOnline) continue;
     for (const RouteMessage& r : in.routes) {
       if (!r.deleted && r.family == in.family && r.table == wan.id &&
-          r.dst_len == 0 && r.type == RTN_UNICAST && r.oif != 0) {
+          r.dst_len == 0 && r.type == netlink::kRouteTypeUnicast &&
+          r.oif != 0) {
         *wan_out = &wan;
         return FromRoute(in, r);
       }

@@ -1,0 +1,358 @@
+#include "watchdog/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "netlink/describe.h"
+
+namespace watchdog {
+namespace {
+
+std::string UplinkSummary(const netlink::UplinkView& view) {
+  return "v4 " + netlink::DescribeEgress(view.v4) + "; v6 " +
+         netlink::DescribeEgress(view.v6);
+}
+
+MachineConfig MachineConfigFor(const config::Config& config, uint64_t seed) {
+  MachineConfig machine = MachineConfigFromConfig(config);
+  machine.jitter_seed = seed;
+  return machine;
+}
+
+// A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
+// ..., at most every 10 s, until it works.
+constexpr std::chrono::milliseconds kPublishRetryMin{1000};
+constexpr std::chrono::milliseconds kPublishRetryMax{10000};
+
+}  // namespace
+
+MachineConfig MachineConfigFromConfig(const config::Config& config) {
+  MachineConfig machine;
+  machine.debounce = config.debounce;
+  machine.settle_max = config.settle_max;
+  machine.grace = config.grace;
+  machine.verify = config.verify;
+  machine.unhealthy_after = config.unhealthy_after;
+  machine.backoff_initial = config.backoff_initial;
+  machine.backoff_max = config.backoff_max;
+  machine.kick_on_change = config.kick_on_change;
+  machine.ladder = config.ladder;
+  machine.max_disruptive_per_hour = config.max_disruptive_per_hour;
+  return machine;
+}
+
+Daemon::Daemon(config::Config config, DaemonSettings settings,
+               DaemonPorts ports)
+    : config_(std::move(config)),
+      settings_(settings),
+      ports_(ports),
+      machine_(MachineConfigFor(config_, settings_.jitter_seed),
+               ports_.timers.Now()) {}
+
+Daemon::~Daemon() {
+  if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
+  if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+}
+
+void Daemon::Start() {
+  const netlink::UplinkView& view = ports_.uplink.view();
+  spdlog::info("uplink: {}", UplinkSummary(view));
+  ports_.uplink.Watch([this](const std::optional<netlink::UplinkChange>& c) {
+    OnUplinkBurst(c);
+  });
+  old_sources_.Observe(view);
+  Feed(UplinkEvent{view.AnyUsable(), {}, UplinkSummary(view)});
+  CheckTailscaleAddress();
+  ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
+                            [this](const BusEvent& e) { OnBusEvent(e); });
+  FetchStatus(false);
+  dirty_ = true;
+}
+
+void Daemon::Stop() { ports_.tailscale.StopWatchingBus(); }
+
+void Daemon::OnUplinkHint() {
+  // Re-read everything and treat it as an uplink change even if our view
+  // did not move.
+  spdlog::info("SIGUSR1: external uplink hint, resyncing");
+  OnUplinkBurst(ports_.uplink.Resync("SIGUSR1"));
+  const netlink::UplinkView& view = ports_.uplink.view();
+  Feed(UplinkEvent{
+      view.AnyUsable(), {}, "external hint (SIGUSR1); " + UplinkSummary(view)});
+}
+
+void Daemon::Reconfigure(config::Config next) {
+  if (next.socket != config_.socket ||
+      next.tailscale_interface != config_.tailscale_interface) {
+    spdlog::warn(
+        "SIGHUP: socket and tailscale_interface apply after a restart");
+    next.socket = config_.socket;
+    next.tailscale_interface = config_.tailscale_interface;
+  }
+  config_ = std::move(next);
+  machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
+  spdlog::info("SIGHUP: config reloaded");
+  dirty_ = true;
+}
+
+// --- What the ports report --------------------------------------------------
+
+void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
+  CheckTailscaleAddress();
+  if (!change) return;
+  old_sources_.Observe(change->new_view);
+  spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
+               UplinkSummary(change->old_view),
+               UplinkSummary(change->new_view));
+  Feed(UplinkEvent{change->new_view.AnyUsable(), change->reasons,
+                   UplinkSummary(change->new_view)});
+  // network-status counts only while our uplink is usable: re-judge.
+  Classify(false);
+  dirty_ = true;  // the view changed even where the state did not
+}
+
+void Daemon::CheckTailscaleAddress() {
+  const bool present = ports_.uplink.HasTailscaleAddress();
+  if (had_tailscale_address_ == present) return;
+  if (present) {
+    spdlog::info("{} has a Tailscale address again",
+                 config_.tailscale_interface);
+  }
+  had_tailscale_address_ = present;
+  Feed(TailscaleAddressEvent{present});
+}
+
+void Daemon::OnNotify(const Notify& notify) {
+  if (notify.err_message) {
+    spdlog::warn("tailscaled bus: {}", *notify.err_message);
+  }
+  bool relevant = false;
+  if (notify.health) {
+    bus_health_ = notify.health;
+    relevant = true;
+  }
+  if (notify.state) {
+    bus_state_ = notify.state;
+    relevant = true;
+  }
+  if (notify.prefs) {
+    prefs_ = notify.prefs;
+    relevant = true;
+  }
+  if (relevant && (status_ || !status_error_.empty())) Classify(false);
+}
+
+void Daemon::OnBusEvent(const BusEvent& event) {
+  if (event.kind == BusEvent::Kind::kConnected) {
+    spdlog::info("tailscaled: watching its bus");
+    FetchStatus(false);
+    return;
+  }
+  spdlog::warn("tailscaled bus: {}; reconnecting in {}ms",
+               event.error.ToString(), event.retry_in.count());
+  if (event.error.kind == LocalApiError::Kind::kConnect ||
+      event.error.kind == LocalApiError::Kind::kTimeout) {
+    // Nothing answers: whatever we knew is stale.
+    status_.reset();
+    status_error_ = event.error.ToString();
+    bus_health_.reset();
+    bus_state_.reset();
+    Classify(false);
+  } else {
+    FetchStatus(false);
+  }
+}
+
+void Daemon::FetchStatus(bool answer_machine) {
+  if (answer_machine) answer_machine_pending_ = true;
+  if (status_in_flight_) return;
+  status_in_flight_ = true;
+  ports_.tailscale.GetStatus([this](ApiResult<Status> result) {
+    status_in_flight_ = false;
+    if (result.ok()) {
+      status_ = std::move(result.value);
+      status_error_.clear();
+      bus_state_.reset();  // the status is newer than any earlier bus state
+    } else {
+      status_.reset();
+      status_error_ = result.error.ToString();
+      spdlog::warn("tailscaled: {}", status_error_);
+    }
+    const bool answer = answer_machine_pending_;
+    answer_machine_pending_ = false;
+    Classify(answer);
+  });
+}
+
+void Daemon::Classify(bool force_event) {
+  if (!status_ && status_error_.empty()) return;  // nothing known yet
+  HealthInputs in;
+  in.status = status_;
+  in.unreachable_error = status_error_;
+  in.bus_health = bus_health_;
+  in.bus_state = bus_state_;
+  in.prefs = prefs_;
+  in.uplink_usable = ports_.uplink.view().AnyUsable();
+  in.now = ports_.timers.Now();
+  in.start_timeout = config_.start_timeout;
+  HealthVerdict verdict = starting_clock_.Classify(in);
+  const bool changed = !verdict_ || verdict_->Describe() != verdict.Describe();
+  if (changed) spdlog::info("tailscale: {}", verdict.Describe());
+  verdict_ = verdict;
+  if (changed || force_event) Feed(HealthEvent{verdict});
+  if (changed) dirty_ = true;
+}
+
+// --- The machine ------------------------------------------------------------
+
+void Daemon::Feed(Event event) {
+  pending_.push_back(std::move(event));
+  if (feeding_) return;  // fed after the commands being carried out
+  feeding_ = true;
+  struct Done {
+    bool& feeding;
+    ~Done() { feeding = false; }
+  } done{feeding_};
+  while (!pending_.empty()) {
+    const Event next = std::move(pending_.front());
+    pending_.pop_front();
+    bool transitioned = false;
+    for (const Command& command : machine_.Step(next, ports_.timers.Now())) {
+      if (std::holds_alternative<Transition>(command)) transitioned = true;
+      Execute(command);
+    }
+    if (transitioned) dirty_ = true;
+  }
+  ArmMachineTimer();
+}
+
+void Daemon::ArmMachineTimer() {
+  if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
+  machine_timer_ = 0;
+  if (auto deadline = machine_.NextDeadline()) {
+    machine_timer_ = ports_.timers.AddTimer(*deadline, [this] {
+      machine_timer_ = 0;
+      Feed(Tick{});
+    });
+  }
+}
+
+void Daemon::Execute(const Command& command) {
+  if (auto* t = std::get_if<Transition>(&command)) {
+    if (t->from == t->to) {
+      spdlog::info("state {}: {}", StateName(t->to), t->why);
+    } else {
+      spdlog::info("state {} -> {}: {}", StateName(t->from), StateName(t->to),
+                   t->why);
+    }
+    // Verified healthy: the uplink sources it moved away from are no longer
+    // the conntrack step's business.
+    if (t->to == State::kHealthy) old_sources_.Forget();
+  } else if (auto* run = std::get_if<RunStep>(&command)) {
+    ExecuteStep(*run);
+  } else if (std::holds_alternative<RefreshHealth>(command)) {
+    spdlog::debug("decision: fetch a fresh status to judge tailscaled");
+    FetchStatus(true);
+  } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
+    actuator().RestartUnits(units->why, Actions());
+  } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
+    actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
+  }
+}
+
+void Daemon::ExecuteStep(const RunStep& run) {
+  const LadderStep step = run.step;
+  actuator().RunStep({step, run.soft_kick, old_sources_.old()}, Actions(),
+                     [this, step](bool ok, std::string error) {
+                       if (ok) {
+                         spdlog::info("step {} done", StepName(step));
+                       } else {
+                         spdlog::warn("step {} failed: {}", StepName(step),
+                                      error);
+                       }
+                       Feed(StepFinished{step, ok, std::move(error)});
+                     });
+}
+
+Actuator& Daemon::actuator() const {
+  return config_.dry_run ? ports_.dry_run : ports_.live;
+}
+
+ActionSettings Daemon::Actions() const {
+  return {config_.restart_command, config_.hooks_dir, config_.restart_on_ip,
+          settings_.restart_timeout, settings_.hook_timeout};
+}
+
+HookEnvironment Daemon::HookEnv(const std::string& event) const {
+  const netlink::UplinkView& view = ports_.uplink.view();
+  const auto& action = machine_.last_action();
+  return {
+      {"TSWATCHDOG_EVENT", event},
+      {"TSWATCHDOG_STATE", std::string(StateName(machine_.state()))},
+      {"TSWATCHDOG_UPLINK", UplinkSummary(view)},
+      {"TSWATCHDOG_UPLINK_V4_DEV", view.v4.usable() ? view.v4.dev : ""},
+      {"TSWATCHDOG_UPLINK_V6_DEV", view.v6.usable() ? view.v6.dev : ""},
+      {"TSWATCHDOG_STEP", action ? std::string(StepName(action->step)) : ""},
+  };
+}
+
+// --- Publishing -------------------------------------------------------------
+
+void Daemon::FlushIfDirty() {
+  if (!dirty_) return;
+  dirty_ = false;
+  if (ports_.publisher.Publish(TakeSnapshot(),
+                               {config_.state_file, config_.metrics_file})) {
+    publish_retry_delay_ = {};
+    if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+    publish_retry_timer_ = 0;
+    return;
+  }
+  ArmPublishRetry();
+}
+
+// Disk full or a read-only directory: keep working, try again later (a
+// write for a new event may come first).
+void Daemon::ArmPublishRetry() {
+  if (publish_retry_timer_) return;
+  publish_retry_delay_ =
+      std::clamp(publish_retry_delay_ * 2, kPublishRetryMin, kPublishRetryMax);
+  publish_retry_timer_ = ports_.timers.AddTimer(
+      ports_.timers.Now() + publish_retry_delay_, [this] {
+        publish_retry_timer_ = 0;
+        dirty_ = true;
+      });
+}
+
+Snapshot Daemon::TakeSnapshot() const {
+  Snapshot snapshot;
+  snapshot.state = machine_.state();
+  snapshot.since = machine_.since();
+  snapshot.dry_run = config_.dry_run;
+  snapshot.uplink = ports_.uplink.view();
+  TailscaleView& tailscale = snapshot.tailscale;
+  if (status_) {
+    tailscale.backend_state = status_->backend_state_name;
+    tailscale.online = status_->self_online;
+    tailscale.version = status_->version;
+  }
+  if (bus_state_) tailscale.backend_state = BackendStateName(*bus_state_);
+  if (bus_health_) {
+    for (const auto& [code, warning] : bus_health_->warnings) {
+      tailscale.warnings.push_back(code);
+    }
+  } else if (status_) {
+    tailscale.warnings = status_->health;
+  }
+  tailscale.verdict = verdict_;
+  tailscale.error = status_error_;
+  snapshot.last_action = machine_.last_action();
+  snapshot.ladder_step = machine_.ladder_step();
+  snapshot.counters = machine_.counters();
+  snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  return snapshot;
+}
+
+}  // namespace watchdog

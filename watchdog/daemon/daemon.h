@@ -1,0 +1,124 @@
+// The executor of `tswatchdog run`, as wiring: it turns what its ports
+// report (uplink bursts, tailscaled's bus lines and answers, timers) into
+// Machine events, and the Machine's commands into work for its ports (the
+// actuator, the LocalAPI, the publisher). It decides nothing itself: the
+// Machine decides (core/machine.h), the health classifier judges
+// (core/health.h). Events are queued and fed to the Machine one at a time,
+// after the commands of the one before have all been carried out, so a port
+// that answers at once never re-enters the Machine.
+// The real ports and the loop are built by RunDaemon (daemon/run.h); tests
+// build a Daemon over fakes.
+#ifndef TSWATCHDOG_WATCHDOG_DAEMON_DAEMON_H_
+#define TSWATCHDOG_WATCHDOG_DAEMON_DAEMON_H_
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "netlink/conntrack.h"
+#include "watchdog/core/health.h"
+#include "watchdog/core/machine.h"
+#include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/snapshot.h"
+#include "watchdog/daemon/uplink_source.h"
+#include "watchdog/io/timers.h"
+#include "watchdog/localapi/localapi_client.h"
+
+namespace watchdog {
+
+// The machine's timings, ladder and budget from the config (jitter_seed 0).
+MachineConfig MachineConfigFromConfig(const config::Config& config);
+
+struct DaemonPorts {
+  Timers& timers;
+  UplinkSource& uplink;
+  TailscaleApi& tailscale;
+  Publisher& publisher;
+  // What acts (the daemon acts through the dry-run one when dry_run is set).
+  Actuator& live;
+  Actuator& dry_run;
+};
+
+struct DaemonSettings {
+  std::chrono::milliseconds restart_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds hook_timeout{std::chrono::seconds(30)};
+  // Seed of the machine's backoff jitter (RunDaemon: std::random_device).
+  uint64_t jitter_seed = 0;
+};
+
+class Daemon {
+ public:
+  Daemon(config::Config config, DaemonSettings settings, DaemonPorts ports);
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+  ~Daemon();
+
+  // The first uplink view, the bus watch and the first status call.
+  void Start();
+  void Stop();
+  // SIGUSR1: an external hint (mwan3/hotplug) that the uplink changed.
+  void OnUplinkHint();
+  // SIGHUP with a valid config: `socket` and `tailscale_interface` keep
+  // their running values (they need a restart).
+  void Reconfigure(config::Config next);
+
+  // The state file, metrics file and sd_notify STATUS= follow the daemon's
+  // view: every change marks it dirty, and the loop calls this once per
+  // iteration (one event: one write, however many parts of it changed).
+  void FlushIfDirty();
+
+  Snapshot TakeSnapshot() const;
+  const config::Config& config() const { return config_; }
+
+ private:
+  void OnUplinkBurst(const std::optional<netlink::UplinkChange>& change);
+  void OnNotify(const Notify& notify);
+  void OnBusEvent(const BusEvent& event);
+  void FetchStatus(bool answer_machine);
+  void Classify(bool force_event);
+  void CheckTailscaleAddress();
+  void Feed(Event event);
+  void Execute(const Command& command);
+  void ExecuteStep(const RunStep& run);
+  void ArmMachineTimer();
+  void ArmPublishRetry();
+  Actuator& actuator() const;
+  ActionSettings Actions() const;
+  HookEnvironment HookEnv(const std::string& event) const;
+
+  config::Config config_;
+  DaemonSettings settings_;
+  DaemonPorts ports_;
+  Machine machine_;
+  Timers::TimerId machine_timer_ = 0;
+
+  // Events waiting for the Machine, and whether they are being fed.
+  std::deque<Event> pending_;
+  bool feeding_ = false;
+
+  // What tailscaled last told us.
+  std::optional<Status> status_;
+  std::string status_error_;
+  std::optional<HealthState> bus_health_;
+  std::optional<BackendState> bus_state_;
+  std::optional<Prefs> prefs_;
+  StartingClock starting_clock_;
+  std::optional<HealthVerdict> verdict_;
+  bool status_in_flight_ = false;
+  bool answer_machine_pending_ = false;
+  std::optional<bool> had_tailscale_address_;
+  // Uplink sources since tailscaled was last healthy: the conntrack step's
+  // "old" addresses.
+  netlink::OldSources old_sources_;
+
+  bool dirty_ = false;
+  std::chrono::milliseconds publish_retry_delay_{0};
+  Timers::TimerId publish_retry_timer_ = 0;
+};
+
+}  // namespace watchdog
+
+#endif  // TSWATCHDOG_WATCHDOG_DAEMON_DAEMON_H_
