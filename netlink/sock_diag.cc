@@ -20,9 +20,10 @@
 namespace netlink {
 
 static_assert(kIpProtocolTcp == IPPROTO_TCP && kIpProtocolUdp == IPPROTO_UDP);
-static_assert(kTcpEstablished == TCP_ESTABLISHED &&
-              kTcpSynSent == TCP_SYN_SENT && kTcpCloseWait == TCP_CLOSE_WAIT &&
-              kTcpListen == TCP_LISTEN && kTcpClosing == TCP_CLOSING);
+static_assert(int{kTcpEstablished} == TCP_ESTABLISHED &&
+              int{kTcpSynSent} == TCP_SYN_SENT &&
+              int{kTcpCloseWait} == TCP_CLOSE_WAIT &&
+              int{kTcpListen} == TCP_LISTEN && int{kTcpClosing} == TCP_CLOSING);
 
 namespace {
 
