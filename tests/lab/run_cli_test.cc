@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/lab/lab.h"
 
@@ -92,6 +94,30 @@ TEST_F(RunCli, UnknownKeyAndNegativeDurationAndEmptyRestartCommand) {
     EXPECT_EQ(Run({"run", "--config", WriteConfig(text)}, &out), 2) << text;
     EXPECT_NE(out.find(expected), std::string::npos) << text << " -> " << out;
   }
+}
+
+// A state_file naming a directory was moved aside whole and JSON put in its
+// place (issue 13, defect 9); a metrics_file on someone else's file would
+// have been replaced. Both are refused before the daemon starts.
+TEST_F(RunCli, OutputFilesThatAreNotOursAreRefusedAtStart) {
+  std::filesystem::create_directory(dir_ + "/state.d");
+  std::ofstream(dir_ + "/notes.txt") << "an operator's notes\n";
+  const std::string config = WriteConfig("");
+  for (const auto& [args, expected] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--state-file", dir_ + "/state.d"}, "key 'state_file'"},
+           {{"--state-file", dir_ + "/state.json", "--metrics-file",
+             dir_ + "/notes.txt"},
+            "key 'metrics_file'"},
+       }) {
+    std::vector<std::string> argv = {"run", "--config", config};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(Run(argv, &out), 2) << out;
+    EXPECT_NE(out.find(expected), std::string::npos) << out;
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/state.d"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/state.d.stale"));
 }
 
 TEST_F(RunCli, MissingExplicitConfigIsAnError) {
