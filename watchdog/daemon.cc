@@ -533,9 +533,14 @@ void Daemon::RunHookPrograms(const std::string& event) {
 void Daemon::RestartUnitsOnIp(const char* why) {
   for (const std::string& unit : config_.restart_on_ip) {
     // systemd where it runs, else the OpenWrt/SysV init script of that name.
-    std::vector<std::string> argv = {"systemctl", "restart", unit};
+    // "--": a name is never an option. Validation (config.h) keeps '/' out
+    // of names, so the init script is a file in /etc/init.d, never a path
+    // elsewhere.
+    std::vector<std::string> argv = {"systemctl", "restart", "--", unit};
     const std::string init_script = "/etc/init.d/" + unit;
+    struct stat st {};
     if (access("/run/systemd/system", F_OK) != 0 &&
+        stat(init_script.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
         access(init_script.c_str(), X_OK) == 0) {
       argv = {init_script, "restart"};
     }
@@ -673,7 +678,12 @@ void Daemon::FlushIfDirty() {
                       RenderMetrics(state));
   }
   if (!config_.state_file.empty()) {
-    ok &= WriteOutput(state_output_, config_.state_file, state.dump(2) + "\n");
+    // Strings are made valid UTF-8 where they enter; `replace` is the last
+    // line of defence: a dump that threw would freeze the file for good.
+    ok &= WriteOutput(
+        state_output_, config_.state_file,
+        state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+            "\n");
   }
   if (ok) {
     output_retry_delay_ = {};
@@ -710,12 +720,13 @@ bool Daemon::WriteOutput(OutputFile& file, const std::string& path,
   // needs no space on a full disk, and frees none, so writes do not flip
   // between failing and working). Say each new problem once, not on every
   // event.
-  std::string set_aside = "; its old copy is now " + stale;
-  if (rename(path.c_str(), stale.c_str()) != 0) {
-    set_aside = errno == ENOENT
-                    ? ""
-                    : "; its old copy could not be set aside (" +
-                          std::string(std::strerror(errno)) + ") and is stale";
+  bool moved = false;
+  std::string set_aside;
+  if (auto problem = SetAsideStale(path, &moved)) {
+    set_aside =
+        "; its old copy could not be set aside (" + *problem + ") and is stale";
+  } else if (moved) {
+    set_aside = "; its old copy is now " + stale;
   }
   if (*error != file.last_error) {
     spdlog::error("{} not written ({}){}; going on, retrying", file.what,
