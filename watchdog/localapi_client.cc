@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "netlink/utf8.h"
 #include "watchdog/bus_line_splitter.h"
 
 namespace watchdog {
@@ -30,22 +32,23 @@ bool IsSocket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-std::string Trim(std::string text) {
+// A server message as it may enter the daemon's state: trimmed, at most
+// kMaxMessageChars bytes (never cutting a character in half) and valid
+// UTF-8, since it ends up in the state file's JSON. Control characters are
+// kept here; the log sink escapes them (logging.h).
+std::string Trim(std::string_view text) {
   while (!text.empty() &&
          std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.pop_back();
+    text.remove_suffix(1);
   }
-  size_t start = 0;
-  while (start < text.size() &&
-         std::isspace(static_cast<unsigned char>(text[start]))) {
-    ++start;
+  while (!text.empty() &&
+         std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
   }
-  text.erase(0, start);
-  if (text.size() > kMaxMessageChars) {
-    text.resize(kMaxMessageChars);
-    text += "...";
-  }
-  return text;
+  std::string trimmed =
+      netlink::ToValidUtf8(netlink::Utf8Prefix(text, kMaxMessageChars));
+  if (text.size() > kMaxMessageChars) trimmed += "...";
+  return trimmed;
 }
 
 // Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
@@ -54,12 +57,14 @@ std::string Trim(std::string text) {
 }  // namespace
 
 std::string ServerMessageFromBody(const std::string& body) {
-  auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object()) {
-    for (const auto& [key, value] : doc.items()) {
-      if (value.is_string() && key.size() == 5 &&
-          strncasecmp(key.c_str(), "error", 5) == 0) {
-        return Trim(value.get<std::string>());
+  if (!JsonNestedDeeperThan(body, kMaxJsonDepth)) {
+    auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object()) {
+      for (const auto& [key, value] : doc.items()) {
+        if (value.is_string() && key.size() == 5 &&
+            strncasecmp(key.c_str(), "error", 5) == 0) {
+          return Trim(value.get<std::string>());
+        }
       }
     }
   }
@@ -81,6 +86,14 @@ ApiResult<T> Success(T value) {
   ApiResult<T> result;
   result.value = std::move(value);
   return result;
+}
+
+// libcurl's sockets are not close-on-exec (children would inherit
+// tailscaled's connections): open them with SOCK_CLOEXEC.
+curl_socket_t OpenSocket(void* /*client*/, curlsocktype /*purpose*/,
+                         curl_sockaddr* address) {
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC,
+                  address->protocol);
 }
 
 }  // namespace
@@ -114,12 +127,21 @@ struct LocalApiClient::Transfer {
   bool too_large = false;
   BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
+  bool headers_done = false;  // the blank line after a response's headers
   char error_buffer[CURL_ERROR_SIZE] = {};
   RawCallback done;
 
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
     if (headers) curl_slist_free_all(headers);
+  }
+
+  static size_t OnHeader(char* data, size_t size, size_t count, void* self) {
+    const std::string_view line(data, size * count);
+    if (line == "\r\n" || line == "\n") {
+      static_cast<Transfer*>(self)->headers_done = true;
+    }
+    return size * count;
   }
 
   static size_t OnData(char* data, size_t size, size_t count, void* self) {
@@ -197,6 +219,9 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnData);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -254,8 +279,9 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
     error.message = ServerMessageFromBody(t.response);
     return error;
   }
-  std::string detail =
-      t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code);
+  // libcurl's error text can quote the server's bytes.
+  std::string detail = netlink::ToValidUtf8(
+      t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code));
   switch (curl_code) {
     case CURLE_COULDNT_CONNECT: {
       long os_errno = 0;
@@ -273,6 +299,20 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:
       error.kind = LocalApiError::Kind::kBadReply;
+      error.message = detail;
+      break;
+    case CURLE_OUT_OF_MEMORY:
+      // libcurl's answer to a header line over CURL_MAX_HTTP_HEADER (100
+      // KB), with no error text (lib/http.c, 7.88): while the headers are
+      // still coming, that is what it means.
+      if (!t.headers_done && t.error_buffer[0] == '\0') {
+        error.kind = LocalApiError::Kind::kBadReply;
+        error.message = "a response header line longer than " +
+                        std::to_string(CURL_MAX_HTTP_HEADER) +
+                        " bytes (libcurl's limit)";
+        break;
+      }
+      error.kind = LocalApiError::Kind::kTransport;
       error.message = detail;
       break;
     default:
@@ -395,8 +435,8 @@ void LocalApiClient::DispatchBusLines() {
     std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
-      spdlog::warn("localapi: {}: bad line ({}), ignoring: {:.120}",
-                   t->endpoint, notify.error(), line);
+      spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
+                   notify.error(), netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {

@@ -46,6 +46,10 @@ std::vector<std::string> StringListField(const json& obj, const char* key) {
 
 // Parses `text` as one JSON object; `what` names it in the error.
 Parsed<json> ParseObject(std::string_view text, const char* what) {
+  if (JsonNestedDeeperThan(text, kMaxJsonDepth)) {
+    return Parsed<json>::Error(std::string(what) + ": nested deeper than " +
+                               std::to_string(kMaxJsonDepth) + " levels");
+  }
   json doc = json::parse(text.begin(), text.end(), nullptr,
                          /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
@@ -110,6 +114,28 @@ std::optional<BackendState> BackendStateFromInt(int64_t value) {
     return std::nullopt;
   }
   return static_cast<BackendState>(value);
+}
+
+bool JsonNestedDeeperThan(std::string_view json_text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json_text.size(); ++i) {
+    const char c = json_text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced input is the parser's to reject
+    }
+  }
+  return false;
 }
 
 bool IsFellBehind(const Notify& notify) {
