@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -60,11 +61,33 @@ TEST(Logging, PlainStyleForProcdAndPipes) {
   EXPECT_EQ(capture.Text(), "warning: tailscaled: no answer\n");
 }
 
+// Text from outside (tailscaled's error bodies, children's output, interface
+// names) reaches log lines: a newline in it forged a "<0>critical:" line of
+// its own in the journal. Every style writes one line per message, in valid
+// UTF-8, with control characters escaped.
+TEST(Logging, ForeignTextCannotForgeALineInAnyStyle) {
+  const std::string hostile =
+      "tailscaled: HTTP 500: boom\n<0>critical: forged\r\x1b[2J\xff";
+  for (LogStyle style :
+       {LogStyle::kJournal, LogStyle::kPlain, LogStyle::kTerminal}) {
+    StderrCapture capture;
+    SetupLogging(style, spdlog::level::info);
+    spdlog::warn("{}", hostile);
+    const std::string text = capture.Text();
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1)
+        << LogStyleName(style) << ": " << text;
+    EXPECT_NE(text.find("boom\\n<0>critical: forged\\r\\x1b[2J\xEF\xBF\xBD"),
+              std::string::npos)
+        << LogStyleName(style) << ": " << text;
+  }
+}
+
 TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {
   StderrCapture capture;
   struct stat st {};
   ASSERT_EQ(fstat(capture.fd(), &st), 0);
-  const std::string ours = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  const std::string ours =
+      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   setenv("JOURNAL_STREAM", ours.c_str(), 1);
   EXPECT_EQ(DetectLogStyle(), LogStyle::kJournal);
   // A wrapper that redirected stderr elsewhere: not the journal any more.
