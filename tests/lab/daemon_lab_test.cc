@@ -464,6 +464,27 @@ TEST_F(DaemonLab, SighupReloadsAGoodConfigAndKeepsTheOldOnAnError) {
   EXPECT_TRUE(Writes(fake_->Requests(), failover_ms).empty());
 }
 
+// A config with one dotted key of 35k parts (a 70 KB file) overflowed the
+// TOML parser's stack: SIGHUP killed the running daemon instead of keeping
+// its config (issue 13). It is refused before parsing; the daemon goes on.
+TEST_F(DaemonLab, SighupWithAHostileConfigKeepsTheDaemonRunning) {
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy("", {}, /*capture_log=*/true);
+  ASSERT_FALSE(HasFatalFailure());
+  std::string key = "a";
+  for (int i = 1; i < 35000; ++i) key += ".a";
+  std::ofstream(config_path(), std::ios::app) << key << " = 1\n";
+  daemon_->Signal(SIGHUP);
+  std::string line;
+  ASSERT_TRUE(daemon_->WaitForLine("config not reloaded", seconds(10), &line));
+  EXPECT_NE(line.find("nested too deeply"), std::string::npos) << line;
+  // Still working: a failover is still seen and written down.
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) { return s["uplink"]["v4"]["dev"] == "wan1"; },
+      seconds(10)));
+}
+
 // --debug logs every parsed netlink change and every decision.
 TEST_F(DaemonLab, DebugLogsParsedChangesAndDecisions) {
   LAB_RUN("ip route add default via 198.51.100.1 dev wan0 metric 100");
@@ -594,7 +615,8 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
                               seconds(10)));
   std::string line;
   std::getline(std::ifstream(systemctl_log), line);
-  EXPECT_EQ(line, "restart ssh.socket");
+  // "--": a unit name is never taken for an option (issue 13, defect 7).
+  EXPECT_EQ(line, "restart -- ssh.socket");
 
   // A failover healed by start: hooks for each event, and ssh.socket again.
   fake_->MustControl("stuck start");
