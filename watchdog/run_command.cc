@@ -74,8 +74,9 @@ int RunDaemonCommand(int argc, char** argv) {
                  args.unmatched().front().c_str());
     return 2;
   }
-  config::Result<config::Config> loaded =
-      args.count("print-config") ? config::Load(args) : LoadForRun(args);
+  // --print-config checks as much as a start would: the OpenWrt init script
+  // uses it to check a command line before procd gets it.
+  config::Result<config::Config> loaded = LoadForRun(args);
   if (!loaded.ok()) {
     std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
     return 2;
