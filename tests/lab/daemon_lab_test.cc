@@ -752,7 +752,9 @@ TEST_F(DaemonLab, FullOrReadOnlyStateDirectoryKeepsWorking) {
   LAB_RUN("mount --make-rprivate /");
   state_dir_ = dir_ + "/state";
   std::filesystem::create_directories(state_dir_);
-  LAB_RUN("mount -t tmpfs -o size=64k tmpfs " + state_dir_);
+  // mode: a tmpfs root is 1777 by default, and the daemon writes only
+  // where no one else can.
+  LAB_RUN("mount -t tmpfs -o size=64k,mode=0755 tmpfs " + state_dir_);
   mounted_ = state_dir_;
   LAB_RUN(kWan0ThenWan1);
   StartHealthy("", {}, /*capture_log=*/true);
