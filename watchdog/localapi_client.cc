@@ -45,9 +45,13 @@ std::string Trim(std::string_view text) {
          std::isspace(static_cast<unsigned char>(text.front()))) {
     text.remove_prefix(1);
   }
-  std::string trimmed =
+  // Cut, make valid (a bad byte becomes three), cut again.
+  const std::string valid =
       netlink::ToValidUtf8(netlink::Utf8Prefix(text, kMaxMessageChars));
-  if (text.size() > kMaxMessageChars) trimmed += "...";
+  std::string trimmed(netlink::Utf8Prefix(valid, kMaxMessageChars));
+  if (text.size() > kMaxMessageChars || trimmed.size() < valid.size()) {
+    trimmed += "...";
+  }
   return trimmed;
 }
 

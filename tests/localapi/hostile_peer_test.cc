@@ -90,6 +90,12 @@ TEST(ServerMessageTest, TheTrimNeverCutsACharacter) {
   const std::string json_body =
       "{\"error\":\"" + std::string(299, 'y') + euro + "\"}";
   EXPECT_EQ(ServerMessageFromBody(json_body), std::string(299, 'y') + "...");
+  // A bad byte becomes three (U+FFFD): still at most 300 bytes and "..."
+  // (found by the tailscale_json fuzzer).
+  const std::string message = ServerMessageFromBody(std::string(400, '\xEA'));
+  std::string replaced;
+  for (int i = 0; i < 100; ++i) replaced += "\xEF\xBF\xBD";
+  EXPECT_EQ(message, replaced + "...");
 }
 
 // Deep nesting within the 8 MiB cap took 645 MB and 5 s of CPU per status
