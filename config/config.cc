@@ -25,14 +25,6 @@ using std::chrono::milliseconds;
 template <typename Enum, size_t N>
 using NameTable = std::array<std::pair<Enum, std::string_view>, N>;
 
-constexpr NameTable<LadderStep, 5> kStepNames = {{
-    {LadderStep::kRebind, "rebind"},
-    {LadderStep::kStart, "start"},
-    {LadderStep::kReup, "reup"},
-    {LadderStep::kRestart, "restart"},
-    {LadderStep::kConntrack, "conntrack"},
-}};
-
 constexpr NameTable<LogLevel, 5> kLevelNames = {{
     {LogLevel::kTrace, "trace"},
     {LogLevel::kDebug, "debug"},
@@ -232,12 +224,6 @@ std::optional<ConfigError> CheckTomlBounds(std::string_view text,
 
 }  // namespace
 
-std::string_view StepName(LadderStep step) { return NameOf(kStepNames, step); }
-
-std::optional<LadderStep> ParseStep(std::string_view name) {
-  return ValueOf(kStepNames, name);
-}
-
 std::string_view LogLevelName(LogLevel level) {
   return NameOf(kLevelNames, level);
 }
@@ -248,7 +234,6 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 
 namespace internal {
 
-std::string KnownStepNames() { return JoinNames(kStepNames); }
 std::string KnownLogLevelNames() { return JoinNames(kLevelNames); }
 
 }  // namespace internal

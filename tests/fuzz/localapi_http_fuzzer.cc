@@ -17,8 +17,8 @@
 
 #include "netlink/utf8.h"
 #include "tests/localapi/scripted_server.h"
-#include "watchdog/event_loop.h"
-#include "watchdog/localapi_client.h"
+#include "watchdog/io/event_loop.h"
+#include "watchdog/localapi/localapi_client.h"
 
 namespace {
 

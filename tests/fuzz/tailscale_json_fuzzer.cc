@@ -7,9 +7,9 @@
 #include <string_view>
 
 #include "netlink/utf8.h"
-#include "watchdog/health.h"
-#include "watchdog/localapi_client.h"
-#include "watchdog/tailscale_types.h"
+#include "watchdog/core/health.h"
+#include "watchdog/localapi/localapi_client.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace {
 

@@ -16,9 +16,9 @@
 #include "netlink/unique_fd.h"
 #include "netlink/utf8.h"
 #include "tests/localapi/scripted_server.h"
-#include "watchdog/localapi_client.h"
-#include "watchdog/process_runner.h"
-#include "watchdog/tailscale_types.h"
+#include "watchdog/io/process_runner.h"
+#include "watchdog/localapi/localapi_client.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
 namespace {

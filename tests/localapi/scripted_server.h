@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "netlink/unique_fd.h"
-#include "watchdog/event_loop.h"
+#include "watchdog/io/event_loop.h"
 
 namespace scripted {
 
