@@ -8,12 +8,13 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
+#include <memory>
 #include <utility>
 
 #include "config/internal.h"
-#include "netlink/unique_fd.h"
 
 namespace config {
 namespace {
@@ -245,8 +246,11 @@ std::vector<std::string> SocketCandidates(const Config& config) {
 
 namespace internal {
 
-std::optional<ConfigError> ValidateWithOrigins(const Config& config,
-                                               const Origins& origins) {
+namespace {
+
+// Each duration in its range, and the two rules between durations.
+std::optional<ConfigError> ValidateDurations(const Config& config,
+                                             const Origins& origins) {
   for (const OptionSpec& spec : AllOptions()) {
     if (spec.kind != Kind::kDuration) continue;
     milliseconds value = config.*std::get<milliseconds Config::*>(spec.member);
@@ -279,7 +283,47 @@ std::optional<ConfigError> ValidateWithOrigins(const Config& config,
             ") must not be longer than backoff_max (" +
             FormatDuration(config.backoff_max) + ")");
   }
+  return std::nullopt;
+}
 
+// restart_on_ip, log_style, tailscale_interface.
+std::optional<ConfigError> ValidateNames(const Config& config,
+                                         const Origins& origins) {
+  for (const std::string& unit : config.restart_on_ip) {
+    if (!IsUnitName(unit)) {
+      return ErrorAt(origins, "restart_on_ip",
+                     "'" + unit +
+                         "' is not a unit name (systemd's rules: letters, "
+                         "digits and :-_.\\@, at most 255 characters, e.g. "
+                         "ssh.socket or dropbear)");
+    }
+  }
+
+  static constexpr std::string_view kLogStyles[] = {
+      "auto", "terminal", "journal", "plain", "syslog"};
+  if (std::find(std::begin(kLogStyles), std::end(kLogStyles),
+                config.log_style) == std::end(kLogStyles)) {
+    return ErrorAt(origins, "log_style",
+                   "unknown log style '" + config.log_style +
+                       "' (known: auto, terminal, journal, plain, syslog)");
+  }
+
+  const std::string& interface = config.tailscale_interface;
+  if (interface.empty() || interface.size() > kMaxInterfaceName ||
+      HasSpace(interface) || interface.find('/') != std::string::npos) {
+    return ErrorAt(origins, "tailscale_interface",
+                   "'" + interface +
+                       "' is not an interface name (1 to 15 characters, no "
+                       "'/' or spaces)");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ConfigError> ValidateWithOrigins(const Config& config,
+                                               const Origins& origins) {
+  if (auto error = ValidateDurations(config, origins)) return error;
   if (config.ladder.empty()) {
     return ErrorAt(origins, "ladder", "must name at least one step");
   }
@@ -313,34 +357,7 @@ std::optional<ConfigError> ValidateWithOrigins(const Config& config,
                        std::to_string(config.max_disruptive_per_hour));
   }
 
-  for (const std::string& unit : config.restart_on_ip) {
-    if (!IsUnitName(unit)) {
-      return ErrorAt(origins, "restart_on_ip",
-                     "'" + unit +
-                         "' is not a unit name (systemd's rules: letters, "
-                         "digits and :-_.\\@, at most 255 characters, e.g. "
-                         "ssh.socket or dropbear)");
-    }
-  }
-
-  static constexpr std::string_view kLogStyles[] = {
-      "auto", "terminal", "journal", "plain", "syslog"};
-  if (std::find(std::begin(kLogStyles), std::end(kLogStyles),
-                config.log_style) == std::end(kLogStyles)) {
-    return ErrorAt(origins, "log_style",
-                   "unknown log style '" + config.log_style +
-                       "' (known: auto, terminal, journal, plain, syslog)");
-  }
-
-  const std::string& interface = config.tailscale_interface;
-  if (interface.empty() || interface.size() > kMaxInterfaceName ||
-      HasSpace(interface) || interface.find('/') != std::string::npos) {
-    return ErrorAt(origins, "tailscale_interface",
-                   "'" + interface +
-                       "' is not an interface name (1 to 15 characters, no "
-                       "'/' or spaces)");
-  }
-  return std::nullopt;
+  return ValidateNames(config, origins);
 }
 
 std::optional<ConfigError> ApplyToml(std::string_view toml_text,
@@ -400,11 +417,14 @@ std::optional<ConfigError> ReadFile(const std::string& path,
     return error;
   };
   // O_NONBLOCK: opening a FIFO must not wait for a writer.
-  netlink::UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  if (!fd) return fail(std::string("cannot open: ") + std::strerror(errno));
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail(std::string("cannot open: ") + std::strerror(errno));
+  std::unique_ptr<FILE, int (*)(FILE*)> file(fdopen(fd, "rb"), &std::fclose);
   struct stat st {};
-  if (fstat(fd.get(), &st) != 0) {
-    return fail(std::string("cannot read: ") + std::strerror(errno));
+  if (!file || fstat(fd, &st) != 0) {
+    const int saved = errno;
+    if (!file) close(fd);
+    return fail(std::string("cannot read: ") + std::strerror(saved));
   }
   const bool dev_null =
       S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
@@ -422,11 +442,12 @@ std::optional<ConfigError> ReadFile(const std::string& path,
   text.clear();
   char buffer[65536];
   while (text.size() <= kMaxConfigBytes) {
-    const ssize_t n = read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(std::string("cannot read: ") + std::strerror(errno));
-    if (n == 0) return std::nullopt;
-    text.append(buffer, static_cast<size_t>(n));
+    const size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
+    text.append(buffer, n);
+    if (n < sizeof buffer) {
+      if (!std::ferror(file.get())) return std::nullopt;
+      return fail(std::string("cannot read: ") + std::strerror(errno));
+    }
   }
   return fail(TooLarge(text.size()));
 }

@@ -74,8 +74,7 @@ int RunDaemonCommand(int argc, char** argv) {
                  args.unmatched().front().c_str());
     return 2;
   }
-  // --print-config checks as much as a start would: the OpenWrt init script
-  // uses it to check a command line before procd gets it.
+  // As at a start, also for --print-config (OpenWrt's init script checks).
   config::Result<config::Config> loaded = LoadForRun(args);
   if (!loaded.ok()) {
     std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -21,7 +20,6 @@ namespace {
 // tailscaled's Handler.validHost accepts exactly this Host (no port); curl
 // derives it from the URL and adds no Origin/Referer.
 constexpr const char* kUrlPrefix = "http://local-tailscaled.sock/localapi/v0/";
-constexpr size_t kMaxMessageChars = 300;
 
 void InitCurlOnce() {
   static std::once_flag once;
@@ -33,49 +31,7 @@ bool IsSocket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-// A server message as it may enter the daemon's state: trimmed, at most
-// kMaxMessageChars bytes (never cutting a character in half) and valid
-// UTF-8, since it ends up in the state file's JSON. Control characters are
-// kept here; the log sink escapes them (logging.h).
-std::string Trim(std::string_view text) {
-  while (!text.empty() &&
-         std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  while (!text.empty() &&
-         std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  // Cut, make valid (a bad byte becomes three), cut again.
-  const std::string valid =
-      netlink::ToValidUtf8(netlink::Utf8Prefix(text, kMaxMessageChars));
-  std::string trimmed(netlink::Utf8Prefix(valid, kMaxMessageChars));
-  if (text.size() > kMaxMessageChars || trimmed.size() < valid.size()) {
-    trimmed += "...";
-  }
-  return trimmed;
-}
-
-// Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
-// or {"Error":..} (prefs); like the Go client, match the key
-// case-insensitively and fall back to the raw text.
 }  // namespace
-
-std::string ServerMessageFromBody(const std::string& body) {
-  if (!JsonNestedDeeperThan(body, kMaxJsonDepth)) {
-    auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_object()) {
-      for (const auto& [key, value] : doc.items()) {
-        if (value.is_string() && key.size() == 5 &&
-            strncasecmp(key.c_str(), "error", 5) == 0) {
-          return Trim(value.get<std::string>());
-        }
-      }
-    }
-  }
-  std::string text = Trim(body);
-  return text.empty() ? "(empty body)" : text;
-}
 
 namespace {
 
@@ -236,22 +192,7 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   curl_easy_setopt(
       e, CURLOPT_TIMEOUT_MS,
       stream ? 0L : static_cast<long>(options_.call_timeout.count()));
-  t->headers = curl_slist_append(t->headers, "Tailscale-Cap: 1");
-  if (request.has_body) {
-    t->headers =
-        curl_slist_append(t->headers, "Content-Type: application/json");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
-                     static_cast<long>(t->request_body.size()));
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request_body.c_str());
-  } else if (std::strcmp(request.method, "POST") == 0) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-  }
-  if (std::strcmp(request.method, "PATCH") == 0) {
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-  }
-  t->headers = curl_slist_append(t->headers, "Expect:");
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  SetRequestOptions(*t, request);
 
   t->id = next_transfer_id_++;
   transfers_.push_back(std::move(transfer));
@@ -263,6 +204,25 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   }
   spdlog::debug("localapi: {} via {}", t->endpoint, t->socket_path);
   return t;
+}
+
+// static
+void LocalApiClient::SetRequestOptions(Transfer& t, const Request& request) {
+  t.headers = curl_slist_append(t.headers, "Tailscale-Cap: 1");
+  if (request.has_body) {
+    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE,
+                     static_cast<long>(t.request_body.size()));
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, t.request_body.c_str());
+  } else if (std::strcmp(request.method, "POST") == 0) {
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE, 0L);
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, "");
+  }
+  if (std::strcmp(request.method, "PATCH") == 0) {
+    curl_easy_setopt(t.easy, CURLOPT_CUSTOMREQUEST, "PATCH");
+  }
+  t.headers = curl_slist_append(t.headers, "Expect:");
+  curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.headers);
 }
 
 LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
@@ -284,6 +244,15 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
     error.message = ServerMessageFromBody(t.response);
     return error;
   }
+  DescribeCurlFailure(t, code, error);
+  error.http_status = status;
+  return error;
+}
+
+// static
+void LocalApiClient::DescribeCurlFailure(const Transfer& t, int code,
+                                         LocalApiError& error) {
+  const auto curl_code = static_cast<CURLcode>(code);
   // libcurl's error text can quote the server's bytes.
   std::string detail = netlink::ToValidUtf8(
       t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code));
@@ -325,8 +294,6 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
       error.message = detail;
       break;
   }
-  error.http_status = status;
-  return error;
 }
 
 void LocalApiClient::NoteWriteDenied(LocalApiError& error) {

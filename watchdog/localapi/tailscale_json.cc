@@ -1,6 +1,11 @@
 #include "watchdog/localapi/tailscale_json.h"
 
+#include <strings.h>
+
+#include <cctype>
 #include <nlohmann/json.hpp>
+
+#include "netlink/utf8.h"
 
 namespace watchdog {
 namespace {
@@ -177,6 +182,55 @@ Parsed<Notify> ParseNotify(std::string_view json_line) {
     notify.health = HealthFromJson(*it);
   }
   return notify;
+}
+
+namespace {
+
+constexpr size_t kMaxMessageChars = 300;
+
+// A server message as it may enter the daemon's state: trimmed, at most
+// kMaxMessageChars bytes (never cutting a character in half) and valid
+// UTF-8, since it ends up in the state file's JSON. Control characters are
+// kept here; the log sink escapes them (logging.h).
+std::string Trim(std::string_view text) {
+  while (!text.empty() &&
+         std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() &&
+         std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  // Cut, make valid (a bad byte becomes three), cut again.
+  const std::string valid =
+      netlink::ToValidUtf8(netlink::Utf8Prefix(text, kMaxMessageChars));
+  std::string trimmed(netlink::Utf8Prefix(valid, kMaxMessageChars));
+  if (text.size() > kMaxMessageChars || trimmed.size() < valid.size()) {
+    trimmed += "...";
+  }
+  return trimmed;
+}
+
+}  // namespace
+
+// Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
+// or {"Error":..} (prefs); like the Go client, match the key
+// case-insensitively and fall back to the raw text.
+
+std::string ServerMessageFromBody(const std::string& body) {
+  if (!JsonNestedDeeperThan(body, kMaxJsonDepth)) {
+    auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object()) {
+      for (const auto& [key, value] : doc.items()) {
+        if (value.is_string() && key.size() == 5 &&
+            strncasecmp(key.c_str(), "error", 5) == 0) {
+          return Trim(value.get<std::string>());
+        }
+      }
+    }
+  }
+  std::string text = Trim(body);
+  return text.empty() ? "(empty body)" : text;
 }
 
 }  // namespace watchdog

@@ -57,6 +57,12 @@ Parsed<Notify> ParseNotify(std::string_view json_line);
 // Parses a health.State object on its own (as found in Notify.Health).
 Parsed<HealthState> ParseHealthState(std::string_view json_text);
 
+// The message of an error body: text/plain (http.Error), {"error":..}
+// (WriteErrorJSON) or {"Error":..} (prefs). It enters the daemon's state
+// (the state file's JSON, log lines): trimmed, at most 300 bytes plus "...",
+// never cut inside a character, valid UTF-8 whatever the server sent.
+std::string ServerMessageFromBody(const std::string& body);
+
 }  // namespace watchdog
 
 #endif  // TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
