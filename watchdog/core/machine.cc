@@ -111,11 +111,35 @@ std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
 }
 
 std::optional<LadderStep> Machine::ladder_step() const {
-  const int index = ladder_index();
+  if (state_ != State::kRecovering) return std::nullopt;
+  if (running_step_) return running_step_;
+  const int index = ladder_index_;
   if (index < 0 || index >= static_cast<int>(config_.ladder.size())) {
     return std::nullopt;
   }
   return config_.ladder[index];
+}
+
+void Machine::Reconfigure(MachineConfig config) {
+  if (ladder_index_ >= 0 && config.ladder != config_.ladder) {
+    // While a step runs, ladder_index_ is its place and the next step is the
+    // one after it; otherwise it is the place of the next step to run.
+    const bool running = running_step_.has_value();
+    const auto& old_ladder = config_.ladder;
+    std::optional<LadderStep> at = running_step_;
+    if (!running && ladder_index_ < static_cast<int>(old_ladder.size())) {
+      at = old_ladder[ladder_index_];
+    }
+    const auto found =
+        at ? std::find(config.ladder.begin(), config.ladder.end(), *at)
+           : config.ladder.end();
+    if (found != config.ladder.end()) {
+      ladder_index_ = static_cast<int>(found - config.ladder.begin());
+    } else {
+      ladder_index_ = running ? -1 : 0;  // the new ladder from its start
+    }
+  }
+  config_ = std::move(config);
 }
 
 int Machine::DisruptiveInLastHour(MonoTime now) const {
