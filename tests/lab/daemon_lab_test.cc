@@ -596,9 +596,16 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
       << hook_log << "\n";
   std::ofstream(hooks + "/20-fails") << "#!/bin/sh\necho broken >&2\nexit 3\n";
   std::ofstream(hooks + "/README") << "not executable: never run\n";
+  // Refused, and said so (issue 13, defect 5): a symlink, and a hook others
+  // can write.
+  ASSERT_EQ(
+      symlink((hooks + "/10-record").c_str(), (hooks + "/30-link").c_str()), 0);
+  std::ofstream(hooks + "/40-writable")
+      << "#!/bin/sh\necho writable >> " << hook_log << "\n";
   for (const char* f : {"/systemctl"}) chmod((bin + f).c_str(), 0755);
   for (const char* f : {"/10-record", "/20-fails"})
     chmod((hooks + f).c_str(), 0755);
+  chmod((hooks + "/40-writable").c_str(), 0777);
   const std::string path = bin + ":" + std::getenv("PATH");
   setenv("PATH", path.c_str(), 1);
   StartFake();
@@ -621,6 +628,13 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
   // A failover healed by start: hooks for each event, and ssh.socket again.
   fake_->MustControl("stuck start");
   LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(daemon_->WaitForLine("hooks: refused", seconds(20), &line));
+  EXPECT_NE(line.find(hooks + "/30-link: a symlink"), std::string::npos)
+      << line;
+  ASSERT_TRUE(daemon_->WaitForLine("hooks: refused", seconds(5), &line));
+  EXPECT_NE(line.find(hooks + "/40-writable: writable by other users"),
+            std::string::npos)
+      << line;
   ASSERT_TRUE(
       WaitState([](const json& s) { return s["counters"]["recoveries"] == 1; },
                 seconds(20)));
@@ -648,6 +662,13 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
                                    seconds(10), &line));
   EXPECT_NE(line.find("broken"), std::string::npos) << line;
   EXPECT_EQ(State()["state"], "healthy");
+  EXPECT_EQ(text.find("writable"), std::string::npos) << text;
+  size_t recovered = 0;
+  for (size_t at = 0; (at = text.find("\nrecovered ", at)) != std::string::npos;
+       ++at) {
+    ++recovered;
+  }
+  EXPECT_EQ(recovered, 1u) << "10-record ran again through 30-link:\n" << text;
 }
 
 // The conntrack step on a NATing router: after wan0 -> wan1 the entries
