@@ -556,6 +556,29 @@ TEST(MachineTest, SignalHintCountsAsAChange) {
   EXPECT_NE(h.LastWhy(State::kSettling).find("hint"), std::string::npos);
 }
 
+// With debounce = "0s" every SIGUSR1 was a decision and a soft kick: 1,899
+// signals in a second sent 435 rebinds (issue 13, defect 12). Hints alone
+// settle for at least a second: a storm of them is one kick.
+TEST(MachineTest, AStormOfHintsIsOneKickWhateverTheDebounce) {
+  MachineConfig config = TestConfig();
+  config.debounce = 0ms;
+  config.grace = 0ms;
+  Harness h(config);
+  BootHealthy(h);
+  for (int i = 0; i < 500; ++i) {
+    h.Send(UplinkEvent{true, {}, "dev wan0"});  // SIGUSR1: nothing moved
+    h.Advance(2ms);
+  }
+  h.Advance(1min);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy);
+  // A real change still settles after `debounce` (0 s): kicked at once.
+  h.ClearLog();
+  h.Change(true);
+  h.Advance(0ms);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
+}
+
 TEST(MachineTest, UplinkLostSettlesIntoNoUplinkAndReturnsWhenItAppears) {
   Harness h;
   BootHealthy(h);

@@ -409,6 +409,21 @@ TEST_F(ExecutorTest, SigusrHintCountsAsAnUplinkChange) {
   EXPECT_EQ(daemon_->TakeSnapshot().counters.uplink_changes, 1u);
 }
 
+// 1,899 SIGUSR1 in a second with debounce = "0s" sent 435 rebinds (issue
+// 13, defect 12): a storm of hints is one soft kick.
+TEST_F(ExecutorTest, ASigusrStormIsOneSoftKick) {
+  config_.debounce = 0ms;
+  config_.grace = 0ms;
+  BootHealthy();
+  for (int i = 0; i < 400; ++i) {
+    daemon_->OnUplinkHint();
+    Run(2ms);
+  }
+  Run(1min);
+  EXPECT_EQ(Writes(), kRebindRequests);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
 // --- State publication ------------------------------------------------------
 
 TEST_F(ExecutorTest, PublishesTheViewOncePerEvent) {

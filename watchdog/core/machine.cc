@@ -355,8 +355,18 @@ void Machine::OnDeadline(MonoTime now, Commands& out) {
 
 // --- Uplink bursts ----------------------------------------------------------
 
+// A burst of external hints alone (SIGUSR1: mwan3 says something changed,
+// our view did not move) is quiet only after this long, whatever `debounce`
+// says: with debounce = "0s" every signal was a decision and a soft kick
+// (435 rebinds in a second). 1 s is tailscaled's own netmon debounce.
+constexpr milliseconds kHintQuiet{1000};
+
 MonoTime Machine::SettleDeadline() const {
-  return std::min(last_change_ + config_.debounce,
+  const bool hints_only =
+      burst_reasons_.size() == 1 && burst_reasons_.count("hint") == 1;
+  const milliseconds quiet =
+      hints_only ? std::max(config_.debounce, kHintQuiet) : config_.debounce;
+  return std::min(last_change_ + quiet,
                   burst_start_.value_or(last_change_) + config_.settle_max);
 }
 
