@@ -156,6 +156,32 @@ void PrintHuman(const json& s) {
               Elapsed(Field(s, "updated_unix_ms")).c_str());
 }
 
+// Shows `state` (read from `path`, or its set-aside copy when `stale`);
+// returns the exit status: 1 for a view that is not current (set aside, or
+// not being updated), else 0.
+int Show(const std::string& path, json state, bool stale, bool as_json) {
+  if (stale) {
+    std::fprintf(stderr,
+                 "tswatchdog status: STALE: %s is missing; the daemon could "
+                 "not write it (see its log) and set its last copy aside "
+                 "in %s, shown here\n",
+                 path.c_str(), StaleCopyPath(path).c_str());
+  }
+  const std::string not_current = stale ? "" : NotCurrent(path, state);
+  if (!not_current.empty()) {
+    std::fprintf(stderr, "tswatchdog status: NOT CURRENT: %s: %s\n",
+                 path.c_str(), not_current.c_str());
+  }
+  if (as_json) {
+    state["daemon_running"] = DaemonAlive(Field(state, "pid"));
+    state["stale"] = stale || !not_current.empty();
+    std::cout << state.dump(2) << std::endl;
+  } else {
+    PrintHuman(state);
+  }
+  return stale || !not_current.empty() ? 1 : 0;
+}
+
 }  // namespace
 
 int RunStatusCommand(int argc, char** argv) {
@@ -208,27 +234,7 @@ int RunStatusCommand(int argc, char** argv) {
                  error.c_str());
     return 2;
   }
-  if (stale) {
-    std::fprintf(stderr,
-                 "tswatchdog status: STALE: %s is missing; the daemon could "
-                 "not write it (see its log) and set its last copy aside "
-                 "in %s, shown here\n",
-                 path.c_str(), StaleCopyPath(path).c_str());
-  }
-  // Exit 1 for a view that is not current: set aside, or not being updated.
-  const std::string not_current = stale ? "" : NotCurrent(path, *state);
-  if (!not_current.empty()) {
-    std::fprintf(stderr, "tswatchdog status: NOT CURRENT: %s: %s\n",
-                 path.c_str(), not_current.c_str());
-  }
-  if (args.count("json")) {
-    (*state)["daemon_running"] = DaemonAlive(Field(*state, "pid"));
-    (*state)["stale"] = stale || !not_current.empty();
-    std::cout << state->dump(2) << std::endl;
-  } else {
-    PrintHuman(*state);
-  }
-  return stale || !not_current.empty() ? 1 : 0;
+  return Show(path, *std::move(state), stale, args.count("json") > 0);
 }
 
 }  // namespace watchdog
