@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netlink/utf8.h"
+#include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
 #include "watchdog/localapi/tailscale_json.h"
 
@@ -61,10 +62,10 @@ curl_socket_t OpenSocket(void* /*client*/, curlsocktype /*purpose*/,
 
 std::string ResolveTailscaledSocket(const std::string& configured) {
   if (!configured.empty()) return configured;
-  for (const char* path : kDefaultSocketPaths) {
-    if (IsSocket(path)) return path;
+  for (std::string_view path : kDefaultSocketPaths) {
+    if (IsSocket(std::string(path))) return std::string(path);
   }
-  return kDefaultSocketPaths[0];
+  return std::string(kDefaultSocketPaths[0]);
 }
 
 std::string LocalApiError::ToString() const {
@@ -494,13 +495,10 @@ void LocalApiClient::BusFailed(LocalApiError error) {
   ++bus_failures_;
   // Exponential backoff with +-20% jitter, so a crowd of clients does not
   // reconnect in lockstep after tailscaled restarts.
-  const int exponent = std::min(bus_failures_ - 1, 16);
-  const double base = std::min<double>(
-      options_.reconnect_max.count(),
-      options_.reconnect_initial.count() * static_cast<double>(1 << exponent));
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  const auto delay = std::chrono::milliseconds(
-      static_cast<int64_t>(std::max(1.0, base * jitter(jitter_rng_))));
+  const auto delay =
+      jitter_.Apply(ExponentialDelay(options_.reconnect_initial,
+                                     options_.reconnect_max, bus_failures_ - 1),
+                    options_.reconnect_max);
   spdlog::warn("localapi: IPN bus watch lost: {}; retry in {}ms",
                error.ToString(), delay.count());
   BusEvent event{BusEvent::Kind::kDisconnected, std::move(error), delay,
