@@ -525,7 +525,8 @@ TEST(ParseTomlErrorTest, NamesFileLineAndKey) {
        "9999999999 is out of range"},
       {"restart_on_ip = [\"ssh socket\"]\n",
        "/etc/tswatchdog.toml:1: key 'restart_on_ip': 'ssh socket' is not a "
-       "unit name"},
+       "unit name (systemd's rules: letters, digits and :-_.\\@, at most 255 "
+       "characters, e.g. ssh.socket or dropbear)"},
       {"tailscale_interface = \"a-very-long-ifname0\"\n",
        "/etc/tswatchdog.toml:1: key 'tailscale_interface': "
        "'a-very-long-ifname0' is not an interface name (1 to 15 characters, "

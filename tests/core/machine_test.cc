@@ -153,6 +153,11 @@ class Harness {
   // --- Looking -------------------------------------------------------------
 
   Machine& machine() { return machine_; }
+  // SIGHUP: the machine and the checks on its commands get the new config.
+  void Reconfigure(MachineConfig config) {
+    config_ = config;
+    machine_.Reconfigure(std::move(config));
+  }
   State state() const { return machine_.state(); }
   MonoTime now() const { return now_; }
   milliseconds Elapsed(MonoTime at) const {
@@ -310,7 +315,7 @@ class Harness {
       EXPECT_FALSE(awaiting_verification_)
           << "step " << name << " before the previous one was verified"
           << Timeline();
-      EXPECT_EQ(config_.ladder.at(step->index), step->step);
+      EXPECT_EQ(config_.ladder.at(step->index), step->step) << Timeline();
     } else {
       EXPECT_EQ(step->index, -1);
       EXPECT_EQ(step->step, LadderStep::kRebind);
@@ -549,6 +554,29 @@ TEST(MachineTest, SignalHintCountsAsAChange) {
   h.Send(UplinkEvent{true, {}, "dev wan0"});  // SIGUSR1: same view
   EXPECT_EQ(h.state(), State::kSettling);
   EXPECT_NE(h.LastWhy(State::kSettling).find("hint"), std::string::npos);
+}
+
+// With debounce = "0s" every SIGUSR1 was a decision and a soft kick: 1,899
+// signals in a second sent 435 rebinds (issue 13, defect 12). Hints alone
+// settle for at least a second: a storm of them is one kick.
+TEST(MachineTest, AStormOfHintsIsOneKickWhateverTheDebounce) {
+  MachineConfig config = TestConfig();
+  config.debounce = 0ms;
+  config.grace = 0ms;
+  Harness h(config);
+  BootHealthy(h);
+  for (int i = 0; i < 500; ++i) {
+    h.Send(UplinkEvent{true, {}, "dev wan0"});  // SIGUSR1: nothing moved
+    h.Advance(2ms);
+  }
+  h.Advance(1min);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy);
+  // A real change still settles after `debounce` (0 s): kicked at once.
+  h.ClearLog();
+  h.Change(true);
+  h.Advance(0ms);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
 }
 
 TEST(MachineTest, UplinkLostSettlesIntoNoUplinkAndReturnsWhenItAppears) {
@@ -1100,6 +1128,76 @@ TEST(MachineTest, ReconfigureAppliesFromTheNextDecision) {
   EXPECT_EQ(h.machine().NextDeadline(), h.now() + 2s);
   h.Change(true);
   EXPECT_EQ(h.machine().NextDeadline(), h.now() + 1s);
+}
+
+// Runs the failover's ladder until `step` has been issued (and, with a step
+// latency, is still running).
+void RunLadderUntil(Harness& h, const std::string& step) {
+  for (int i = 0; i < 36000; ++i) {
+    const std::vector<std::string> names = h.StepNames();
+    if (!names.empty() && names.back() == step) return;
+    h.Advance(100ms);
+  }
+  FAIL() << step << " never ran:" << h.Timeline();
+}
+
+MachineConfig WithLadder(std::vector<LadderStep> ladder) {
+  MachineConfig config = TestConfig();
+  config.ladder = std::move(ladder);
+  return config;
+}
+
+// SIGHUP shortening the ladder during a recovery left the machine pointing
+// into the new list by index: the state file named a step that was not
+// running (or read past the end: a heap overflow), and the ladder went on
+// from a place the new list does not have (issue 13, defect 2).
+TEST(MachineReloadTest, TheRunningStepStaysTheStepAndTheNewLadderGoesOn) {
+  Harness h;
+  h.sim.step_latency = 5s;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kRestart});
+  RunLadderUntil(h, "reup");  // index 2 of rebind, start, reup, restart
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kReup);
+  h.Reconfigure(WithLadder({LadderStep::kRestart, LadderStep::kRebind}));
+  EXPECT_EQ(h.machine().ladder_step(), LadderStep::kReup) << "still running";
+  h.ClearLog();
+  h.Advance(30min);
+  // reup is not in the new ladder: it goes on from its first step.
+  EXPECT_EQ(h.StepNames(), Names({"restart"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_FALSE(h.SawTransition(State::kRecovering, State::kCooldown));
+}
+
+TEST(MachineReloadTest, AStepTheNewLadderHasKeepsItsPlaceInIt) {
+  Harness h;
+  h.sim.step_latency = 5s;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kReup});
+  RunLadderUntil(h, "start");  // index 1
+  h.Reconfigure(WithLadder({LadderStep::kStart, LadderStep::kReup}));
+  EXPECT_EQ(h.machine().ladder_index(), 0);
+  h.ClearLog();
+  h.Advance(30min);
+  EXPECT_EQ(h.StepNames(), Names({"reup"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_FALSE(h.SawTransition(State::kRecovering, State::kCooldown));
+}
+
+// In a backoff the machine is at the next step to run.
+TEST(MachineReloadTest, DuringABackoffTheNextStepIsLookedUpByName) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kRestart});
+  RunLadderUntil(h, "rebind");  // the ladder's rebind, after the kick
+  h.Advance(16s);  // verify (15 s) over: not healed, backoff before start
+  ASSERT_EQ(h.state(), State::kRecovering) << h.Timeline();
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kStart) << h.Timeline();
+  h.Reconfigure(WithLadder({LadderStep::kRestart}));
+  EXPECT_EQ(h.machine().ladder_step(), LadderStep::kRestart);
+  h.ClearLog();
+  h.Advance(30min);
+  EXPECT_EQ(h.StepNames(), Names({"restart"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
 }
 
 TEST(MachineTest, APassedDeadlineIsHandledBeforeTheEvent) {

@@ -49,7 +49,9 @@ class ExecutorTest : public ::testing::Test {
               if (!options.dry_run) tailscaled_.Heals(LadderStep::kConntrack);
               return result;
             },
-            [this](const std::string&, std::string*) { return hooks_; },
+            [this](const std::string&) {
+              return HookListing{hooks_, {}, ""};
+            },
             [](const std::string& unit) {
               return Strings{"systemctl", "restart", unit};
             }};
@@ -254,6 +256,42 @@ TEST_F(ExecutorTest, HooksRunInTheOrderOfTheMachinesCommands) {
   EXPECT_EQ(last.env.at("TSWATCHDOG_UPLINK_V6_DEV"), "");
 }
 
+// Flapping with slow hooks reached 121 children and 256/256 fds, and the
+// state file went .stale on EMFILE (issue 13, defect 11). One hook program
+// at a time: an event's programs in run-parts order, then the next event's;
+// what comes meanwhile waits, one run per event, with the newest state.
+TEST_F(ExecutorTest, SlowHooksUnderFlappingRunOneAtATimeAndCoalesce) {
+  config_.hooks_dir = "/hooks";
+  hooks_ = {"/hooks/10-first", "/hooks/20-second"};
+  processes_.duration = 20s;  // a webhook to a slow server
+  BootHealthy();
+  // A flap every 6 s (past the 5 s debounce) for 10 minutes: 100 settled
+  // changes, each an uplink-changed and a kick's action.
+  for (int i = 0; i < 100; ++i) {
+    uplink_.MoveTo(i % 2 ? testing::Wan0() : testing::Wan1());
+    Run(6s);
+  }
+  Run(30min);
+  EXPECT_EQ(processes_.max_running, 1);
+  // Every run is both programs, in order, never interleaved.
+  const auto& calls = processes_.calls;
+  ASSERT_FALSE(calls.empty());
+  ASSERT_EQ(calls.size() % 2, 0u);
+  std::string last_uplink;
+  for (size_t i = 0; i < calls.size(); i += 2) {
+    EXPECT_EQ(calls[i].argv, Strings{"/hooks/10-first"}) << i;
+    EXPECT_EQ(calls[i + 1].argv, Strings{"/hooks/20-second"}) << i;
+    EXPECT_EQ(calls[i].env, calls[i + 1].env) << i;
+    if (calls[i].env.at("TSWATCHDOG_EVENT") == "uplink-changed") {
+      last_uplink = calls[i].env.at("TSWATCHDOG_UPLINK_V4_DEV");
+    }
+  }
+  // 200 events, 40 s per run: the waiting ones were coalesced.
+  EXPECT_LE(calls.size() / 2, 10min / 40s + 4);
+  // The last uplink-changed run saw the last uplink (wan0, i = 99).
+  EXPECT_EQ(last_uplink, "wan0");
+}
+
 // Issue 11's second defect: ProcessRunner::Run reports a spawn failure
 // before it returns, and the daemon fed that StepFinished to the machine
 // from inside the Step that issued the step: the ladder gave up, and its
@@ -369,6 +407,21 @@ TEST_F(ExecutorTest, SigusrHintCountsAsAnUplinkChange) {
   Run(0ms);
   EXPECT_EQ(State(), State::kSettling);
   EXPECT_EQ(daemon_->TakeSnapshot().counters.uplink_changes, 1u);
+}
+
+// 1,899 SIGUSR1 in a second with debounce = "0s" sent 435 rebinds (issue
+// 13, defect 12): a storm of hints is one soft kick.
+TEST_F(ExecutorTest, ASigusrStormIsOneSoftKick) {
+  config_.debounce = 0ms;
+  config_.grace = 0ms;
+  BootHealthy();
+  for (int i = 0; i < 400; ++i) {
+    daemon_->OnUplinkHint();
+    Run(2ms);
+  }
+  Run(1min);
+  EXPECT_EQ(Writes(), kRebindRequests);
+  EXPECT_EQ(State(), State::kHealthy);
 }
 
 // --- State publication ------------------------------------------------------

@@ -6,6 +6,8 @@
 #ifndef TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 #define TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -220,6 +222,10 @@ class FakeProcesses final : public ProcessSpawner {
   std::vector<Call> calls;
   std::set<std::string> missing;
   std::function<void(const Call&)> on_run;
+  // How long each child runs; how many ran at once, at most.
+  std::chrono::milliseconds duration{0};
+  int running = 0;
+  int max_running = 0;
 
   pid_t Run(const std::vector<std::string>& argv,
             std::chrono::milliseconds /*timeout*/,
@@ -235,7 +241,11 @@ class FakeProcesses final : public ProcessSpawner {
     }
     result.exited = true;
     result.exit_code = 0;
-    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+    max_running = std::max(max_running, ++running);
+    timers_.AddTimer(timers_.Now() + duration, [this, done, result] {
+      --running;
+      done(result);
+    });
     return 1000 + static_cast<pid_t>(calls.size());
   }
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -58,6 +59,27 @@ TEST(Logging, PlainStyleForProcdAndPipes) {
   spdlog::warn("tailscaled: no answer");
   spdlog::debug("hidden below the level");
   EXPECT_EQ(capture.Text(), "warning: tailscaled: no answer\n");
+}
+
+// Text from outside (tailscaled's error bodies, children's output, interface
+// names) reaches log lines: a newline in it forged a "<0>critical:" line of
+// its own in the journal. Every style writes one line per message, in valid
+// UTF-8, with control characters escaped.
+TEST(Logging, ForeignTextCannotForgeALineInAnyStyle) {
+  const std::string hostile =
+      "tailscaled: HTTP 500: boom\n<0>critical: forged\r\x1b[2J\xff";
+  for (LogStyle style :
+       {LogStyle::kJournal, LogStyle::kPlain, LogStyle::kTerminal}) {
+    StderrCapture capture;
+    SetupLogging(style, spdlog::level::info);
+    spdlog::warn("{}", hostile);
+    const std::string text = capture.Text();
+    EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1)
+        << LogStyleName(style) << ": " << text;
+    EXPECT_NE(text.find("boom\\n<0>critical: forged\\r\\x1b[2J\xEF\xBF\xBD"),
+              std::string::npos)
+        << LogStyleName(style) << ": " << text;
+  }
 }
 
 TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {

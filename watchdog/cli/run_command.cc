@@ -11,8 +11,39 @@
 #include "watchdog/cli/commands.h"
 #include "watchdog/daemon/logging.h"
 #include "watchdog/daemon/run.h"
+#include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
+namespace {
+
+// The config, and then the files it names for the daemon to replace: a
+// state_file or metrics_file that is a directory, a symlink, someone
+// else's file or in a directory others can write is refused here, at start
+// and on SIGHUP, like any other bad value.
+config::Result<config::Config> LoadForRun(const cxxopts::ParseResult& args) {
+  config::Result<config::Config> loaded = config::Load(args);
+  if (!loaded.ok()) return loaded;
+  const struct {
+    const char* key;
+    const std::string& path;
+    bool (*is_ours)(const std::string&);
+  } outputs[] = {
+      {"state_file", loaded.value().state_file, &LooksLikeStateFile},
+      {"metrics_file", loaded.value().metrics_file, &LooksLikeMetricsFile},
+  };
+  for (const auto& output : outputs) {
+    if (output.path.empty()) continue;
+    if (auto problem = OutputPathProblem(output.path, output.is_ours)) {
+      config::ConfigError error;
+      error.key = output.key;
+      error.message = *problem;
+      return error;
+    }
+  }
+  return loaded;
+}
+
+}  // namespace
 
 int RunDaemonCommand(int argc, char** argv) {
   // Kept alive for the SIGHUP reload, which re-reads the file under the
@@ -43,7 +74,8 @@ int RunDaemonCommand(int argc, char** argv) {
                  args.unmatched().front().c_str());
     return 2;
   }
-  config::Result<config::Config> loaded = config::Load(args);
+  // As at a start, also for --print-config (OpenWrt's init script checks).
+  config::Result<config::Config> loaded = LoadForRun(args);
   if (!loaded.ok()) {
     std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
     return 2;
@@ -64,7 +96,7 @@ int RunDaemonCommand(int argc, char** argv) {
 
   DaemonOptions daemon_options;
   daemon_options.debug = debug;
-  daemon_options.reload = [] { return config::Load(args); };
+  daemon_options.reload = [] { return LoadForRun(args); };
   try {
     return RunDaemon(config, std::move(daemon_options));
   } catch (const std::system_error& e) {

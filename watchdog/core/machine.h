@@ -172,11 +172,13 @@ class Machine {
 
   State state() const { return state_; }
   MonoTime since() const { return since_; }
-  // The ladder step being run or waited for in kRecovering; -1 otherwise.
+  // The ladder step being run or waited for in kRecovering; -1 otherwise
+  // (also while a step runs that a reload took out of the ladder).
   int ladder_index() const {
     return state_ == State::kRecovering ? ladder_index_ : -1;
   }
-  // That step, if the ladder (which SIGHUP may have changed) has it.
+  // In kRecovering: the step running (whatever the ladder now says), else
+  // the one the ladder runs next.
   std::optional<LadderStep> ladder_step() const;
   const Counters& counters() const { return counters_; }
   const std::optional<LastAction>& last_action() const { return last_action_; }
@@ -190,8 +192,12 @@ class Machine {
   int DisruptiveInLastHour(MonoTime now) const;
 
   // SIGHUP: new timings and ladder apply from the next decision; a deadline
-  // already armed stays.
-  void Reconfigure(MachineConfig config) { config_ = std::move(config); }
+  // already armed stays. Mid-ladder, the position moves to the new ladder by
+  // step, never by index: if the new ladder has the step the machine is at
+  // (running, or next after a backoff), the ladder goes on from there;
+  // otherwise from the new ladder's first step. A step already running
+  // finishes either way.
+  void Reconfigure(MachineConfig config);
 
  private:
   // What the machine is waiting for inside a state that has sub-steps.

@@ -118,6 +118,7 @@ int Process::Run() {
   publisher_.Stopping();
   spdlog::info("stopping");
   daemon_.Stop();
+  live_.StopHooks();
   if (processes_.running() > 0) {
     spdlog::info("waiting for {} child process(es) to end",
                  processes_.running());
