@@ -91,7 +91,7 @@ EOF
   local ts_pid
   ts_pid=$(main_pid tailscaled)
   # A failover to a new source address, and tailscaled stuck until a restart.
-  fake_ctl stuck restart >/dev/null
+  fake_ctl stuck restart
   ct 'ip addr add 198.51.100.3/24 dev wan0 && ip addr del 198.51.100.2/24 dev wan0 &&
       ip route replace default via 198.51.100.1 dev wan0 src 198.51.100.3'
   expect_within 60 "recovered by the restart step" \
@@ -148,7 +148,7 @@ case_journal_priorities() {
   start_watchdog || return
   expect_within 10 "a state change at info (6)" \
     'journalctl -b -u tswatchdog -p 6..6 -o cat | grep -q "^state starting -> "'
-  fake_ctl cut-now >/dev/null
+  fake_ctl cut-now
   expect_within 10 "a cut bus stream at warning (4)" \
     'journalctl -b -u tswatchdog -p 4..4 -o cat | grep -q .'
   check "no raw <N> prefix reached the journal" \

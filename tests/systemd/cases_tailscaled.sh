@@ -42,7 +42,7 @@ case_state_after_step() {
   start_watchdog || return
   if state_is healthy; then pass "healthy first"; else fail "never healthy"; return; fi
   pending 5 "the state file says a step runs until the next transition" || return 0
-  fake_ctl stuck start >/dev/null
+  fake_ctl stuck start
   expect_within 20 "the first ladder step finished" \
     'journalctl -b -o cat -u tswatchdog | grep -q "step rebind done"'
   expect_within 2 "status says so within 2 s (verify is 20 s)" \

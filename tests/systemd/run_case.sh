@@ -94,8 +94,9 @@ start_watchdog() {
 
 main_pid() { ct "systemctl show -p MainPID --value ${1:-tswatchdog.service}"; }
 
-# The fake tailscaled's control command (tests/fake/README.md).
-fake_ctl() { ct "/usr/local/bin/fake_tailscaled ctl --control /run/fake-tailscaled.ctl $*"; }
+# The fake tailscaled's control command (tests/fake/README.md); the reply
+# line is dropped, the exit status says whether it worked.
+fake_ctl() { ct "/usr/local/bin/fake_tailscaled ctl --control /run/fake-tailscaled.ctl $* >/dev/null"; }
 
 # Journal lines of a unit since the case began, messages only.
 journal() { ct "journalctl -b -o cat --no-pager -u $1"; }
