@@ -24,7 +24,10 @@ int RunDaemonCommand(int argc, char** argv) {
   config::AddOptions(options);
   options.add_options()("debug", "log every parsed change and every decision")(
       "print-config", "print the effective config as TOML and exit")(
-      "h,help", "show this help");
+      "check-config",
+      "check the config (file and flags) and exit: 0 valid, 2 not (the "
+      "systemd unit's ExecReload= runs it before SIGHUP)")("h,help",
+                                                           "show this help");
   static cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
@@ -49,6 +52,7 @@ int RunDaemonCommand(int argc, char** argv) {
     return 2;
   }
   const config::Config& config = loaded.value();
+  if (args.count("check-config")) return 0;
   if (args.count("print-config")) {
     std::cout << config::ToToml(config);
     return 0;

@@ -155,7 +155,8 @@ lab_provision() {
   if [[ -n $fake ]]; then install -m 0755 "$fake" "$root/usr/local/bin/fake_tailscaled"; fi
   if [[ -n $deb ]]; then install -m 0644 "$deb" "$root/lab/tswatchdog.deb"; fi
   local wants
-  for wants in sysinit.target.wants/lab-net.service multi-user.target.wants/tailscaled.service; do
+  for wants in sysinit.target.wants/lab-net.service multi-user.target.wants/tailscaled.service \
+    network-online.target.wants/lab-net-wait-online.service; do
     mkdir -p "$root/etc/systemd/system/${wants%/*}"
     ln -sf "/etc/systemd/system/${wants#*/}" "$root/etc/systemd/system/$wants"
   done

@@ -6,7 +6,8 @@
 # it, whatever happens. Exit 0 passed, 1 failed, 77 skipped (with why).
 # Environment (tests/systemd/CMakeLists.txt sets it): TSWATCHDOG_LAB_DEB, the
 # .deb under test; TSWATCHDOG_LAB_FAKE, the fake_tailscaled binary;
-# TSWATCHDOG_LAB_WORK, where container directories go.
+# TSWATCHDOG_LAB_WORK, where container directories go. TSWATCHDOG_LAB_KEEP=1
+# leaves the container running for a look inside (lab.sh exec, lab.sh down).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lab.sh
@@ -103,8 +104,8 @@ journal() { ct "journalctl -b -o cat --no-pager -u $1"; }
 
 # What the journal holds for the units the lab cares about, for a failure.
 dump_state() {
-  echo "---- systemctl --failed; journal (last 80 lines) ----"
-  ct 'systemctl --failed --no-pager; journalctl -b --no-pager -n 80 \
+  echo "---- systemctl --failed; journal (last 150 lines) ----"
+  ct 'systemctl --failed --no-pager; journalctl -b --no-pager -n 150 \
         -u tswatchdog -u tailscaled -u ssh.socket -u ssh.service' 2>&1
 }
 
@@ -112,7 +113,12 @@ finish() {
   local rc=$?
   trap - EXIT INT TERM
   if ((failures > 0)) || ((rc != 0 && rc != 77)); then dump_state; fi
-  lab_down "$LAB"
+  if [[ ${TSWATCHDOG_LAB_KEEP:-0} == 1 ]]; then
+    echo "container kept (TSWATCHDOG_LAB_KEEP=1): bash $here/lab.sh exec $LAB bash"
+    echo "  then: bash $here/lab.sh down $LAB"
+  else
+    lab_down "$LAB"
+  fi
   if ((rc == 77)); then exit 77; fi
   if ((failures > 0 || rc != 0)); then
     echo "$case_name: FAILED ($failures failed checks, exit $rc)"
