@@ -19,6 +19,7 @@ TSWATCHDOG_PACKAGES=(
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
+  iptables ipset iputils-ping # the lab's mwan3 stand-in (tests/mwan3): mangle chains, ipsets, its tracker's pings
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )
