@@ -11,6 +11,8 @@
 # `up` leaves the container running with the lab's units (see files/) but no
 # tswatchdog: `lab.sh exec DIR dpkg -i /lab/tswatchdog.deb` installs the
 # package that TSWATCHDOG_LAB_DEB names, if it named one.
+# TSWATCHDOG_LAB_NSPAWN_ARGS: more systemd-nspawn options, split on spaces
+# (e.g. --network-veth for a host-side link into the container).
 #
 # Why nspawn is started the way it is, on a host whose PID 1 is not systemd:
 #   --register=no --keep-unit  there is no systemd/machined on the host to
@@ -66,7 +68,9 @@ lab_install_tools() {
 lab_packages() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$LAB_SRC_DIR/packages.txt"; }
 
 # The cached rootfs for packages.txt (built once, ~1-3 min; ~230 MB).
-# Prints its path. Other cached versions are removed.
+# Prints its path. Versions for other package lists stay while they are in
+# use (another checkout may boot them right now); unused for a week, they
+# are removed.
 lab_rootfs() {
   local key root lock_fd
   key=$({ echo "suite=$LAB_SUITE variant=minbase"; lab_packages; } | sha256sum | cut -c1-16)
@@ -74,11 +78,12 @@ lab_rootfs() {
   mkdir -p "$LAB_CACHE" || return 1
   exec {lock_fd}>"$LAB_CACHE/lock"
   flock "$lock_fd"
+  local old
+  for old in "$LAB_CACHE"/rootfs-*; do
+    [[ -d $old && $old != "$root" ]] || continue
+    [[ -n $(find "$old" -maxdepth 0 -mmin -$((7 * 24 * 60))) ]] || rm -rf "$old"
+  done
   if [[ ! -e $root/.complete ]]; then
-    local old
-    for old in "$LAB_CACHE"/rootfs-*; do
-      [[ -e $old && $old != "$root" ]] && rm -rf "$old"
-    done
     rm -rf "$root.tmp"
     lab_log "building the rootfs $root (mmdebstrap, once)"
     if ! mmdebstrap --variant=minbase --include="$(lab_packages | paste -sd,)" \
@@ -94,6 +99,7 @@ lab_rootfs() {
     touch "$root.tmp/.complete"
     mv "$root.tmp" "$root"
   fi
+  touch "$root"  # last used
   exec {lock_fd}>&-
   echo "$root"
 }
@@ -183,12 +189,14 @@ lab_up() {
     done
     exec unshare -m --propagation private bash -c '
       set -e
-      mount -t overlay tswatchdog-lab -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$2/root"
-      source "$3/lab.sh"
-      lab_provision "$2/root" "$4"
-      exec systemd-nspawn -D "$2/root" --machine="$4" --register=no --keep-unit \
-        --private-network --console=read-only -b' \
-      lab "$rootfs" "$dir" "$LAB_SRC_DIR" "$name"
+      rootfs=$1 dir=$2 src=$3 name=$4
+      shift 4
+      mount -t overlay tswatchdog-lab -o "lowerdir=$rootfs,upperdir=$dir/upper,workdir=$dir/work" "$dir/root"
+      source "$src/lab.sh"
+      lab_provision "$dir/root" "$name"
+      exec systemd-nspawn -D "$dir/root" --machine="$name" --register=no --keep-unit \
+        --private-network --console=read-only "$@" -b' \
+      lab "$rootfs" "$dir" "$LAB_SRC_DIR" "$name" ${TSWATCHDOG_LAB_NSPAWN_ARGS:-}
   ) </dev/null >"$dir/console.log" 2>&1 &
   echo $! >"$dir/nspawn.pid"
   local deadline=$((SECONDS + LAB_BOOT_TIMEOUT)) state=
