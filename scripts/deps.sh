@@ -20,6 +20,7 @@ TSWATCHDOG_PACKAGES=(
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
   iptables ipset iputils-ping # the lab's mwan3 stand-in (tests/mwan3): mangle chains, ipsets, its tracker's pings
+  universal-ctags       # scripts/check_architecture.sh: function lengths
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )

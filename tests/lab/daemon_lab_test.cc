@@ -22,7 +22,7 @@
 
 #include "fake_tailscaled_process.h"
 #include "tests/lab/lab.h"
-#include "watchdog/state_file.h"
+#include "watchdog/daemon/state_file.h"
 
 namespace {
 
