@@ -9,9 +9,9 @@
 
 namespace watchdog {
 
-// `state` is Daemon::StateJson(). Metrics (all prefixed tswatchdog_):
-// state{state=...} (1 for the current state, 0 for the others),
-// uplink_usable{family}, tailscale_healthy, uplink_changes_total,
+// `state` is the state file's JSON (StateJson, snapshot.h). Metrics (all
+// prefixed tswatchdog_): state{state=...} (1 for the current state, 0 for the
+// others), uplink_usable{family}, tailscale_healthy, uplink_changes_total,
 // actions_total{step}, recoveries_total, disruptive_skipped_total,
 // last_time_to_recover_seconds, state_since_timestamp_seconds.
 std::string RenderMetrics(const nlohmann::json& state);
