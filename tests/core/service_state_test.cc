@@ -63,6 +63,19 @@ TEST(ServiceState, ParsesEachPropertyAndIgnoresTheRest) {
   EXPECT_EQ(s.job, "12");
 }
 
+TEST(ServiceState, SocketsAreStartedAndTheRestRestarted) {
+  using Strings = std::vector<std::string>;
+  EXPECT_EQ(SystemctlCommandForUnit("ssh.socket"),
+            (Strings{"systemctl", "start", "ssh.socket"}));
+  EXPECT_EQ(SystemctlCommandForUnit("nginx.service"),
+            (Strings{"systemctl", "restart", "nginx.service"}));
+  EXPECT_EQ(SystemctlCommandForUnit("nginx"),
+            (Strings{"systemctl", "restart", "nginx"}));
+  EXPECT_FALSE(IsSocketUnit(".socket"));
+  EXPECT_FALSE(IsSocketUnit("socket"));
+  EXPECT_TRUE(IsSocketUnit("a.socket"));
+}
+
 TEST(ServiceState, UnitOfRestartCommand) {
   EXPECT_EQ(SystemdUnitOfRestartCommand(
                 {"systemctl", "restart", "tailscaled.service"}),

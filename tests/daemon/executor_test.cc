@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/daemon/fakes.h"
+#include "watchdog/core/service_state.h"
 #include "watchdog/daemon/daemon.h"
 
 namespace watchdog {
@@ -26,6 +27,9 @@ const Strings kRestartTailscaled = {"systemctl", "restart",
                                     "tailscaled.service"};
 const Strings kRebindRequests = {"POST debug?action=rebind",
                                  "POST debug?action=restun"};
+// restart_on_ip starts a socket (never restarts it) and restarts a service.
+const Strings kStartSshSocket = {"systemctl", "start", "ssh.socket"};
+const Strings kRestartNginx = {"systemctl", "restart", "nginx.service"};
 
 class ExecutorTest : public ::testing::Test {
  protected:
@@ -50,9 +54,7 @@ class ExecutorTest : public ::testing::Test {
               return result;
             },
             [this](const std::string&, std::string*) { return hooks_; },
-            [](const std::string& unit) {
-              return Strings{"systemctl", "restart", unit};
-            }};
+            SystemctlCommandForUnit};
   }
 
   void Start() {
@@ -278,21 +280,35 @@ TEST_F(ExecutorTest, RecoveryRestartsTheUnitsOnce) {
   BootHealthy();
   Failover();
   Run(5min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 TEST_F(ExecutorTest, TheTailscaleAddressAppearingRestartsTheUnits) {
   config_.restart_on_ip = {"ssh.socket"};
   uplink_.SetInitial(testing::Wan0(), /*address=*/false);
   Start();
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
   uplink_.SetTailscaleAddress(false);  // tailscale down, then up
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 2);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+}
+
+// Issue 14, defect 1: the address there at start is no appearance: a
+// socket that failed before it existed is started, a service is left alone.
+TEST_F(ExecutorTest, AnAddressThereAtStartStartsSocketsAndLeavesServices) {
+  config_.restart_on_ip = {"ssh.socket", "nginx.service"};
+  Start();
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 0);
+  uplink_.SetTailscaleAddress(false);
+  uplink_.SetTailscaleAddress(true);
+  Run(0ms);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 1);
 }
 
 // Issue 11's third defect: after a `restart` step the units were restarted
@@ -317,7 +333,7 @@ TEST_F(ExecutorTest, UnitsRestartOnceAfterARestartStep) {
   Run(2min);
   EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
   EXPECT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // When the recovery comes before the address, the units wait for it:
@@ -338,9 +354,9 @@ TEST_F(ExecutorTest, UnitsWaitForTheAddressWhenTheRecoveryComesFirst) {
   Failover();
   Run(50s);
   ASSERT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   Run(1min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // Issue 11's first defect: the daemon started its "starting since" clock
@@ -391,6 +407,25 @@ TEST_F(ExecutorTest, PublishesTheViewOncePerEvent) {
   EXPECT_EQ(publisher_.published.back().uplink.v4.dev, "wan1");
   daemon_->FlushIfDirty();  // nothing changed since
   EXPECT_EQ(publisher_.published.size(), before + 1);
+}
+
+// Issue 14, defect 5: a step that finishes without a transition (the soft
+// kick, then `grace` to wait) was published as running until the next one.
+TEST_F(ExecutorTest, AFinishedStepIsPublishedAtOnce) {
+  config_.grace = 20s;
+  tailscaled_.answer_delay = 100ms;
+  Start();
+  Run(100ms);  // the first status: verifying, the kick's rebind sent
+  ASSERT_EQ(State(), State::kVerifying);
+  ASSERT_TRUE(publisher_.published.back().last_action.has_value());
+  EXPECT_FALSE(publisher_.published.back().last_action->finished);
+  Run(200ms);  // rebind and restun answered: the kick is done
+  ASSERT_EQ(State(), State::kVerifying);
+  const Snapshot& last = publisher_.published.back();
+  ASSERT_TRUE(last.last_action.has_value());
+  EXPECT_EQ(last.last_action->step, LadderStep::kRebind);
+  EXPECT_TRUE(last.last_action->finished);
+  EXPECT_TRUE(last.last_action->ok);
 }
 
 TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {

@@ -136,6 +136,8 @@ class FakeTailscaled final : public TailscaleApi {
   std::vector<std::string> requests;
   std::set<LadderStep> heals = {LadderStep::kStart};
   bool reachable = true;
+  // How long each answer takes (0: the next turn of the loop).
+  std::chrono::milliseconds answer_delay{0};
 
   void Break() { status_.self_online = false; }
   void Heal() { status_.self_online = true; }
@@ -192,7 +194,8 @@ class FakeTailscaled final : public TailscaleApi {
       result.error.endpoint = request;
       result.error.message = "cannot connect";
     }
-    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+    timers_.AddTimer(timers_.Now() + answer_delay,
+                     [done, result] { done(result); });
   }
   void Step(const std::string& request, LadderStep step,
             Callback<ApiDone> done) {

@@ -75,5 +75,22 @@ TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {
   EXPECT_EQ(DetectLogStyle(), LogStyle::kPlain);  // a file, not a tty
 }
 
+// Issue 14, defect 4: a bad config at start went to the journal at info, so
+// `journalctl -p err` did not say why the unit failed.
+TEST(Logging, AStartupErrorIsAnErrorInTheJournal) {
+  StderrCapture capture;
+  struct stat st {};
+  ASSERT_EQ(fstat(capture.fd(), &st), 0);
+  const std::string ours =
+      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  setenv("JOURNAL_STREAM", ours.c_str(), 1);
+  PrintStartupError("tswatchdog: /etc/t.toml:1: key 'grace': bad");
+  unsetenv("JOURNAL_STREAM");
+  PrintStartupError("tswatchdog: elsewhere, plain");
+  EXPECT_EQ(capture.Text(),
+            "<3>tswatchdog: /etc/t.toml:1: key 'grace': bad\n"
+            "tswatchdog: elsewhere, plain\n");
+}
+
 }  // namespace
 }  // namespace watchdog

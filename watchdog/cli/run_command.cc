@@ -2,7 +2,6 @@
 // supervise it; it never forks).
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cxxopts.hpp>
 #include <iostream>
 #include <system_error>
@@ -32,7 +31,7 @@ int RunDaemonCommand(int argc, char** argv) {
   try {
     args = options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog run: %s\n", e.what());
+    PrintStartupError(std::string("tswatchdog run: ") + e.what());
     return 2;
   }
   if (args.count("help")) {
@@ -40,15 +39,14 @@ int RunDaemonCommand(int argc, char** argv) {
     return 0;
   }
   if (!args.unmatched().empty()) {
-    std::fprintf(stderr,
-                 "tswatchdog run: unexpected argument '%s' (booleans take "
-                 "--flag=false, not --flag false)\n",
-                 args.unmatched().front().c_str());
+    PrintStartupError("tswatchdog run: unexpected argument '" +
+                      args.unmatched().front() +
+                      "' (booleans take --flag=false, not --flag false)");
     return 2;
   }
   config::Result<config::Config> loaded = config::Load(args);
   if (!loaded.ok()) {
-    std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
+    PrintStartupError("tswatchdog: " + loaded.error().ToString());
     return 2;
   }
   const config::Config& config = loaded.value();

@@ -50,6 +50,16 @@ std::string_view ServiceConditionName(ServiceCondition condition) {
   return "unknown";
 }
 
+bool IsSocketUnit(std::string_view unit) {
+  constexpr std::string_view kSuffix = ".socket";
+  return unit.size() > kSuffix.size() &&
+         unit.substr(unit.size() - kSuffix.size()) == kSuffix;
+}
+
+std::vector<std::string> SystemctlCommandForUnit(const std::string& unit) {
+  return {"systemctl", IsSocketUnit(unit) ? "start" : "restart", unit};
+}
+
 std::optional<std::string> SystemdUnitOfRestartCommand(
     const std::vector<std::string>& restart_command) {
   if (restart_command.size() != 3 || restart_command[1] != "restart") {

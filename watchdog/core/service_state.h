@@ -40,6 +40,16 @@ enum class ServiceCondition {
 ServiceCondition JudgeService(const ServiceState& state);
 std::string_view ServiceConditionName(ServiceCondition condition);
 
+// A socket unit ("ssh.socket"): restart_on_ip only starts it.
+bool IsSocketUnit(std::string_view unit);
+
+// What brings a unit of restart_on_ip back under systemd: `systemctl start`
+// for a socket (a no-op when it listens; restarting an Accept=no socket
+// whose service runs is refused and leaves the socket stopped, so sshd
+// binds every address at its next restart), `systemctl restart` for the
+// rest.
+std::vector<std::string> SystemctlCommandForUnit(const std::string& unit);
+
 // The unit that restart_command restarts through systemd: `systemctl
 // restart UNIT` (systemctl by any path); nullopt for any other command (an
 // init script, a wrapper), which leaves the daemon without a way to ask.

@@ -17,6 +17,7 @@
 
 #include "netlink/conntrack.h"
 #include "watchdog/core/ladder.h"
+#include "watchdog/core/machine.h"
 #include "watchdog/io/process_runner.h"
 #include "watchdog/localapi/localapi_client.h"
 
@@ -55,7 +56,8 @@ class Actuator {
                        const ActionSettings& settings, StepDone done) = 0;
   virtual void RunHooks(const std::string& event, const HookEnvironment& env,
                         const ActionSettings& settings) = 0;
-  virtual void RestartUnits(const std::string& why,
+  // Brings back the units of restart_on_ip (see RestartDependentUnits).
+  virtual void RestartUnits(const RestartDependentUnits& request,
                             const ActionSettings& settings) = 0;
 };
 
@@ -68,7 +70,7 @@ struct ActuatorPorts {
   // `error` set when the directory cannot be read.
   using ListHooks = std::function<std::vector<std::string>(
       const std::string& dir, std::string* error)>;
-  // The command that restarts `unit`.
+  // The command that brings `unit` back (UnitRestartCommand).
   using UnitRestartArgv =
       std::function<std::vector<std::string>(const std::string& unit)>;
 
@@ -80,8 +82,9 @@ struct ActuatorPorts {
 };
 
 // The real ports' system parts: netlink::DeleteConntrackBoundTo, readdir of
-// the hook directory, and `systemctl restart UNIT` where systemd runs, else
-// the init script /etc/init.d/UNIT when it exists (OpenWrt, SysV).
+// the hook directory, and SystemctlCommandForUnit where systemd runs (start
+// a socket, restart the rest), else the init script /etc/init.d/UNIT
+// restart when it exists (OpenWrt, SysV).
 std::vector<std::string> ListHookPrograms(const std::string& dir,
                                           std::string* error);
 std::vector<std::string> UnitRestartCommand(const std::string& unit);
@@ -93,7 +96,7 @@ class LiveActuator final : public Actuator {
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
 
  private:
@@ -111,7 +114,7 @@ class DryRunActuator final : public Actuator {
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
 
  private:

@@ -218,12 +218,15 @@ void Daemon::Feed(Event event) {
   while (!pending_.empty()) {
     const Event next = std::move(pending_.front());
     pending_.pop_front();
-    bool transitioned = false;
+    // A transition, a step issued or a step finished changes the published
+    // view (last_action); a finished soft kick has no transition of its own.
+    bool changed = std::holds_alternative<StepFinished>(next);
     for (const Command& command : machine_.Step(next, ports_.timers.Now())) {
-      if (std::holds_alternative<Transition>(command)) transitioned = true;
+      changed |= std::holds_alternative<Transition>(command) ||
+                 std::holds_alternative<RunStep>(command);
       Execute(command);
     }
-    if (transitioned) dirty_ = true;
+    if (changed) dirty_ = true;
   }
   ArmMachineTimer();
 }
@@ -256,7 +259,7 @@ void Daemon::Execute(const Command& command) {
     spdlog::debug("decision: fetch a fresh status to judge tailscaled");
     FetchStatus(true);
   } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
-    actuator().RestartUnits(units->why, Actions());
+    actuator().RestartUnits(*units, Actions());
   } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
     actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
   }
