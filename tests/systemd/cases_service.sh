@@ -107,8 +107,8 @@ EOF
      grep -q "\"target\":\"/localapi/v0/start\".*\"status\":204" /run/fake-tailscaled.jsonl'
   check "the conntrack step dumped the table over ctnetlink" \
     'journalctl -b -o cat -u tswatchdog | grep -q "no conntrack entry is bound to an old address"'
-  expect_within 10 "restart_on_ip: ssh.socket handled" \
-    'journalctl -b -o cat -u tswatchdog | grep -qE "restarted ssh.socket|started ssh.socket"'
+  expect_within 10 "restart_on_ip: systemctl start ssh.socket worked" \
+    'journalctl -b -o cat -u tswatchdog | grep -q "restart_on_ip: ssh.socket is up"'
   expect_within 10 "the hooks ran" 'grep -q "^recovered" /run/tswatchdog/hooks.log'
   check "the metrics file was written" \
     'grep -q "^tswatchdog_recoveries_total 1" /run/tswatchdog/metrics.prom'
