@@ -60,7 +60,8 @@ class ExecutorTest : public ::testing::Test {
   void Start() {
     daemon_ = std::make_unique<Daemon>(
         config_, DaemonSettings{},
-        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_});
+        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_,
+                    service_});
     daemon_->Start();
     Run(0ms);
   }
@@ -96,6 +97,7 @@ class ExecutorTest : public ::testing::Test {
   FakeTailscaled tailscaled_{timers_};
   FakeProcesses processes_{timers_};
   FakePublisher publisher_;
+  testing::FakeServiceProbe service_{timers_};
   Strings hooks_;
   std::vector<std::vector<netlink::OldSource>> conntrack_runs_;
   std::vector<bool> conntrack_dry_runs_;
@@ -309,6 +311,55 @@ TEST_F(ExecutorTest, AnAddressThereAtStartStartsSocketsAndLeavesServices) {
   Run(0ms);
   EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
   EXPECT_EQ(processes_.Count(kRestartNginx), 1);
+}
+
+// Issue 14, defect 3: `systemctl stop tailscaled` is the admin's intent.
+// The LocalAPI is gone, systemd says the unit was stopped: suppressed, no
+// restart, until the admin starts it again.
+TEST_F(ExecutorTest, AnAdminsStopOfTailscaledIsLeftAlone) {
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(State(), State::kSuppressed);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 0);
+  ASSERT_FALSE(service_.probed.empty());
+  EXPECT_EQ(service_.probed.front(), "tailscaled.service");
+  // The admin starts it again.
+  service_.condition = ServiceCondition::kUp;
+  tailscaled_.reachable = true;
+  tailscaled_.ConnectBus();
+  Run(1min);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// A crash is no intent: systemd says failed, the ladder restarts it.
+TEST_F(ExecutorTest, ACrashedTailscaledIsRestarted) {
+  config_.ladder = {LadderStep::kRestart};
+  BootHealthy();
+  processes_.on_run = [this](const FakeProcesses::Call& call) {
+    if (call.argv != kRestartTailscaled) return;
+    tailscaled_.reachable = true;
+    tailscaled_.ConnectBus();
+  };
+  service_.condition = ServiceCondition::kFailed;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// Without a `systemctl restart UNIT` restart_command there is no unit to
+// ask, and nothing changes.
+TEST_F(ExecutorTest, NoUnitToAskWithAnotherRestartCommand) {
+  config_.ladder = {LadderStep::kRestart};
+  config_.restart_command = {"/etc/init.d/tailscale", "restart"};
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_TRUE(service_.probed.empty());
+  EXPECT_GE(processes_.Count(config_.restart_command), 1);
 }
 
 // Issue 11's third defect: after a `restart` step the units were restarted
