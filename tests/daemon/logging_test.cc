@@ -34,7 +34,12 @@ class StderrCapture {
     s << in.rdbuf();
     return s.str();
   }
-  int fd() const { return fd_; }
+  // $JOURNAL_STREAM as systemd would set it for this stderr.
+  std::string JournalStream() const {
+    struct stat st {};
+    EXPECT_EQ(fstat(fd_, &st), 0);
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  }
 
  private:
   int fd_ = -1, saved_ = -1;
@@ -62,11 +67,7 @@ TEST(Logging, PlainStyleForProcdAndPipes) {
 
 TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {
   StderrCapture capture;
-  struct stat st {};
-  ASSERT_EQ(fstat(capture.fd(), &st), 0);
-  const std::string ours =
-      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  setenv("JOURNAL_STREAM", ours.c_str(), 1);
+  setenv("JOURNAL_STREAM", capture.JournalStream().c_str(), 1);
   EXPECT_EQ(DetectLogStyle(), LogStyle::kJournal);
   // A wrapper that redirected stderr elsewhere: not the journal any more.
   setenv("JOURNAL_STREAM", "1:2", 1);
@@ -79,11 +80,7 @@ TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {
 // `journalctl -p err` did not say why the unit failed.
 TEST(Logging, AStartupErrorIsAnErrorInTheJournal) {
   StderrCapture capture;
-  struct stat st {};
-  ASSERT_EQ(fstat(capture.fd(), &st), 0);
-  const std::string ours =
-      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  setenv("JOURNAL_STREAM", ours.c_str(), 1);
+  setenv("JOURNAL_STREAM", capture.JournalStream().c_str(), 1);
   PrintStartupError("tswatchdog: /etc/t.toml:1: key 'grace': bad");
   unsetenv("JOURNAL_STREAM");
   PrintStartupError("tswatchdog: elsewhere, plain");
