@@ -66,7 +66,7 @@ case_watchdog_restart() {
 # (systemctl over D-Bus), a hook, the state and metrics files. And nothing
 # under /run but /run/tswatchdog is writable. (No `reup` in the ladder: the
 # daemon takes its own WantRunning=false for the user's intent, goes
-# `suppressed` and starts the ladder over, so `restart` is never reached.)
+# `suppressed` and starts the ladder over.)
 case_hardening() {
   install_package || return
   ct 'mkdir -p /etc/tswatchdog/hooks.d /etc/systemd/system/ssh.socket.d
@@ -90,18 +90,15 @@ EOF
   } | write_config
   start_watchdog || return
   expect_within 15 "healthy first" 'tswatchdog status | grep -q "^state: *healthy"'
-  local ts_pid
-  ts_pid=$(main_pid tailscaled)
   # A failover to a new uplink address (the old one becomes the conntrack
-  # step's business), and tailscaled stuck until a restart.
-  fake_ctl stuck restart
+  # step's business), and tailscaled stuck until `start`: rebind, the
+  # conntrack step, start.
+  fake_ctl stuck start
   ct 'ip addr add 203.0.113.2/24 dev wan0 &&
       ip route replace default via 203.0.113.1 dev wan0 src 203.0.113.2 &&
       ip addr del 198.51.100.2/24 dev wan0'
-  expect_within 60 "recovered by the restart step" \
-    'journalctl -b -o cat -u tswatchdog | grep -q "recovered by restart"'
-  check "tailscaled was restarted (systemctl under the sandbox)" \
-    "[ \"\$(systemctl show -p MainPID --value tailscaled)\" != $ts_pid ]"
+  expect_within 60 "recovered by the start step" \
+    'journalctl -b -o cat -u tswatchdog | grep -q "recovered by start"'
   check "LocalAPI writes were answered, not refused" \
     'grep -q "\"target\":\"/localapi/v0/debug?action=rebind\".*\"status\":200" /run/fake-tailscaled.jsonl &&
      grep -q "\"target\":\"/localapi/v0/start\".*\"status\":204" /run/fake-tailscaled.jsonl'
@@ -109,9 +106,19 @@ EOF
     'journalctl -b -o cat -u tswatchdog | grep -q "no conntrack entry is bound to an old address"'
   expect_within 10 "restart_on_ip: systemctl start ssh.socket worked" \
     'journalctl -b -o cat -u tswatchdog | grep -q "restart_on_ip: ssh.socket is up"'
-  expect_within 10 "the hooks ran" 'grep -q "^recovered" /run/tswatchdog/hooks.log'
+  expect_within 10 "the hooks ran" 'grep -q "^recovered start" /run/tswatchdog/hooks.log'
   check "the metrics file was written" \
     'grep -q "^tswatchdog_recoveries_total 1" /run/tswatchdog/metrics.prom'
+  # Then a tailscaled whose LocalAPI hangs, found at the next uplink change
+  # (SIGUSR1, mwan3's hint): only restart_command helps.
+  local ts_pid
+  ts_pid=$(main_pid tailscaled)
+  fake_ctl hang on
+  ct 'systemctl kill -s USR1 tswatchdog'
+  expect_within 60 "recovered by the restart step" \
+    'journalctl -b -o cat -u tswatchdog | grep -q "recovered by restart"'
+  check "tailscaled was restarted (systemctl under the sandbox)" \
+    "[ \"\$(systemctl show -p MainPID --value tailscaled)\" != $ts_pid ]"
   check "no permission error in the log" \
     '! journalctl -b -o cat -u tswatchdog |
        grep -iE "permission denied|read-only file system|operation not permitted"'
