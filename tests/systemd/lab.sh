@@ -282,6 +282,12 @@ lab_stop() {
     [[ -d $cg ]] && lab_log "cgroup $cg still busy"
   done
   name=$(cat "$dir/name" 2>/dev/null || true)
+  # An nspawn killed by a signal leaves its image lock behind; nobody holds
+  # a stale one.
+  local lock
+  for lock in /run/systemd/nspawn/locks/inode-*; do
+    [[ -e $lock ]] && flock -n -x "$lock" true 2>/dev/null && rm -f "$lock"
+  done
   # nspawn does not remove these itself when the host's /run is no tmpfs.
   if [[ -n $name ]]; then
     rm -rf "/run/systemd/nspawn/propagate/$name" "/run/systemd/nspawn/unix-export/$name"
