@@ -13,9 +13,11 @@
 
 namespace watchdog {
 
-int RunDaemonCommand(int argc, char** argv) {
-  // Kept alive for the SIGHUP reload, which re-reads the file under the
-  // same flags.
+namespace {
+
+// `run`'s options: every config key, and the command's own. Kept alive for
+// the SIGHUP reload, which re-reads the file under the same flags.
+cxxopts::Options& RunOptions() {
   static cxxopts::Options options(
       "tswatchdog run",
       "Keep tailscaled healthy through uplink changes. Runs in the "
@@ -27,6 +29,13 @@ int RunDaemonCommand(int argc, char** argv) {
       "check the config (file and flags) and exit: 0 valid, 2 not (the "
       "systemd unit's ExecReload= runs it before SIGHUP)")("h,help",
                                                            "show this help");
+  return options;
+}
+
+}  // namespace
+
+int RunDaemonCommand(int argc, char** argv) {
+  cxxopts::Options& options = RunOptions();
   static cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
