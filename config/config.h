@@ -96,7 +96,8 @@ struct Config {
   // outage is retried at most every 10 minutes.
   std::chrono::milliseconds backoff_max = std::chrono::minutes(10);
 
-  // Units restarted when the Tailscale IP (re)appears; opt-in because which
+  // Units brought back when the Tailscale IP (re)appears and after a
+  // recovery (sockets started, other units restarted); opt-in because which
   // units bind that address is host-specific (e.g. "ssh.socket").
   std::vector<std::string> restart_on_ip;
 

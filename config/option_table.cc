@@ -48,8 +48,8 @@ constexpr std::array<OptionSpec, 21> kOptions = {{
     {"backoff_max", Kind::kDuration, &Config::backoff_max, "DURATION",
      "longest pause between steps, and longest cooldown after the ladder"},
     {"restart_on_ip", Kind::kNames, &Config::restart_on_ip, "UNIT,...",
-     "systemd units restarted when the Tailscale IP (re)appears, e.g. "
-     "ssh.socket"},
+     "systemd units brought back when the Tailscale IP (re)appears and "
+     "after a recovery: sockets started, other units restarted"},
     {"hooks_dir", Kind::kString, &Config::hooks_dir, "DIR",
      "directory of executables run on each transition; empty: none"},
     {"state_file", Kind::kString, &Config::state_file, "PATH",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/daemon/fakes.h"
+#include "watchdog/core/service_state.h"
 #include "watchdog/daemon/daemon.h"
 
 namespace watchdog {
@@ -26,6 +27,9 @@ const Strings kRestartTailscaled = {"systemctl", "restart",
                                     "tailscaled.service"};
 const Strings kRebindRequests = {"POST debug?action=rebind",
                                  "POST debug?action=restun"};
+// restart_on_ip starts a socket (never restarts it) and restarts a service.
+const Strings kStartSshSocket = {"systemctl", "start", "ssh.socket"};
+const Strings kRestartNginx = {"systemctl", "restart", "nginx.service"};
 
 class ExecutorTest : public ::testing::Test {
  protected:
@@ -52,15 +56,14 @@ class ExecutorTest : public ::testing::Test {
             [this](const std::string&) {
               return HookListing{hooks_, {}, ""};
             },
-            [](const std::string& unit) {
-              return Strings{"systemctl", "restart", unit};
-            }};
+            SystemctlCommandForUnit};
   }
 
   void Start() {
     daemon_ = std::make_unique<Daemon>(
         config_, DaemonSettings{},
-        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_});
+        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_,
+                    service_});
     daemon_->Start();
     Run(0ms);
   }
@@ -96,6 +99,7 @@ class ExecutorTest : public ::testing::Test {
   FakeTailscaled tailscaled_{timers_};
   FakeProcesses processes_{timers_};
   FakePublisher publisher_;
+  testing::FakeServiceProbe service_{timers_};
   Strings hooks_;
   std::vector<std::vector<netlink::OldSource>> conntrack_runs_;
   std::vector<bool> conntrack_dry_runs_;
@@ -316,21 +320,84 @@ TEST_F(ExecutorTest, RecoveryRestartsTheUnitsOnce) {
   BootHealthy();
   Failover();
   Run(5min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 TEST_F(ExecutorTest, TheTailscaleAddressAppearingRestartsTheUnits) {
   config_.restart_on_ip = {"ssh.socket"};
   uplink_.SetInitial(testing::Wan0(), /*address=*/false);
   Start();
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
   uplink_.SetTailscaleAddress(false);  // tailscale down, then up
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 2);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+}
+
+// Issue 14, defect 1: the address there at start is no appearance: a
+// socket that failed before it existed is started, a service is left alone.
+TEST_F(ExecutorTest, AnAddressThereAtStartStartsSocketsAndLeavesServices) {
+  config_.restart_on_ip = {"ssh.socket", "nginx.service"};
+  Start();
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 0);
+  uplink_.SetTailscaleAddress(false);
+  uplink_.SetTailscaleAddress(true);
+  Run(0ms);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 1);
+}
+
+// Issue 14, defect 3: `systemctl stop tailscaled` is the admin's intent.
+// The LocalAPI is gone, systemd says the unit was stopped: suppressed, no
+// restart, until the admin starts it again.
+TEST_F(ExecutorTest, AnAdminsStopOfTailscaledIsLeftAlone) {
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(State(), State::kSuppressed);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 0);
+  ASSERT_FALSE(service_.probed.empty());
+  EXPECT_EQ(service_.probed.front(), "tailscaled.service");
+  // The admin starts it again.
+  service_.condition = ServiceCondition::kUp;
+  tailscaled_.reachable = true;
+  tailscaled_.ConnectBus();
+  Run(1min);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// A crash is no intent: systemd says failed, the ladder restarts it.
+TEST_F(ExecutorTest, ACrashedTailscaledIsRestarted) {
+  config_.ladder = {LadderStep::kRestart};
+  BootHealthy();
+  processes_.on_run = [this](const FakeProcesses::Call& call) {
+    if (call.argv != kRestartTailscaled) return;
+    tailscaled_.reachable = true;
+    tailscaled_.ConnectBus();
+  };
+  service_.condition = ServiceCondition::kFailed;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// Without a `systemctl restart UNIT` restart_command there is no unit to
+// ask, and nothing changes.
+TEST_F(ExecutorTest, NoUnitToAskWithAnotherRestartCommand) {
+  config_.ladder = {LadderStep::kRestart};
+  config_.restart_command = {"/etc/init.d/tailscale", "restart"};
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_TRUE(service_.probed.empty());
+  EXPECT_GE(processes_.Count(config_.restart_command), 1);
 }
 
 // Issue 11's third defect: after a `restart` step the units were restarted
@@ -355,7 +422,7 @@ TEST_F(ExecutorTest, UnitsRestartOnceAfterARestartStep) {
   Run(2min);
   EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
   EXPECT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // When the recovery comes before the address, the units wait for it:
@@ -376,9 +443,9 @@ TEST_F(ExecutorTest, UnitsWaitForTheAddressWhenTheRecoveryComesFirst) {
   Failover();
   Run(50s);
   ASSERT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   Run(1min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // Issue 11's first defect: the daemon started its "starting since" clock
@@ -444,6 +511,25 @@ TEST_F(ExecutorTest, PublishesTheViewOncePerEvent) {
   EXPECT_EQ(publisher_.published.back().uplink.v4.dev, "wan1");
   daemon_->FlushIfDirty();  // nothing changed since
   EXPECT_EQ(publisher_.published.size(), before + 1);
+}
+
+// Issue 14, defect 5: a step that finishes without a transition (the soft
+// kick, then `grace` to wait) was published as running until the next one.
+TEST_F(ExecutorTest, AFinishedStepIsPublishedAtOnce) {
+  config_.grace = 20s;
+  tailscaled_.answer_delay = 100ms;
+  Start();
+  Run(100ms);  // the first status: verifying, the kick's rebind sent
+  ASSERT_EQ(State(), State::kVerifying);
+  ASSERT_TRUE(publisher_.published.back().last_action.has_value());
+  EXPECT_FALSE(publisher_.published.back().last_action->finished);
+  Run(200ms);  // rebind and restun answered: the kick is done
+  ASSERT_EQ(State(), State::kVerifying);
+  const Snapshot& last = publisher_.published.back();
+  ASSERT_TRUE(last.last_action.has_value());
+  EXPECT_EQ(last.last_action->step, LadderStep::kRebind);
+  EXPECT_TRUE(last.last_action->finished);
+  EXPECT_TRUE(last.last_action->ok);
 }
 
 TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {
