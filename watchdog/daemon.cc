@@ -622,7 +622,11 @@ nlohmann::json Daemon::StateJson() const {
        {{"uplink_changes", counters.uplink_changes},
         {"actions", counters.actions},
         {"recoveries", counters.recoveries},
-        {"disruptive_skipped", counters.disruptive_skipped}}},
+        {"disruptive_skipped", counters.disruptive_skipped},
+        {"gave_up", counters.gave_up}}},
+      {"exhausted_passes", machine_.exhausted_passes()},
+      {"disruptive_last_hour", machine_.DisruptiveInLastHour(MonoClock::now())},
+      {"max_disruptive_per_hour", config_.max_disruptive_per_hour},
       {"last_time_to_recover_ms",
        machine_.last_time_to_recover()
            ? json(machine_.last_time_to_recover()->count())
@@ -670,8 +674,9 @@ void Daemon::FlushIfDirty() {
   bool ok = true;
   if (!config_.metrics_file.empty()) {
     ok &= WriteOutput(metrics_output_, config_.metrics_file,
-                      RenderMetrics(state));
+                      RenderMetrics(state, config_.metrics_interval));
   }
+  ArmMetricsRefresh();
   if (!config_.state_file.empty()) {
     ok &= WriteOutput(state_output_, config_.state_file, state.dump(2) + "\n");
   }
@@ -691,6 +696,24 @@ void Daemon::FlushIfDirty() {
       MarkDirty();
     });
   }
+}
+
+void Daemon::ArmMetricsRefresh() {
+  if (metrics_refresh_timer_) loop_.CancelTimer(metrics_refresh_timer_);
+  metrics_refresh_timer_ = 0;
+  if (config_.metrics_file.empty()) return;
+  metrics_refresh_timer_ =
+      loop_.AddTimerAfter(config_.metrics_interval, [this] {
+        metrics_refresh_timer_ = 0;
+        // Only the metrics: the state file may be on flash, and its readers
+        // have the daemon's pid to tell whether it runs.
+        if (!WriteOutput(
+                metrics_output_, config_.metrics_file,
+                RenderMetrics(StateJson(), config_.metrics_interval))) {
+          MarkDirty();  // the retry path of FlushIfDirty
+        }
+        ArmMetricsRefresh();
+      });
 }
 
 bool Daemon::WriteOutput(OutputFile& file, const std::string& path,

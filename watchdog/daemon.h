@@ -68,6 +68,9 @@ class Daemon {
   // iteration (one event: one write, however many parts of it changed).
   void MarkDirty();
   void FlushIfDirty();
+  // The metrics file is rewritten every metrics_interval even when nothing
+  // changed: its timestamp then shows the daemon is alive.
+  void ArmMetricsRefresh();
   struct OutputFile {
     const char* what;
     std::string last_error;  // empty: the last write worked
@@ -112,6 +115,7 @@ class Daemon {
   static constexpr std::chrono::milliseconds kOutputRetryMax{10000};
   std::chrono::milliseconds output_retry_delay_{0};
   EventLoop::TimerId output_retry_timer_ = 0;
+  EventLoop::TimerId metrics_refresh_timer_ = 0;
   SystemdNotifier notifier_ = SystemdNotifier::FromEnvironment();
   bool ready_sent_ = false;
   std::string last_notify_error_;
