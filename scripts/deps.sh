@@ -19,7 +19,7 @@ TSWATCHDOG_PACKAGES=(
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
-  ansible-core ansible-lint openssh-client # fleet: the Ansible role, its lint and its test
+  ansible-core ansible-lint openssh-client jq # fleet: the Ansible role, its lint and its test
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )
