@@ -3,6 +3,8 @@
 #   bash scripts/bench.sh            # all four tables (~4 min)
 #   bash scripts/bench.sh --quick    # a smoke run of the harness (seconds)
 #   bash scripts/bench.sh --full     # 200 failovers for the polling script too (~35 min)
+#   bash scripts/bench.sh --only heal          # only benchmark 5, time to heal (~6 min)
+#   bash scripts/bench.sh --only heal --quick  # the same table at time scale 0.05
 # Other flags go to build-bench/tests/bench/bench_lab (--help lists them).
 # Builds an optimized tswatchdog (RelWithDebInfo, no sanitizers) and the bench
 # programs in build-bench/, runs the lab benchmarks in network namespaces they
@@ -12,15 +14,30 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 
 quick=0
-for arg in "$@"; do [[ $arg == --quick ]] && quick=1; done
+only=""
+prev=""
+for arg in "$@"; do
+  [[ $arg == --quick ]] && quick=1
+  [[ $prev == --only ]] && only=$arg
+  [[ $arg == --only=* ]] && only=${arg#--only=}
+  prev=$arg
+done
 
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTSWATCHDOG_SANITIZE=OFF -DTSWATCHDOG_BENCH=ON >/dev/null
-cmake --build build-bench -j "$(nproc)" --target tswatchdog fake_tailscaled bench_lab bench_parse
+cmake --build build-bench -j "$(nproc)" --target tswatchdog fake_tailscaled bench_lab bench_parse \
+  bench_heal mwan3_standin
 
 echo "== tswatchdog benchmarks: $(git describe --always --dirty 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "command: bash scripts/bench.sh $*"
 echo "uptime: $(uptime)"
+heal_args=()
+((quick)) && heal_args=(--quick)
+if [[ $only == heal ]]; then
+  build-bench/tests/bench/bench_heal "${heal_args[@]}"
+  echo "uptime after: $(uptime)"
+  exit 0
+fi
 build-bench/tests/bench/bench_lab "$@"
 
 echo
@@ -34,4 +51,8 @@ echo "input = reply size in bytes; peak_heap = highest bytes live on the heap du
 echo "(operator new/delete counted in the bench binary). ParseStatus: GET status, tab-indented;"
 echo "ParseNotify: one bus line with an Engine update of N LivePeers. peers:0 is what the daemon"
 echo "really reads: it asks for status?peers=false and no engine updates on the bus."
+if [[ -z $only ]]; then
+  # 5. Time to heal (tests/bench/heal_bench.cc): every scenario x approach in parallel.
+  build-bench/tests/bench/bench_heal "${heal_args[@]}"
+fi
 echo "uptime after: $(uptime)"
