@@ -1,7 +1,9 @@
 # The Ansible role (contrib/ansible/roles/tswatchdog) on a Debian 12 host
 # under systemd: ansible-playbook over SSH into the container, through a veth
-# from this test's own network namespace (192.0.2.1 here, 192.0.2.2 in the
-# container; documentation addresses, nothing leaves the two namespaces).
+# from this test's own network namespace (203.0.113.1 here, 203.0.113.2 in
+# the container; documentation addresses, nothing leaves the two namespaces;
+# not 192.0.2.0/24, which holds tswatchdog's probe address 192.0.2.1: the
+# daemon would take the veth for its uplink).
 # The case must run in a network namespace of its own: CMake runs it as
 # `unshare -n run_case.sh ansible_role`. Sourced by run_case.sh.
 # shellcheck shell=bash
@@ -28,7 +30,7 @@ role_run() {
   ansible_env ansible-playbook -i "$LAB/inventory.ini" "$LAB/site.yml" "$@" >"$log" 2>&1
   local rc=$?
   sed -n 's/^tswlab *: //p' "$log"
-  ((rc == 0)) || { echo "ansible-playbook exited $rc:"; tail -n 40 "$log"; }
+  ((rc == 0)) || { echo "ansible-playbook exited $rc:"; tail -n 40 "$log"; } >&2
   return $rc
 }
 
@@ -47,21 +49,21 @@ ansible_lab_setup() {
   ip link set lo up &&
     ip link add ctl0 type veth peer name ctl0-ct &&
     ip link set ctl0-ct netns "$(lab_leader "$LAB")" &&
-    ip addr add 192.0.2.1/30 dev ctl0 && ip link set ctl0 up &&
-    ct 'ip addr add 192.0.2.2/30 dev ctl0-ct && ip link set ctl0-ct up' ||
+    ip addr add 203.0.113.1/30 dev ctl0 && ip link set ctl0 up &&
+    ct 'ip addr add 203.0.113.2/30 dev ctl0-ct && ip link set ctl0-ct up' ||
     { fail "the veth to the container"; return 1; }
   ssh-keygen -q -t ed25519 -N "" -C tswatchdog-lab -f "$LAB/ssh_key" || return 1
   ct 'install -d -m 0700 /root/.ssh && cat >/root/.ssh/authorized_keys &&
       systemctl start ssh.service' <"$LAB/ssh_key.pub"
   local end=$((SECONDS + 30))
-  until ssh -i "$LAB/ssh_key" "${SSH_OPTS[@]}" root@192.0.2.2 true 2>/dev/null; do
+  until ssh -i "$LAB/ssh_key" "${SSH_OPTS[@]}" root@203.0.113.2 true 2>/dev/null; do
     ((SECONDS < end)) || { fail "no SSH into the container"; return 1; }
     sleep 0.2
   done
   pass "SSH into the container over the veth"
   cat >"$LAB/inventory.ini" <<EOF
 [lab]
-tswlab ansible_host=192.0.2.2 ansible_user=root ansible_ssh_private_key_file=$LAB/ssh_key ansible_python_interpreter=/usr/bin/python3
+tswlab ansible_host=203.0.113.2 ansible_user=root ansible_ssh_private_key_file=$LAB/ssh_key ansible_python_interpreter=/usr/bin/python3
 EOF
   cat >"$LAB/site.yml" <<EOF
 - name: Tswatchdog on the lab host
@@ -174,16 +176,26 @@ case_ansible_role() {
 # README "Fleet": `tswatchdog status --json` across an inventory, ad hoc.
 ansible_fleet_view() {
   local out
-  out=$(ansible_env ansible lab -i "$LAB/inventory.ini" -o -m ansible.builtin.command \
+  out=$(ansible_env ansible lab -i "$LAB/inventory.ini" -m ansible.builtin.command \
     -a 'tswatchdog status --json' 2>&1)
-  echo "fleet view (-o):"$'\n'"$out"
-  [[ $out == "tswlab | CHANGED | rc=0 | (stdout) {"*'"state": "healthy"'* ]] &&
+  echo "fleet view:"$'\n'"$out"
+  [[ $out == "tswlab | CHANGED | rc=0 >>"$'\n{'*'"state": "healthy"'* ]] &&
     pass "ansible ad hoc: tswatchdog status --json" || fail "ansible ad hoc status: $out"
   command -v jq >/dev/null || { echo "note: no jq, the table one-liner not run"; return; }
-  out=$(ansible_env env ANSIBLE_LOAD_CALLBACK_PLUGINS=1 ANSIBLE_STDOUT_CALLBACK=json \
-    ansible lab -i "$LAB/inventory.ini" -m ansible.builtin.command -a 'tswatchdog status --json' |
-    jq -r -f "$ANSIBLE_DIR/fleet-status.jq")
+  mkdir -p "$LAB/tree"
+  ansible_env ansible lab -i "$LAB/inventory.ini" -m ansible.builtin.command \
+    -a 'tswatchdog status --json' -t "$LAB/tree" >/dev/null 2>&1
+  out=$(jq -r -f "$ANSIBLE_DIR/fleet-status.jq" "$LAB/tree"/*)
   echo "fleet view (table):"$'\n'"$out"
-  [[ $out == tswlab$'\t'healthy$'\t'healthy$'\t'wan0$'\t'* ]] &&
+  [[ $out == tswlab$'\t'healthy$'\t'healthy$'\t'wan0$'\t'"0 recoveries"$'\t'running ]] &&
     pass "the fleet table" || fail "the fleet table: $out"
+  # A host without a state file: the table says so, with status's error.
+  ct 'systemctl stop tswatchdog; rm -f /run/tswatchdog/state.json'
+  rm -f "$LAB/tree"/*
+  ansible_env ansible lab -i "$LAB/inventory.ini" -m ansible.builtin.command \
+    -a 'tswatchdog status --json' -t "$LAB/tree" >/dev/null 2>&1
+  out=$(jq -r -f "$ANSIBLE_DIR/fleet-status.jq" "$LAB/tree"/*)
+  echo "fleet view (table, tswatchdog stopped, no state file):"$'\n'"$out"
+  [[ $out == tswlab$'\t'unknown$'\t'"tswatchdog status: "*"running?)" ]] &&
+    pass "the fleet table without a state file" || fail "the fleet table without a state file: $out"
 }
