@@ -21,14 +21,6 @@ using std::chrono::milliseconds;
 template <typename Enum, size_t N>
 using NameTable = std::array<std::pair<Enum, std::string_view>, N>;
 
-constexpr NameTable<LadderStep, 5> kStepNames = {{
-    {LadderStep::kRebind, "rebind"},
-    {LadderStep::kStart, "start"},
-    {LadderStep::kReup, "reup"},
-    {LadderStep::kRestart, "restart"},
-    {LadderStep::kConntrack, "conntrack"},
-}};
-
 constexpr NameTable<LogLevel, 5> kLevelNames = {{
     {LogLevel::kTrace, "trace"},
     {LogLevel::kDebug, "debug"},
@@ -89,12 +81,6 @@ std::string_view Culprit(const Origins& origins,
 
 }  // namespace
 
-std::string_view StepName(LadderStep step) { return NameOf(kStepNames, step); }
-
-std::optional<LadderStep> ParseStep(std::string_view name) {
-  return ValueOf(kStepNames, name);
-}
-
 std::string_view LogLevelName(LogLevel level) {
   return NameOf(kLevelNames, level);
 }
@@ -105,7 +91,6 @@ std::optional<LogLevel> ParseLogLevel(std::string_view name) {
 
 namespace internal {
 
-std::string KnownStepNames() { return JoinNames(kStepNames); }
 std::string KnownLogLevelNames() { return JoinNames(kLevelNames); }
 
 }  // namespace internal

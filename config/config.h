@@ -13,15 +13,15 @@
 
 #include "config/duration.h"
 #include "config/result.h"
+#include "watchdog/core/ladder.h"
 
 namespace config {
 
-// The recovery ladder's steps; DESIGN.md, "Ladder steps".
-enum class LadderStep { kRebind, kStart, kReup, kRestart, kConntrack };
-
-// "rebind", "start", "reup", "restart", "conntrack".
-std::string_view StepName(LadderStep step);
-std::optional<LadderStep> ParseStep(std::string_view name);
+// The recovery ladder's steps and their names are the core's vocabulary
+// (watchdog/core/ladder.h); the config spells them as its own.
+using watchdog::LadderStep;
+using watchdog::ParseStep;
+using watchdog::StepName;
 
 enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 

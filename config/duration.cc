@@ -5,23 +5,15 @@
 #include <cstdint>
 #include <limits>
 
+#include "watchdog/core/time.h"
+
 namespace config {
 namespace {
 
 using std::chrono::milliseconds;
 
-struct Unit {
-  std::string_view name;
-  int64_t millis;
-};
-
 // Largest first: a duration must use them in this order, each at most once.
-constexpr std::array<Unit, 4> kUnits = {{
-    {"h", 3'600'000},
-    {"m", 60'000},
-    {"s", 1'000},
-    {"ms", 1},
-}};
+constexpr auto& kUnits = watchdog::kDurationUnits;
 
 constexpr std::string_view kUnitHint =
     "use h, m, s or ms, e.g. 250ms, 2s, 1m30s";
@@ -99,24 +91,6 @@ Result<milliseconds> ParseDuration(std::string_view text) {
     total += static_cast<int64_t>(amount) * factor;
   }
   return milliseconds(total);
-}
-
-std::string FormatDuration(milliseconds duration) {
-  int64_t millis = duration.count();
-  // Never valid in a Config; spelled plainly (and without negating, which
-  // could overflow) so that a log line still shows it.
-  if (millis < 0) return std::to_string(millis) + "ms";
-  if (millis == 0) return "0s";
-  if (millis % 1000 != 0) return std::to_string(millis) + "ms";
-
-  std::string out;
-  for (const Unit& unit : kUnits) {
-    if (unit.millis < 1000) break;
-    int64_t amount = millis / unit.millis;
-    millis %= unit.millis;
-    if (amount > 0) out += std::to_string(amount) + std::string(unit.name);
-  }
-  return out;
 }
 
 }  // namespace config

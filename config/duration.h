@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "config/result.h"
+#include "watchdog/core/time.h"
 
 namespace config {
 
@@ -19,11 +20,9 @@ namespace config {
 // caller adds the file, line, key or flag.
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
-// The canonical spelling, which ParseDuration reads back to the same value:
-// a whole number of seconds is split into h, m and s, leaving out zero parts
-// ("1h", "1m30s", "2h5s"); anything with a sub-second part is written in
-// milliseconds only ("1500ms", "61500ms"); zero is "0s".
-std::string FormatDuration(std::chrono::milliseconds duration);
+// The canonical spelling is watchdog::FormatDuration (core, shared with the
+// logs).
+using watchdog::FormatDuration;
 
 }  // namespace config
 

@@ -59,9 +59,9 @@ std::string FlagName(std::string_view key);
 // The known key closest to a misspelt one, or "" when none is close.
 std::string ClosestKey(std::string_view unknown);
 
-// "rebind, start, reup, restart, conntrack" and "trace, debug, info, warn,
-// error", for error messages.
-std::string KnownStepNames();
+// "rebind, start, reup, restart, conntrack" (core's vocabulary) and "trace,
+// debug, info, warn, error", for error messages.
+using watchdog::KnownStepNames;
 std::string KnownLogLevelNames();
 
 // Where the user set a key: a file and line, or a flag. Keys left at their

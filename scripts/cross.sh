@@ -37,7 +37,7 @@ out=$root/build-cross
 
 # The unit test binaries that need neither root nor network namespaces
 # (tests/CMakeLists.txt): lab_tests and localapi_tests are not run here.
-TEST_BINARIES=(unit_tests config_tests health_tests machine_tests doctor_tests)
+TEST_BINARIES=(core_tests netlink_tests daemon_tests config_tests tailscale_json_tests doctor_tests)
 
 # Tests that cannot pass under qemu-user, with why (gtest filter patterns).
 QEMU_EXCLUDED_TESTS=(

@@ -21,6 +21,7 @@ TSWATCHDOG_PACKAGES=(
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
   ansible-core ansible-lint openssh-client jq # fleet: the Ansible role, its lint and its test
   iptables ipset iputils-ping # the lab's mwan3 stand-in (tests/mwan3): mangle chains, ipsets, its tracker's pings
+  universal-ctags       # scripts/check_architecture.sh: function lengths
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
 )

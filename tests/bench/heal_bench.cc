@@ -120,7 +120,7 @@ class Run {
                          Scaled(o_, 60) + milliseconds(5000))) {
       return Error("tailscaled never came online before the failure");
     }
-    StartApproach();
+    StartApproach(ctx);
     s_.fail(ctx);
     const int64_t t0 = NowMs();
     if (!s_.tailscaled_ctl.empty()) fake_->Control(s_.tailscaled_ctl);
@@ -155,9 +155,9 @@ class Run {
     fake_ = std::make_unique<fake::FakeTailscaledProcess>(args);
   }
 
-  void StartApproach() {
-    const std::string restart = "date +%s%3N >> " + dir_ +
-                                "/restarts; kill -HUP " +
+  void StartApproach(const lab::ScenarioContext& ctx) {
+    const std::string restart = "date +%s%3N >> " + dir_ + "/restarts; " +
+                                ctx.OnTailscaledRestart() + "kill -HUP " +
                                 std::to_string(fake_->pid());
     if (approach_ == "poll") {
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{
@@ -257,11 +257,15 @@ std::vector<json> RunAll(const Options& o) {
   return results;
 }
 
-std::string Cell(const json& r, double cap_s) {
+// "- (down)" where the user switched tailscaled off: there is nothing to
+// heal, only steps that should not have been taken.
+std::string Cell(const json& r, double cap_s, bool user_down) {
   if (r.contains("error")) return "error: " + r["error"].get<std::string>();
   const int64_t ms = r.value("heal_ms", int64_t{-1});
   char time[32];
-  if (ms < 0) {
+  if (user_down) {
+    std::snprintf(time, sizeof time, "- (down)");
+  } else if (ms < 0) {
     std::snprintf(time, sizeof time, "> %.0f min", cap_s / 60);
   } else if (ms < 60000) {
     std::snprintf(time, sizeof time, "%.1f s", ms / 1000.0);
@@ -302,10 +306,13 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
   }
   std::printf("\n%s\n", line);
   for (const auto& id : o.scenarios) {
+    const auto& args = lab::FindScenario(id)->tailscaled_args;
+    const bool down =
+        std::find(args.begin(), args.end(), "--down") != args.end();
     std::printf("%-9s", id.c_str());
     for (const auto& a : o.approaches) {
       std::printf(" %-*s", a == "alone" ? 32 : 24,
-                  Cell(by[{id, a}], o.cap_s * o.scale).c_str());
+                  Cell(by[{id, a}], o.cap_s * o.scale, down).c_str());
     }
     std::printf("\n");
   }

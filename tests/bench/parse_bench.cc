@@ -25,7 +25,7 @@
 #include <sstream>
 #include <string>
 
-#include "watchdog/tailscale_types.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace {
 
@@ -72,7 +72,7 @@ namespace {
 using nlohmann::json;
 
 std::string ReadFixture(const std::string& name) {
-  std::ifstream in(std::string(TSWATCHDOG_SHARED_FIXTURES) + "/" + name);
+  std::ifstream in(std::string(TSWATCHDOG_TEST_DATA) + "/localapi/" + name);
   std::stringstream text;
   text << in.rdbuf();
   if (text.str().empty()) {

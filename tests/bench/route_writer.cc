@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "tests/unit/netlink_builder.h"
+#include "tests/netlink/netlink_builder.h"
 
 namespace bench {
 namespace {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "watchdog/bus_line_splitter.h"
+#include "watchdog/core/bus_line_splitter.h"
 
 namespace {
 

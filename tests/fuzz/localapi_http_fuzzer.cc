@@ -23,8 +23,8 @@
 #include <string_view>
 
 #include "netlink/unique_fd.h"
-#include "watchdog/event_loop.h"
-#include "watchdog/localapi_client.h"
+#include "watchdog/io/event_loop.h"
+#include "watchdog/localapi/localapi_client.h"
 
 namespace {
 

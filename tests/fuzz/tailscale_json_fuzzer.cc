@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string_view>
 
-#include "watchdog/health.h"
-#include "watchdog/tailscale_types.h"
+#include "watchdog/core/health.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace {
 

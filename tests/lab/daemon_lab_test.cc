@@ -23,7 +23,7 @@
 #include "fake_tailscaled_process.h"
 #include "tests/lab/lab.h"
 #include "tests/lab/state_wait.h"
-#include "watchdog/state_file.h"
+#include "watchdog/daemon/state_file.h"
 
 namespace {
 

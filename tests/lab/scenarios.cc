@@ -99,7 +99,7 @@ std::vector<Scenario> Build() {
                     "dies",
                     kIspBPublic,
                     "start (new flows get wanb's mark; the old one keeps "
-                    "wan's ct mark)"));
+                    "wan's ct mark); a restart brings mode A"));
   c.push_back(Make(
       "e", "wan0 renumbered (a new DHCP lease on the same device)",
       MainDefaults, [](ScenarioContext& x) { x.world->RenumberWan0(); }, dead,
@@ -225,6 +225,11 @@ const Scenario* FindScenario(const std::string& id) {
     if (s.id == id) return &s;
   }
   return nullptr;
+}
+
+std::string ScenarioContext::OnTailscaledRestart() const {
+  if (!mwan3) return "";
+  return mwan3_binary + " tailscale-rules --replace >/dev/null; ";
 }
 
 void StartMwan3(ScenarioContext& ctx, char mode) {

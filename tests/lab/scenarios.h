@@ -25,6 +25,11 @@ struct ScenarioContext {
   std::string mwan3_binary;      // tests/mwan3: mwan3_standin
   std::unique_ptr<Child> mwan3;  // `mwan3_standin run`, while it runs
   int tailscale_rule_base = 0;   // 1300 (mode A) or 5200 (mode B)
+
+  // Shell commands a restart_command runs before it restarts tailscaled:
+  // with mwan3, tailscaled's rules are decided afresh (a restart in mode B
+  // comes back in mode A, since mwan3's rules exist by then). "" otherwise.
+  std::string OnTailscaledRestart() const;
 };
 
 // What happens to a TCP flow that was open before the failure.
@@ -51,7 +56,9 @@ struct Scenario {
   bool wait_mwan3_offline = false;  // mwan3's wan goes offline first
   std::string new_flow_public;      // the far side sees a new flow from here;
                                     // "" = a new flow gets nowhere
-  std::string lan_flow_public;  // same, for an unmarked flow ("" = as above)
+  // Same, for a flow from the LAN host and an unmarked one of the router's
+  // (checked only when set).
+  std::string lan_flow_public;
 
   // The fake tailscaled (tests/fake): extra `serve` flags, and a `ctl`
   // command sent at the failure ("" = none).

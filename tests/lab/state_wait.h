@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fake_tailscaled_process.h"
-#include "watchdog/state_file.h"
+#include "watchdog/daemon/state_file.h"
 
 namespace lab {
 

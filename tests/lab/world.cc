@@ -78,7 +78,8 @@ World::World()
     : seg0_(std::make_unique<Netns>()),
       isp_a_(std::make_unique<Netns>()),
       isp_b_(std::make_unique<Netns>()),
-      internet_(std::make_unique<Netns>()) {
+      internet_(std::make_unique<Netns>()),
+      lan_(std::make_unique<Netns>()) {
   BuildLinks();
   ConfigureIsps();
   ConfigureInternet();
@@ -99,6 +100,15 @@ void World::BuildLinks() const {
              "\nip addr add 198.51.100.2/24 dev wan0"
              "\nip addr add 203.0.113.2/24 dev wan1"
              "\nip link set wan0 up\nip link set wan1 up");
+  MustSh("router LAN",
+         "ip link add lan type veth peer name eth0 netns " +
+             std::to_string(lan_->pid()) +
+             "\nsysctl -qw net.ipv6.conf.lan.accept_dad=0"
+             "\nip addr add 192.0.2.65/27 dev lan\nip link set lan up"
+             "\nsysctl -qw net.ipv4.ip_forward=1");
+  MustShIn(*lan_, "LAN host",
+           "ip addr add 192.0.2.66/27 dev eth0; ip link set eth0 up;"
+           "ip route add default via 192.0.2.65");
   MustShIn(*seg0_, "seg0 switch",
            "ip link add br0 type bridge; ip link set br0 up;"
            "ip link set r0 master br0 up;"
@@ -263,8 +273,11 @@ UniqueFd ListenIn(const Netns& ns, const std::string& ip, int port) {
 }
 
 UniqueFd ConnectTcp(const std::string& ip, int port, unsigned mark,
-                    std::chrono::milliseconds timeout) {
-  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+                    std::chrono::milliseconds timeout, const Netns* from) {
+  UniqueFd fd =
+      from ? SocketIn(*from, AF_INET, SOCK_STREAM | SOCK_NONBLOCK)
+           : UniqueFd(socket(AF_INET,
+                             SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return fd;
   if (mark != 0 &&
       setsockopt(fd.get(), SOL_SOCKET, SO_MARK, &mark, sizeof mark) != 0) {

@@ -10,6 +10,7 @@
 //                                     00:00:5e:00:01:01; isp_b's vrrp0 takes
 //                                     it over in a failover (down until then)
 //           wan1 203.0.113.2/24  --- isp_b isp1 203.0.113.1
+//           lan 192.0.2.65/27    --- lan eth0 192.0.2.66 (a LAN host)
 //   isp_a   up0 192.0.2.1/28 (public; 192.0.2.2 after a renumbering)
 //                             --- internet isp-a 192.0.2.14/28
 //   isp_b   up0 192.0.2.17/28 --- internet isp-b 192.0.2.30/28
@@ -49,6 +50,7 @@ inline constexpr char kWan0Gateway[] = "198.51.100.1";
 inline constexpr char kWan1Gateway[] = "203.0.113.1";
 inline constexpr char kWan0Address[] = "198.51.100.2";
 inline constexpr char kWan0Renumbered[] = "198.51.100.66";
+inline constexpr char kLanHost[] = "192.0.2.66";
 inline constexpr unsigned kTailscaleMark = 0x80000;  // SO_MARK of tailscaled
 
 // A private mount namespace for the calling process: / made private, and a
@@ -73,6 +75,7 @@ class World {
   Netns& isp_a() { return *isp_a_; }
   Netns& isp_b() { return *isp_b_; }
   Netns& internet() { return *internet_; }
+  Netns& lan() { return *lan_; }
 
   // Routes as netifd installs them for two WANs with metrics 10 and 20.
   void AddMainDefaults() const;
@@ -108,17 +111,18 @@ class World {
   void ConfigureIsps() const;
   void ConfigureInternet() const;
 
-  std::unique_ptr<Netns> seg0_, isp_a_, isp_b_, internet_;
+  std::unique_ptr<Netns> seg0_, isp_a_, isp_b_, internet_, lan_;
 };
 
 // A socket created inside `ns` (the calling thread enters it and comes back).
 netlink::UniqueFd SocketIn(const Netns& ns, int domain, int type);
 // A TCP listener on ip:port inside `ns`.
 netlink::UniqueFd ListenIn(const Netns& ns, const std::string& ip, int port);
-// A TCP connection from this namespace, with SO_MARK `mark` (0: none);
-// invalid when it does not connect within `timeout` (errno set).
+// A TCP connection from this namespace (or from `from`), with SO_MARK `mark`
+// (0: none); invalid when it does not connect within `timeout` (errno set).
 netlink::UniqueFd ConnectTcp(const std::string& ip, int port, unsigned mark,
-                             std::chrono::milliseconds timeout);
+                             std::chrono::milliseconds timeout,
+                             const Netns* from = nullptr);
 // accept() with a deadline; `peer` gets the address the far side sees.
 netlink::UniqueFd AcceptWithin(int listener, std::chrono::milliseconds timeout,
                                std::string* peer);

@@ -80,6 +80,7 @@ class WorldLabBase : public ::testing::Test {
     ctx_.mwan3_binary = MWAN3_STANDIN_BINARY;
   }
   void TearDown() override {
+    if (ctx_.mwan3) ctx_.mwan3->Stop(seconds(5));  // its trackers too
     ctx_.mwan3.reset();
     world_.reset();
     if (scratch_.empty()) return;
@@ -90,8 +91,9 @@ class WorldLabBase : public ::testing::Test {
   }
 
   // A new flow with `mark`: the address the far side sees ("" if none).
-  std::string NewFlowPeer(int listener, unsigned mark, milliseconds timeout) {
-    UniqueFd client = ConnectTcp(kControlIp, kControlPort, mark, timeout);
+  std::string NewFlowPeer(int listener, unsigned mark, milliseconds timeout,
+                          const Netns* from = nullptr) {
+    UniqueFd client = ConnectTcp(kControlIp, kControlPort, mark, timeout, from);
     if (!client) return "";
     std::string peer;
     UniqueFd server = AcceptWithin(listener, seconds(5), &peer);
@@ -182,8 +184,11 @@ TEST_P(WorldLab, ScenarioBehavesAsItSays) {
             s->new_flow_public)
       << "a new flow with tailscaled's mark";
   if (!s->lan_flow_public.empty()) {
+    EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10), &world_->lan()),
+              s->lan_flow_public)
+        << "a new flow from the LAN host";
     EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10)), s->lan_flow_public)
-        << "a new flow without a mark (router or LAN traffic)";
+        << "a new flow of the router's own, without a mark";
   }
 }
 
@@ -252,7 +257,12 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wanb 2 2\" -j MARK --set-xmark 0x200/0x3f00"),
             std::string::npos);
-  // tailscaled's path (mark 0x80000) stays on the dead wan0: rule 1310 wins.
+  // The LAN follows mwan3's policy to wanb; tailscaled's path (mark 0x80000)
+  // stays on the dead wan0: rule 1310 wins.
+  UniqueFd listener = ListenIn(world_->internet(), kControlIp, kControlPort);
+  ASSERT_TRUE(listener);
+  EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10), &world_->lan()),
+            kIspBPublic);
   EXPECT_NE(Capture("ip route get 192.0.2.100 mark 0x80000").find("dev wan0"),
             std::string::npos);
   EXPECT_EQ(Capture("ip -4 rule"), rules) << "mwan3 leaves the rules alone";
@@ -274,6 +284,58 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wan 3 3\" -j MARK --set-xmark 0x100/0x3f00"),
             std::string::npos);
+}
+
+// The boot race: tailscaled started before mwan3 has its rules at 5200; a
+// restart once mwan3 runs brings them to 1300 (mode A).
+TEST_F(Mwan3Lab, RestartInModeBComesBackInModeA) {
+  world_->AddMainDefaults();
+  StartMwan3(ctx_, 'B');
+  EXPECT_EQ(ctx_.tailscale_rule_base, 5200);
+  EXPECT_NE(Capture("ip -4 rule").find("5210:"), std::string::npos);
+  ASSERT_EQ(Sh(ctx_.OnTailscaledRestart()), 0);
+  const std::string v4 = Capture("ip -4 rule"), v6 = Capture("ip -6 rule");
+  EXPECT_EQ(v4.find("5210:"), std::string::npos) << v4;
+  EXPECT_NE(v4.find("1310:\tfrom all fwmark 0x80000/0xff0000 lookup main"),
+            std::string::npos)
+      << v4;
+  EXPECT_NE(v6.find("1370:\tfrom all lookup 52"), std::string::npos) << v6;
+  EXPECT_EQ(v6.find("5270:"), std::string::npos) << v6;
+}
+
+// netifd's ifdown and ifup through mwan3's hotplug script: the interface's
+// rules, table and chain go and come back, and the policy follows.
+TEST_F(Mwan3Lab, IfdownAndIfupLikeNetifd) {
+  world_->AddMainDefaults();
+  StartMwan3(ctx_, 'A');
+  auto hotplug = [](const std::string& action) {
+    return Sh("ACTION=" + action + " INTERFACE=wanb DEVICE=wan1 /bin/sh " +
+              "/etc/hotplug.d/iface/15-mwan3");
+  };
+  ASSERT_EQ(hotplug("ifdown"), 0);
+  EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "offline\n");
+  const std::string rules = Capture("ip -4 rule");
+  EXPECT_EQ(rules.find("1002:"), std::string::npos) << rules;
+  EXPECT_EQ(rules.find("2002:"), std::string::npos) << rules;
+  EXPECT_EQ(Capture("ip -4 route show table 2"), "");
+  EXPECT_EQ(Capture("iptables -t mangle -S mwan3_iface_in_wanb 2>/dev/null"),
+            "");
+  ASSERT_EQ(hotplug("ifup"), 0);
+  EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "online\n");
+  EXPECT_NE(Capture("ip -4 rule")
+                .find("2002:\tfrom all fwmark 0x200/0x3f00 "
+                      "lookup 2"),
+            std::string::npos);
+  EXPECT_NE(Capture("ip -4 route show table 2").find("default via 203.0.113.1"),
+            std::string::npos);
+  EXPECT_NE(Capture("iptables -t mangle -S mwan3_iface_in_wanb")
+                .find("-i wan1 -m mark --mark 0x0/0x3f00 -m comment --comment "
+                      "wanb -j MARK --set-xmark 0x200/0x3f00"),
+            std::string::npos);
+  // Events mwan3's script ignores leave everything as it was.
+  const std::string before = Capture("iptables -t mangle -S; ip rule");
+  EXPECT_EQ(hotplug("disconnecting"), 1);
+  EXPECT_EQ(Capture("iptables -t mangle -S; ip rule"), before);
 }
 
 }  // namespace

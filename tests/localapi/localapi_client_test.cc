@@ -1,6 +1,6 @@
 // LocalApiClient against a real fake_tailscaled process, in every failure
 // mode: no crash, bounded time, a clear error, reconnect when it comes back.
-#include "watchdog/localapi_client.h"
+#include "watchdog/localapi/localapi_client.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -118,8 +118,9 @@ TEST_F(LocalApiClientTest, ReusesTheConnection) {
 
 TEST_F(LocalApiClientTest, ChunkedStatusBody) {
   // A fixture status is > 2 KiB, so the fake (like Go) sends it chunked.
-  StartFake({"--status-file", std::string(TSWATCHDOG_SHARED_FIXTURES) +
-                                  "/status-running-but-offline-1.102.json"});
+  StartFake(
+      {"--status-file", std::string(TSWATCHDOG_TEST_DATA) +
+                            "/localapi/status-running-but-offline-1.102.json"});
   LocalApiClient client(loop_, Options());
   auto status = GetStatus(client);
   ASSERT_TRUE(status.ok()) << status.error.ToString();

@@ -187,7 +187,21 @@ int UserHotplug() {
   return 0;
 }
 
-int TailscaleRules(const std::string& base_arg) {
+int TailscaleRules(const std::string& base_arg, bool replace) {
+  if (replace) {
+    // A restart: the old tailscaled deleted its rules when it stopped
+    // (delIPRules at its own base); the new one decides its base afresh.
+    for (const char* ip : {"-4", "-6"}) {
+      for (int old_base : {1300, 5200}) {
+        for (int offset : {10, 30, 50, 70}) {
+          std::string discard;
+          Run({"ip", ip, "rule", "del", "pref",
+               std::to_string(old_base + offset)},
+              "", &discard);
+        }
+      }
+    }
+  }
   int base = 5200;
   if (base_arg != "auto") {
     base = std::atoi(base_arg.c_str());

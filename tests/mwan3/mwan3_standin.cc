@@ -9,7 +9,8 @@
 //   interface mwan3_standin track IFACE [--time-scale S]   one mwan3track
 //   mwan3_standin hotplug                /etc/hotplug.d/iface/15-mwan3 (env
 //   ACTION...) mwan3_standin user-hotplug /etc/hotplug.d/iface/16-mwan3-user
-//   mwan3_standin tailscale-rules [--base auto|N]   tailscaled's four rules
+//   mwan3_standin tailscale-rules [--base auto|N] [--replace]   tailscaled's
+//   rules
 #include "tests/mwan3/mwan3_standin.h"
 
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,7 +91,7 @@ int main(int argc, char** argv) {
     std::printf(
         "usage: mwan3_standin start | run [--time-scale S] | track IFACE "
         "[--time-scale S] | hotplug | user-hotplug | tailscale-rules "
-        "[--base auto|N]\n");
+        "[--base auto|N] [--replace]\n");
     return args.empty() ? 2 : 0;
   }
   std::error_code ec;
@@ -104,7 +106,9 @@ int main(int argc, char** argv) {
   if (cmd == "hotplug") return Hotplug();
   if (cmd == "user-hotplug") return UserHotplug();
   if (cmd == "tailscale-rules") {
-    return TailscaleRules(Option(args, "--base", "auto"));
+    const bool replace =
+        std::find(args.begin(), args.end(), "--replace") != args.end();
+    return TailscaleRules(Option(args, "--base", "auto"), replace);
   }
   std::fprintf(stderr, "mwan3_standin: unknown command '%s'\n", cmd.c_str());
   return 2;

@@ -20,8 +20,10 @@ int Hotplug();
 int UserHotplug();
 // tailscaled's policy rules (wgengine/router/osrouter/router_linux.go,
 // baseIPRules) for v4 and v6 at `base` ("auto": 1300 when
-// checkOpenWRTUsingMWAN3 would say so, else 5200). Prints the base.
-int TailscaleRules(const std::string& base);
+// checkOpenWRTUsingMWAN3 would say so, else 5200). Prints the base. With
+// `replace`, first deletes tailscaled's rules at either base, as a restart
+// of tailscaled does (so a restart after mwan3 came up moves mode B to A).
+int TailscaleRules(const std::string& base, bool replace);
 
 }  // namespace mwan3
 

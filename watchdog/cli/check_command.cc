@@ -1,0 +1,148 @@
+// `tswatchdog check`: asks tailscaled once (status?peers=false and prefs),
+// classifies its health and prints a one-line verdict.
+//
+// Exit status: 0 healthy; 1 not healthy (degraded, still starting after
+// --start-timeout, or switched off by the user: Stopped / NeedsLogin /
+// NeedsMachineAuth / WantRunning=false is not broken, but it is not healthy
+// either, and the verdict says why); 2 nothing answers, or an error.
+// The uplink is assumed usable (check does not read netlink), so a
+// `network-status` warning counts.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cxxopts.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "watchdog/cli/commands.h"
+#include "watchdog/core/health.h"
+#include "watchdog/localapi/localapi_client.h"
+
+namespace watchdog {
+namespace {
+
+constexpr int kExitHealthy = 0;
+constexpr int kExitUnhealthy = 1;
+constexpr int kExitError = 2;
+
+// "250ms", "2s", "1m", "1h"; a bare number is seconds.
+std::optional<std::chrono::milliseconds> ParseDuration(
+    const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(used);
+  double scale = 0;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s" || unit.empty()) {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60000;
+  } else if (unit == "h") {
+    scale = 3600000;
+  }
+  if (scale == 0 || value < 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(value * scale));
+}
+
+std::string Summary(const Status& status) {
+  std::string out = status.backend_state_name;
+  out += status.self_online ? ", online" : ", offline";
+  if (!status.self_relay.empty()) out += ", relay " + status.self_relay;
+  if (!status.version.empty()) out += ", " + status.version;
+  return out;
+}
+
+}  // namespace
+
+int RunCheckCommand(int argc, char** argv) {
+  cxxopts::Options parser(
+      "tswatchdog check",
+      "Evaluate tailscaled's health once. Exit 0 healthy, 1 not healthy "
+      "(degraded, stuck starting, or switched off by the user), 2 no answer "
+      "or error.");
+  std::string socket;
+  std::string start_timeout_text;
+  std::string timeout_text;
+  // clang-format off
+  parser.add_options()
+      ("socket", "tailscaled socket (default: /var/run/tailscale/"
+                 "tailscaled.sock, then /run/tailscale/tailscaled.sock)",
+       cxxopts::value(socket))
+      ("start-timeout", "how long NoState/Starting may last before it counts "
+                        "as stuck; check waits that long for Running",
+       cxxopts::value(start_timeout_text)->default_value("0s"))
+      ("timeout", "timeout of each LocalAPI call",
+       cxxopts::value(timeout_text)->default_value("5s"))
+      ("debug", "log every LocalAPI call")
+      ("h,help", "show this help");
+  // clang-format on
+  LocalApiOptions options;
+  std::chrono::milliseconds start_timeout{0};
+  try {
+    auto args = parser.parse(argc, argv);
+    if (args.count("help")) {
+      std::printf("%s\n", parser.help().c_str());
+      return kExitHealthy;
+    }
+    auto parsed_start = ParseDuration(start_timeout_text);
+    auto parsed_timeout = ParseDuration(timeout_text);
+    if (!parsed_start || !parsed_timeout || parsed_timeout->count() == 0) {
+      std::fprintf(stderr,
+                   "tswatchdog check: bad duration (use 250ms, 2s, 1m)\n");
+      return kExitError;
+    }
+    start_timeout = *parsed_start;
+    options.call_timeout = *parsed_timeout;
+    options.connect_timeout =
+        std::min(options.connect_timeout, *parsed_timeout);
+    spdlog::set_level(args.count("debug") ? spdlog::level::debug
+                                          : spdlog::level::err);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tswatchdog check: %s\n", e.what());
+    return kExitError;
+  }
+  options.socket_path = ResolveTailscaledSocket(socket);
+  LocalApiSync api(options);
+
+  HealthInputs inputs;
+  inputs.start_timeout = start_timeout;
+  inputs.uplink_usable = true;
+  HealthVerdict verdict;
+  std::optional<Status> last_status;
+  while (true) {
+    inputs.now = MonoClock::now();
+    auto status = api.GetStatus();
+    if (!status.ok()) {
+      // No answer, or an answer we cannot read: either way an error.
+      std::printf("unreachable: %s\n", status.error.ToString().c_str());
+      return kExitError;
+    }
+    auto prefs = api.GetPrefs();
+    inputs.prefs = prefs.value;
+    if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
+    last_status = *status.value;
+    inputs.status = std::move(status.value);
+    verdict = ClassifyHealth(inputs);
+    if (verdict.kind != HealthKind::kStarting) break;
+    // Starting: remember since when, and ask again until start_timeout.
+    if (!inputs.starting_since) inputs.starting_since = inputs.now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+
+  std::string line = verdict.Describe();
+  if (verdict.healthy()) line += " (" + Summary(*last_status) + ")";
+  if (verdict.kind == HealthKind::kUserIntentOff) {
+    line += " -- switched off on purpose, not broken";
+  }
+  std::printf("%s\n", line.c_str());
+  return verdict.healthy() ? kExitHealthy : kExitUnhealthy;
+}
+
+}  // namespace watchdog

@@ -1,0 +1,649 @@
+#include "watchdog/core/machine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+#include "watchdog/core/time.h"
+
+namespace watchdog {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr auto kRateWindow = std::chrono::hours(1);
+
+// A deadline that is reached but whose handling sets another deadline that is
+// also reached (zero debounce and grace) is handled in the same Step; this
+// bounds that chain.
+constexpr int kMaxDeadlinesPerStep = 16;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+// Clang 14 lacks class template argument deduction for aggregates (P1816).
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+// "15s", "1m30s", and "12.3s" for jittered values (FormatDuration would
+// write "12345ms").
+std::string Human(milliseconds duration) {
+  if (duration.count() % 1000 == 0 || duration < std::chrono::seconds(1)) {
+    return FormatDuration(duration);
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1fs",
+                static_cast<double>(duration.count()) / 1000.0);
+  return text;
+}
+
+std::string UplinkWords(bool usable, const std::string& summary) {
+  std::string words = usable ? "usable" : "no usable uplink";
+  if (!summary.empty()) words += " (" + summary + ")";
+  return words;
+}
+
+std::string Join(const std::set<std::string>& items) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += ",";
+    joined += item;
+  }
+  return joined;
+}
+
+// splitmix64: a tiny, well-mixed deterministic generator.
+uint64_t NextRandom(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::string_view StateName(State state) {
+  switch (state) {
+    case State::kStarting:
+      return "starting";
+    case State::kNoUplink:
+      return "no-uplink";
+    case State::kSettling:
+      return "settling";
+    case State::kVerifying:
+      return "verifying";
+    case State::kHealthy:
+      return "healthy";
+    case State::kRecovering:
+      return "recovering";
+    case State::kCooldown:
+      return "cooldown";
+    case State::kSuppressed:
+      return "suppressed";
+  }
+  return "unknown";
+}
+
+Machine::Machine(MachineConfig config, MonoTime now)
+    : config_(std::move(config)),
+      since_(now),
+      jitter_state_(config_.jitter_seed) {}
+
+std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
+  Commands out;
+  // A deadline that has passed is handled first, whatever the event: the
+  // decision it stands for was due before this event happened.
+  for (int i = 0; i < kMaxDeadlinesPerStep && deadline_ && now >= *deadline_;
+       ++i) {
+    OnDeadline(now, out);
+  }
+  std::visit(Overloaded{
+                 [&](const UplinkEvent& e) { OnUplink(e, now, out); },
+                 [&](const HealthEvent& e) { OnHealth(e, now, out); },
+                 [&](const StepFinished& e) { OnStepFinished(e, now, out); },
+                 [&](const Tick&) {},
+             },
+             event);
+  return out;
+}
+
+int Machine::DisruptiveInLastHour(MonoTime now) const {
+  return static_cast<int>(
+      std::count_if(disruptive_runs_.begin(), disruptive_runs_.end(),
+                    [&](MonoTime at) { return at > now - kRateWindow; }));
+}
+
+// --- Events -----------------------------------------------------------------
+
+void Machine::OnUplink(const UplinkEvent& event, MonoTime now, Commands& out) {
+  uplink_usable_ = event.usable;
+  uplink_summary_ = event.summary;
+  if (!have_uplink_) {
+    // The first view is the baseline, not a change.
+    have_uplink_ = true;
+    if (state_ == State::kStarting && verdict_) {
+      LeaveStarting(now, out);
+    }
+    return;
+  }
+
+  ++counters_.uplink_changes;
+  // One hook per burst, at its first change: a link flapping every 200 ms
+  // must not fork a hook process per flap.
+  if (!BurstPending(now)) {
+    burst_start_ = now;
+    burst_changes_ = 0;
+    burst_reasons_.clear();
+    out.push_back(RunHooks{"uplink-changed"});
+  }
+  last_change_ = now;
+  ++burst_changes_;
+  std::set<std::string> reasons;
+  for (const netlink::FamilyReason& reason : event.reasons) {
+    reasons.insert(reason.ToString());
+  }
+  if (reasons.empty()) reasons.insert("hint");  // SIGUSR1
+  burst_reasons_.insert(reasons.begin(), reasons.end());
+
+  switch (state_) {
+    case State::kStarting:
+    case State::kSuppressed:
+      // Recorded as part of the burst; settled when the state is left.
+      return;
+    case State::kSettling:
+      deadline_ = SettleDeadline();
+      return;
+    default:
+      EnterSettling(now,
+                    "uplink changed: " + Join(reasons) + "; " +
+                        UplinkWords(uplink_usable_, uplink_summary_),
+                    out);
+  }
+}
+
+void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
+  verdict_ = event.verdict;
+  const HealthKind kind = event.verdict.kind;
+
+  if (state_ == State::kStarting) {
+    // A user-off verdict waits for the first uplink view too: suppressed is
+    // entered from there, and nothing acts in kStarting anyway.
+    if (have_uplink_) LeaveStarting(now, out);
+    return;
+  }
+  if (kind == HealthKind::kUserIntentOff) {
+    if (state_ != State::kSuppressed) EnterSuppressed(now, out);
+    return;
+  }
+
+  switch (state_) {
+    case State::kSuppressed:
+      Reevaluate(now, "user intent no longer off: " + event.verdict.Describe(),
+                 /*kick=*/false, out);
+      return;
+    case State::kVerifying:
+      if (phase_ == Phase::kRefreshing) DecideOnVerdict(now, out);
+      return;
+    case State::kHealthy:
+      if (kind == HealthKind::kDegraded || kind == HealthKind::kUnreachable) {
+        if (!unhealthy_since_) {
+          unhealthy_since_ = now;
+          SetTimer(now + config_.unhealthy_after);
+        }
+      } else {
+        // Healthy resets the timer. So does kStarting: tailscaled was
+        // restarted (by someone) and is making progress; if it stays starting
+        // the classifier reports degraded after start_timeout and the timer
+        // starts again.
+        unhealthy_since_.reset();
+        ClearTimer();
+      }
+      return;
+    case State::kRecovering:
+      if (phase_ == Phase::kRefreshing) {
+        DecideOnVerdict(now, out);
+      } else if (phase_ == Phase::kTimer && !running_step_ &&
+                 kind == HealthKind::kHealthy) {
+        // Healthy while waiting to run the next step: the previous step
+        // worked, only later than `verify`. This is a new classification
+        // after a fresh "not healthy" one, so it is not a stale line.
+        RecoveredAfterActing(
+            now,
+            last_action_ ? "by " + std::string(StepName(last_action_->step)) +
+                               " (healthy during the backoff)"
+                         : "during the backoff",
+            out);
+      }
+      return;
+    case State::kCooldown:
+      if (phase_ == Phase::kRefreshing) {
+        DecideOnVerdict(now, out);
+      } else if (kind == HealthKind::kHealthy) {
+        RecoveredAfterActing(now, "during the cooldown", out);
+      }
+      return;
+    default:
+      // kNoUplink, kSettling: tailscaled being unhappy is expected there;
+      // the verdict is remembered for the next decision.
+      return;
+  }
+}
+
+void Machine::OnStepFinished(const StepFinished& event, MonoTime now,
+                             Commands& out) {
+  if (last_action_ && !last_action_->finished &&
+      last_action_->step == event.step) {
+    last_action_->finished = true;
+    last_action_->ok = event.ok;
+    last_action_->error = event.error;
+  }
+  if (state_ == State::kRecovering && phase_ == Phase::kWaitingForStep) {
+    RunNextStep(ladder_index_, now,
+                std::string(StepName(event.step)) + " finished", nullptr, out);
+    return;
+  }
+  if (state_ != State::kRecovering || phase_ != Phase::kStepRunning ||
+      running_step_ != event.step) {
+    return;  // a soft kick, or a step from before the uplink changed
+  }
+  const std::string name(StepName(event.step));
+  if (event.ok) {
+    Transit(State::kRecovering, now,
+            "step " + name + " finished, verify in " + Human(config_.verify),
+            out);
+    SetTimer(now + config_.verify);
+    return;
+  }
+  // The step could not even be issued (a debug endpoint 404 on a
+  // ts_omit_debug build, 403): nothing changed in tailscaled, so there is
+  // nothing to verify or wait for.
+  running_step_.reset();
+  RunNextStep(ladder_index_ + 1, now,
+              "step " + name + " failed (" + event.error + ")", nullptr, out);
+}
+
+void Machine::OnDeadline(MonoTime now, Commands& out) {
+  const Phase phase = phase_;
+  ClearTimer();
+  switch (state_) {
+    case State::kSettling:
+      Settle(now, out);
+      return;
+    case State::kVerifying:
+      if (phase == Phase::kRefreshing) {
+        DecideOnVerdict(now, out);  // no answer: decide on the latest verdict
+      } else {
+        RequestVerdict(now, out);
+      }
+      return;
+    case State::kHealthy: {
+      const std::string why = "tailscaled unhealthy for " +
+                              Human(config_.unhealthy_after) + ": " +
+                              (verdict_ ? verdict_->Describe() : "");
+      episode_start_ = unhealthy_since_.value_or(now);
+      unhealthy_since_.reset();
+      StartLadder(now, why, "unhealthy", out);
+      return;
+    }
+    case State::kRecovering:
+      if (phase == Phase::kRefreshing) {
+        DecideOnVerdict(now, out);
+      } else if (running_step_) {
+        RequestVerdict(now, out);  // the step's verify time is over
+      } else {
+        RunNextStep(ladder_index_, now, "backoff over", nullptr, out);
+      }
+      return;
+    case State::kCooldown:
+      if (phase == Phase::kRefreshing) {
+        DecideOnVerdict(now, out);
+      } else {
+        RequestVerdict(now, out);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// --- Uplink bursts ----------------------------------------------------------
+
+MonoTime Machine::SettleDeadline() const {
+  return std::min(last_change_ + config_.debounce,
+                  burst_start_.value_or(last_change_) + config_.settle_max);
+}
+
+bool Machine::BurstPending(MonoTime now) const {
+  return burst_start_.has_value() && now < SettleDeadline();
+}
+
+void Machine::EnterSettling(MonoTime now, const std::string& why,
+                            Commands& out) {
+  unhealthy_since_.reset();
+  running_step_.reset();
+  Transit(State::kSettling, now, why, out);
+  SetTimer(SettleDeadline());
+}
+
+// When the burst is capped the machine decides on the view of that moment.
+// The next change starts a new burst and sends it back to settling, so on a
+// link that never stops flapping it soft-kicks once per settle_max and the
+// ladder does not run: no step can fix a flapping link, and every step is
+// then taken on an uplink that was usable when it was issued.
+void Machine::Settle(MonoTime now, Commands& out) {
+  const MonoTime burst_start = burst_start_.value_or(now);
+  const bool capped = last_change_ + config_.debounce > now;
+  std::string why = "uplink settled";
+  if (capped) {
+    why += " at settle_max " + Human(config_.settle_max) + " (still flapping)";
+  }
+  why += ": " + Join(burst_reasons_);
+  if (burst_changes_ > 1) {
+    why += " (" + std::to_string(burst_changes_) + " changes)";
+  }
+  why += "; " + UplinkWords(uplink_usable_, uplink_summary_);
+  burst_start_.reset();
+  if (uplink_usable_) {
+    // A failover's episode starts at its first change; that is what
+    // last_time_to_recover() measures from.
+    episode_start_ = burst_start;
+    EnterVerifying(now, why, config_.kick_on_change, out);
+  } else {
+    Transit(State::kNoUplink, now, why, out);
+  }
+}
+
+void Machine::LeaveStarting(MonoTime now, Commands& out) {
+  if (verdict_->kind == HealthKind::kUserIntentOff) {
+    EnterSuppressed(now, out);
+    return;
+  }
+  // As if the uplink had just settled, kick included: a daemon (re)started
+  // after a failover must not wait for the next change to act.
+  Reevaluate(now, "first uplink view and verdict: " + verdict_->Describe(),
+             config_.kick_on_change, out);
+}
+
+void Machine::Reevaluate(MonoTime now, const std::string& why, bool kick,
+                         Commands& out) {
+  if (BurstPending(now)) {
+    Transit(State::kSettling, now, why + "; uplink still changing", out);
+    SetTimer(SettleDeadline());
+    return;
+  }
+  burst_start_.reset();
+  const std::string uplink =
+      "; " + UplinkWords(uplink_usable_, uplink_summary_);
+  if (uplink_usable_) {
+    episode_start_ = now;
+    EnterVerifying(now, why + uplink, kick, out);
+  } else {
+    Transit(State::kNoUplink, now, why + uplink, out);
+  }
+}
+
+// --- Verifying, healthy, suppressed -----------------------------------------
+
+void Machine::EnterVerifying(MonoTime now, std::string why, bool kick,
+                             Commands& out) {
+  bool issue_kick = false;
+  if (kick) {
+    if (verdict_ && verdict_->kind == HealthKind::kUnreachable) {
+      why += "; no soft kick: LocalAPI unreachable";
+    } else if (last_action_ && !last_action_->finished) {
+      // One step at a time: the executor would have to queue it behind a
+      // restart that may itself fix things.
+      why += "; no soft kick: " + std::string(StepName(last_action_->step)) +
+             " still running";
+    } else {
+      issue_kick = true;
+      why += "; soft kick: rebind";
+    }
+  }
+  why += "; grace " + Human(config_.grace);
+  unhealthy_since_.reset();
+  running_step_.reset();
+  Transit(State::kVerifying, now, why, out);
+  SetTimer(now + config_.grace);
+  if (issue_kick) IssueStep(LadderStep::kRebind, -1, now, out);
+}
+
+void Machine::EnterHealthy(MonoTime now, const std::string& why,
+                           Commands& out) {
+  unhealthy_since_.reset();
+  running_step_.reset();
+  failed_steps_in_pass_ = 0;
+  exhausted_passes_ = 0;
+  Transit(State::kHealthy, now, why, out);
+  ClearTimer();
+}
+
+void Machine::EnterSuppressed(MonoTime now, Commands& out) {
+  unhealthy_since_.reset();
+  running_step_.reset();
+  Transit(State::kSuppressed, now,
+          "user intent: " + verdict_->Describe() + "; not acting while off",
+          out);
+  ClearTimer();
+}
+
+void Machine::RecoveredAfterActing(MonoTime now, const std::string& how,
+                                   Commands& out) {
+  std::string why = "recovered " + how;
+  if (episode_start_) {
+    const auto took =
+        std::chrono::duration_cast<milliseconds>(now - *episode_start_);
+    last_time_to_recover_ = took;
+    why += " after " + Human(took);
+  }
+  ++counters_.recoveries;
+  EnterHealthy(now, why, out);
+  out.push_back(RestartDependentUnits{});
+  out.push_back(RunHooks{"recovered"});
+}
+
+void Machine::RequestVerdict(MonoTime now, Commands& out) {
+  out.push_back(RefreshHealth{});
+  phase_ = Phase::kRefreshing;
+  // If the answer never comes (it should: a failed call is kUnreachable),
+  // decide on the latest verdict after another `verify` rather than hang.
+  deadline_ = now + config_.verify;
+}
+
+void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
+  ClearTimer();
+  const HealthVerdict verdict = verdict_.value_or(HealthVerdict{});
+  if (verdict.kind == HealthKind::kStarting) {
+    // Neither healthy nor actionable: look again after `verify` (if it stays
+    // starting, the classifier turns it into degraded after start_timeout).
+    // The step stays "running" so a healthy answer credits it.
+    SetTimer(now + config_.verify);
+    return;
+  }
+  switch (state_) {
+    case State::kVerifying:
+      if (verdict.healthy()) {
+        EnterHealthy(now, "healthy after grace: " + verdict.Describe(), out);
+      } else {
+        StartLadder(now, "not healthy after grace: " + verdict.Describe(),
+                    "unhealthy", out);
+      }
+      return;
+    case State::kRecovering: {
+      const LadderStep step = running_step_.value_or(LadderStep::kRebind);
+      const std::string name(StepName(step));
+      running_step_.reset();
+      if (verdict.healthy()) {
+        RecoveredAfterActing(now, "by " + name, out);
+        return;
+      }
+      const std::string why =
+          "step " + name + " did not heal: " + verdict.Describe();
+      const int next = ladder_index_ + 1;
+      // Look ahead without side effects: when nothing can run, give up now
+      // instead of after a pointless backoff. The real choice is made when
+      // the backoff is over (the verdict or the budget may have changed).
+      std::string skipped;
+      const int candidate =
+          FindRunnableStep(next, now, skipped, /*count_skips=*/false);
+      if (candidate < 0) {
+        RunNextStep(next, now, why, nullptr, out);
+        return;
+      }
+      ++failed_steps_in_pass_;
+      const milliseconds pause = Jitter(Backoff(failed_steps_in_pass_ - 1));
+      ladder_index_ = next;
+      Transit(State::kRecovering, now,
+              why + "; next step " +
+                  std::string(StepName(config_.ladder[candidate])) + " in " +
+                  Human(pause),
+              out);
+      SetTimer(now + pause);
+      return;
+    }
+    case State::kCooldown:
+      if (verdict.healthy()) {
+        RecoveredAfterActing(now, "during the cooldown", out);
+      } else {
+        StartLadder(now,
+                    "still not healthy after cooldown: " + verdict.Describe(),
+                    nullptr, out);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// --- The ladder -------------------------------------------------------------
+
+void Machine::StartLadder(MonoTime now, const std::string& why,
+                          const char* hook, Commands& out) {
+  failed_steps_in_pass_ = 0;
+  RunNextStep(0, now, why, hook, out);
+}
+
+int Machine::FindRunnableStep(int from, MonoTime now, std::string& skipped,
+                              bool count_skips) {
+  const bool unreachable =
+      verdict_ && verdict_->kind == HealthKind::kUnreachable;
+  std::vector<std::string> not_helping;
+  const int size = static_cast<int>(config_.ladder.size());
+  int found = -1;
+  for (int i = std::max(from, 0); i < size && found < 0; ++i) {
+    const LadderStep step = config_.ladder[i];
+    const std::string name(StepName(step));
+    if (unreachable && step != LadderStep::kRestart) {
+      not_helping.push_back(name);
+    } else if (IsDisruptive(step) &&
+               DisruptiveInLastHour(now) >= config_.max_disruptive_per_hour) {
+      skipped += "; " + name +
+                 " skipped: " + std::to_string(DisruptiveInLastHour(now)) +
+                 " disruptive steps in the last hour (max " +
+                 std::to_string(config_.max_disruptive_per_hour) + ")";
+      if (count_skips) ++counters_.disruptive_skipped;
+    } else {
+      found = i;
+    }
+  }
+  if (!not_helping.empty()) {
+    std::string names;
+    for (const std::string& name : not_helping) {
+      names += (names.empty() ? "" : ",") + name;
+    }
+    skipped +=
+        "; LocalAPI unreachable, only restart helps: " + names + " not tried";
+  }
+  return found;
+}
+
+void Machine::RunNextStep(int from, MonoTime now, std::string why,
+                          const char* hook, Commands& out) {
+  if (last_action_ && !last_action_->finished) {
+    // One step at a time, decided when the one still running (a soft kick
+    // or a step from before an uplink change) has finished: it may have
+    // healed tailscaled, and a restart must not overlap another action.
+    ladder_index_ = std::max(from, 0);
+    Transit(State::kRecovering, now,
+            why + "; waiting for " + std::string(StepName(last_action_->step)) +
+                " to finish first",
+            out);
+    if (hook) out.push_back(RunHooks{hook});
+    running_step_.reset();
+    phase_ = Phase::kWaitingForStep;
+    deadline_.reset();
+    return;
+  }
+  const int index = FindRunnableStep(from, now, why, /*count_skips=*/true);
+  if (index < 0) {
+    EnterCooldown(now, why + "; ladder exhausted", hook, out);
+    return;
+  }
+  ladder_index_ = index;
+  const LadderStep step = config_.ladder[index];
+  Transit(State::kRecovering, now,
+          why + "; running step " + std::string(StepName(step)) + " (" +
+              std::to_string(index + 1) + "/" +
+              std::to_string(config_.ladder.size()) + ")",
+          out);
+  if (hook) out.push_back(RunHooks{hook});
+  running_step_ = step;
+  IssueStep(step, index, now, out);
+  phase_ = Phase::kStepRunning;
+  deadline_.reset();
+}
+
+void Machine::IssueStep(LadderStep step, int index, MonoTime now,
+                        Commands& out) {
+  ++counters_.actions[std::string(StepName(step))];
+  last_action_ = LastAction{step, now, false, false, ""};
+  if (IsDisruptive(step)) {
+    while (!disruptive_runs_.empty() &&
+           disruptive_runs_.front() <= now - kRateWindow) {
+      disruptive_runs_.pop_front();
+    }
+    disruptive_runs_.push_back(now);
+  }
+  out.push_back(RunStep{step, index, /*soft_kick=*/index < 0});
+  out.push_back(RunHooks{"action"});
+}
+
+void Machine::EnterCooldown(MonoTime now, const std::string& why,
+                            const char* hook, Commands& out) {
+  // Exponential per consecutive exhausted ladder, capped at backoff_max.
+  const milliseconds pause = Jitter(Backoff(exhausted_passes_));
+  ++exhausted_passes_;
+  ++counters_.gave_up;
+  running_step_.reset();
+  ladder_index_ = -1;
+  Transit(State::kCooldown, now,
+          why + "; gave up, ladder again in " + Human(pause), out);
+  if (hook) out.push_back(RunHooks{hook});
+  out.push_back(RunHooks{"gave-up"});
+  SetTimer(now + pause);
+}
+
+milliseconds Machine::Backoff(int exponent) {
+  milliseconds pause = config_.backoff_initial;
+  for (int i = 0; i < exponent && pause < config_.backoff_max; ++i) pause *= 2;
+  return std::min(pause, config_.backoff_max);
+}
+
+milliseconds Machine::Jitter(milliseconds base) {
+  // ±20%, never above backoff_max (the longest pause the operator allows).
+  const double unit = static_cast<double>(NextRandom(jitter_state_) >> 11) /
+                      static_cast<double>(1ULL << 53);
+  const double factor = 0.8 + 0.4 * unit;
+  const milliseconds jittered(
+      static_cast<int64_t>(static_cast<double>(base.count()) * factor));
+  return std::min(jittered, config_.backoff_max);
+}
+
+void Machine::Transit(State to, MonoTime now, std::string why, Commands& out) {
+  out.push_back(Transition{state_, to, std::move(why)});
+  if (to != state_) since_ = now;
+  state_ = to;
+}
+
+}  // namespace watchdog

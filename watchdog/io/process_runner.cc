@@ -1,0 +1,295 @@
+#include "watchdog/io/process_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace watchdog {
+namespace {
+
+constexpr size_t kKeptOutput = 4096;
+constexpr auto kExitPollInterval = std::chrono::milliseconds(50);
+
+int PidfdOpen(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+// Children must not talk to our systemd notify slot (they would be refused
+// or, worse, be taken for us).
+bool IsOurPrivateVariable(const char* entry) {
+  for (const char* name :
+       {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="}) {
+    if (std::strncmp(entry, name, std::strlen(name)) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+struct ProcessRunner::Child {
+  pid_t pid = -1;
+  netlink::UniqueFd pidfd;
+  netlink::UniqueFd output;
+  std::string tail;
+  std::string name;
+  MonoTime started;
+  EventLoop::TimerId timeout_timer = 0;
+  bool timed_out = false;
+  std::chrono::milliseconds timeout{0};
+  Callback done;
+};
+
+std::string ProcessResult::Describe() const {
+  std::string runtime_text = std::to_string(runtime.count()) + "ms";
+  if (!spawn_error.empty()) return "did not start: " + spawn_error;
+  if (timed_out) return "killed after its timeout (" + runtime_text + ")";
+  if (exited) {
+    return "exited " + std::to_string(exit_code) + " after " + runtime_text;
+  }
+  return std::string("killed by ") + strsignal(signal) + " after " +
+         runtime_text;
+}
+
+ProcessRunner::ProcessRunner(EventLoop& loop) : loop_(loop) {}
+
+ProcessRunner::~ProcessRunner() {
+  // Owners may be half destroyed by now: reap without calling back.
+  for (auto& [pid, child] : children_) child->done = nullptr;
+  TerminateAll(std::chrono::milliseconds(0));
+  if (poll_timer_) loop_.CancelTimer(poll_timer_);
+}
+
+pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout,
+                         const std::map<std::string, std::string>& extra_env,
+                         Callback done) {
+  ProcessResult failed;
+  if (argv.empty()) {
+    failed.spawn_error = "empty command";
+    done(failed);
+    return -1;
+  }
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    failed.spawn_error = std::string("pipe: ") + std::strerror(errno);
+    done(failed);
+    return -1;
+  }
+  netlink::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (IsOurPrivateVariable(*e)) continue;
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    if (extra_env.count(name) == 0) env_storage.push_back(std::move(entry));
+  }
+  for (const auto& [name, value] : extra_env)
+    env_storage.push_back(name + "=" + value);
+  std::vector<char*> envp, args;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                   O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The daemon blocks the signals it reads through signalfd; the child must
+  // start with a clean mask and default handlers, in its own process group.
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  pid_t pid = -1;
+  int rc =
+      posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    failed.spawn_error = argv[0] + ": " + std::strerror(rc);
+    done(failed);
+    return -1;
+  }
+  write_end.Reset();
+
+  auto child = std::make_unique<Child>();
+  child->pid = pid;
+  child->name = argv[0];
+  child->started = MonoClock::now();
+  child->timeout = timeout;
+  child->done = std::move(done);
+  child->output = std::move(read_end);
+  child->pidfd.Reset(PidfdOpen(pid));
+  if (!child->pidfd && have_pidfd_) {
+    have_pidfd_ = false;
+    spdlog::debug("process: pidfd_open unavailable ({}), polling for exits",
+                  std::strerror(errno));
+  }
+  loop_.WatchFd(child->output.get(), EPOLLIN,
+                [this, pid](uint32_t) { OnOutput(pid); });
+  if (child->pidfd) {
+    loop_.WatchFd(child->pidfd.get(), EPOLLIN,
+                  [this, pid](uint32_t) { OnExit(pid); });
+  } else if (!poll_timer_) {
+    poll_timer_ =
+        loop_.AddTimerAfter(kExitPollInterval, [this] { PollExits(); });
+  }
+  child->timeout_timer = loop_.AddTimerAfter(timeout, [this, pid] {
+    auto it = children_.find(pid);
+    if (it == children_.end()) return;
+    it->second->timeout_timer = 0;
+    it->second->timed_out = true;
+    spdlog::warn("process: {} (pid {}) still running after {}ms, killing it",
+                 it->second->name, pid, it->second->timeout.count());
+    kill(-pid, SIGKILL);  // its whole process group
+    kill(pid, SIGKILL);
+  });
+  children_.emplace(pid, std::move(child));
+  return pid;
+}
+
+void ProcessRunner::OnOutput(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  Child& child = *it->second;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(child.output.get(), buf, sizeof buf);
+    if (n > 0) {
+      child.tail.append(buf, static_cast<size_t>(n));
+      if (child.tail.size() > kKeptOutput) {
+        child.tail.erase(0, child.tail.size() - kKeptOutput);
+      }
+      continue;
+    }
+    if (n == 0) {  // every writer closed: stop watching, the exit follows
+      loop_.UnwatchFd(child.output.get());
+      child.output.Reset();
+    }
+    return;
+  }
+}
+
+void ProcessRunner::OnExit(pid_t pid) {
+  int status = 0;
+  pid_t r = waitpid(pid, &status, WNOHANG);
+  if (r == pid) Reap(pid, status);
+}
+
+void ProcessRunner::PollExits() {
+  poll_timer_ = 0;
+  std::vector<pid_t> pids;
+  for (const auto& [pid, child] : children_) {
+    if (!child->pidfd) pids.push_back(pid);
+  }
+  for (pid_t pid : pids) OnExit(pid);
+  for (const auto& [pid, child] : children_) {
+    if (!child->pidfd) {
+      poll_timer_ =
+          loop_.AddTimerAfter(kExitPollInterval, [this] { PollExits(); });
+      break;
+    }
+  }
+}
+
+void ProcessRunner::Reap(pid_t pid, int wait_status) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  std::unique_ptr<Child> child = std::move(it->second);
+  children_.erase(it);
+  if (child->output) {  // what the child wrote just before it exited
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(child->output.get(), buf, sizeof buf)) > 0) {
+      child->tail.append(buf, static_cast<size_t>(n));
+    }
+    if (child->tail.size() > kKeptOutput) {
+      child->tail.erase(0, child->tail.size() - kKeptOutput);
+    }
+    loop_.UnwatchFd(child->output.get());
+  }
+  if (child->pidfd) loop_.UnwatchFd(child->pidfd.get());
+  if (child->timeout_timer) loop_.CancelTimer(child->timeout_timer);
+  ProcessResult result;
+  result.exited = WIFEXITED(wait_status);
+  result.exit_code = result.exited ? WEXITSTATUS(wait_status) : -1;
+  result.signal = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
+  result.timed_out = child->timed_out;
+  result.output = std::move(child->tail);
+  result.runtime = std::chrono::duration_cast<std::chrono::milliseconds>(
+      MonoClock::now() - child->started);
+  if (child->done) child->done(result);
+}
+
+void ProcessRunner::TerminateAll(std::chrono::milliseconds grace) {
+  for (const auto& [pid, child] : children_) {
+    kill(-pid, SIGTERM);
+    kill(pid, SIGTERM);
+  }
+  const MonoTime deadline = MonoClock::now() + grace;
+  while (!children_.empty()) {
+    bool reaped = false;
+    for (const auto& [pid, child] : children_) {
+      int status;
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        Reap(pid, status);
+        reaped = true;
+        break;  // the map changed
+      }
+    }
+    if (reaped) continue;
+    if (MonoClock::now() >= deadline) {
+      for (const auto& [pid, child] : children_) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+      }
+      for (auto it = children_.begin(); it != children_.end();) {
+        int status = 0;
+        waitpid(it->first, &status, 0);
+        pid_t pid = it->first;
+        ++it;
+        Reap(pid, status);
+      }
+      break;
+    }
+    // Shutdown only: wait for the children on their pidfds, with the deadline.
+    std::vector<pollfd> fds;
+    for (const auto& [pid, child] : children_) {
+      if (child->pidfd) fds.push_back({child->pidfd.get(), POLLIN, 0});
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - MonoClock::now());
+    poll(fds.data(), fds.size(),
+         fds.empty() ? 10
+                     : static_cast<int>(std::max<long long>(left.count(), 1)));
+  }
+}
+
+}  // namespace watchdog

@@ -1,0 +1,224 @@
+// Asynchronous client for tailscaled's LocalAPI: HTTP/1.1 over its Unix socket
+// through libcurl's multi interface, driven by watchdog::EventLoop (socket and
+// timer callbacks), so no call ever blocks the loop. Callbacks run on the loop
+// thread, never from inside a libcurl callback, so they may start new calls or
+// stop the bus watch. Do not destroy the client from inside one of its
+// callbacks. See /work/shared/localapi.md for the protocol.
+#ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
+#define TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "watchdog/core/tailscale_types.h"
+#include "watchdog/io/event_loop.h"
+
+namespace watchdog {
+
+inline constexpr const char* kDefaultSocketPaths[] = {
+    "/var/run/tailscale/tailscaled.sock",
+    "/run/tailscale/tailscaled.sock",
+};
+
+// `configured` if set; else the first default path that is a socket now; else
+// the first default (so the error names the expected place).
+std::string ResolveTailscaledSocket(const std::string& configured);
+
+// The message of an error body: text/plain (http.Error), {"error":..}
+// (WriteErrorJSON) or {"Error":..} (prefs), trimmed and length-capped.
+std::string ServerMessageFromBody(const std::string& body);
+
+struct LocalApiError {
+  enum class Kind {
+    kConnect,    // socket missing / refused
+    kTimeout,    // no (complete) answer in time
+    kHttp,       // an HTTP status other than 2xx
+    kBadReply,   // answered, but not what the endpoint returns (bad JSON, ...)
+    kTooLarge,   // the response (or one bus line) exceeded its size cap
+    kTransport,  // anything else on the wire (connection reset mid-body, ...)
+  };
+  Kind kind = Kind::kTransport;
+  std::string endpoint;  // e.g. "POST /localapi/v0/debug?action=rebind"
+  long http_status = 0;  // 0 when there was no HTTP response
+  std::string message;   // the server's message or the transport error
+  // A write call got 403: we are neither root nor tailscaled's operator.
+  bool write_access_denied = false;
+
+  std::string ToString() const;
+};
+
+struct ApiDone {};
+
+// A call's value or its error.
+template <typename T>
+struct ApiResult {
+  std::optional<T> value;
+  LocalApiError error;  // meaningful only when !ok()
+  bool ok() const { return value.has_value(); }
+};
+
+struct LocalApiOptions {
+  std::string socket_path;  // empty: ResolveTailscaledSocket("") per call
+  std::chrono::milliseconds call_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(3)};
+  size_t max_response_bytes = 8 << 20;
+  // Bus lines carry a full NetMap on daemons < 1.100: hundreds of KB.
+  size_t max_bus_line_bytes = 8 << 20;
+  // With mask bit 2 the first line comes at once; a stream that stays silent
+  // this long after connecting is treated as hung.
+  std::chrono::milliseconds bus_first_line_timeout{std::chrono::seconds(10)};
+  // tailscaled writes each Notify line at once; a line still unfinished this
+  // long after its first byte (a peer trickling a line that never ends) is a
+  // hung stream.
+  std::chrono::milliseconds bus_line_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds reconnect_initial{std::chrono::milliseconds(500)};
+  std::chrono::milliseconds reconnect_max{std::chrono::seconds(30)};
+  // NotifyInitialState | NotifyNoPrivateKeys | NotifyInitialHealthState; bit
+  // 16 keeps 1.54-1.91 from refusing read-only watchers.
+  uint64_t bus_mask = 146;
+};
+
+struct BusEvent {
+  enum class Kind { kConnected, kDisconnected };
+  Kind kind = Kind::kConnected;
+  LocalApiError error;                   // why it disconnected
+  std::chrono::milliseconds retry_in{};  // when the next attempt starts
+  int failures = 0;                      // consecutive failed attempts
+};
+
+class LocalApiClient {
+ public:
+  template <typename T>
+  using Callback = std::function<void(ApiResult<T>)>;
+  using NotifyCallback = std::function<void(const Notify&)>;
+  using BusEventCallback = std::function<void(const BusEvent&)>;
+
+  LocalApiClient(EventLoop& loop, LocalApiOptions options);
+  LocalApiClient(const LocalApiClient&) = delete;
+  LocalApiClient& operator=(const LocalApiClient&) = delete;
+  // Aborts every call; no callback runs afterwards.
+  ~LocalApiClient();
+
+  // GET status?peers=false
+  void GetStatus(Callback<Status> done);
+  // GET prefs
+  void GetPrefs(Callback<Prefs> done);
+  // POST debug?action=rebind / action=restun
+  void Rebind(Callback<ApiDone> done);
+  void ReStun(Callback<ApiDone> done);
+  // POST start with body {}: replaces the control client (204).
+  void Start(Callback<ApiDone> done);
+  // PATCH prefs {"WantRunning":b,"WantRunningSet":true}; yields the new prefs.
+  void SetWantRunning(bool want_running, Callback<Prefs> done);
+
+  // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per line,
+  // `on_event` on connect and on each disconnect (EOF, error, "fell behind",
+  // oversized line, hung), after which it reconnects with exponential backoff
+  // and jitter. Replaces an earlier watch.
+  void WatchBus(NotifyCallback on_notify, BusEventCallback on_event);
+  void StopWatchingBus();
+  bool bus_connected() const { return bus_connected_; }
+
+  const LocalApiOptions& options() const { return options_; }
+  size_t in_flight() const { return transfers_.size(); }
+
+ private:
+  struct Transfer;
+  struct Request {
+    const char* method;
+    std::string path_and_query;  // after /localapi/v0/
+    std::string body;
+    bool write_call = false;
+    bool has_body = false;
+
+    static Request Read(std::string path_and_query) {
+      return {"GET", std::move(path_and_query), {}, false, false};
+    }
+    static Request Write(const char* method, std::string path_and_query) {
+      return {method, std::move(path_and_query), {}, true, false};
+    }
+    static Request Write(const char* method, std::string path_and_query,
+                         std::string json_body) {
+      return {method, std::move(path_and_query), std::move(json_body), true,
+              true};
+    }
+  };
+  using RawCallback = std::function<void(ApiResult<std::string>)>;
+
+  Transfer* StartTransfer(const Request& request, RawCallback done,
+                          bool stream);
+  void Finish(Transfer* transfer, int curl_code);
+  void Abort(Transfer* transfer, LocalApiError error);
+  // Removes the transfer, then reports `result` to its callback.
+  void Complete(Transfer* transfer, ApiResult<std::string> result);
+  void FailLater(RawCallback done, LocalApiError error);
+  void Dispatch();
+  Transfer* FindTransfer(uint64_t id) const;
+  void DispatchBusLines();
+  void OnSocketEvent(int fd, uint32_t epoll_events);
+  void OnCurlTimer();
+  void StartBusAttempt();
+  void BusFailed(LocalApiError error);
+  void WatchUnfinishedLine();
+  void CancelLineTimer();
+  LocalApiError ErrorFor(const Transfer& transfer, int curl_code) const;
+  void NoteWriteDenied(LocalApiError& error);
+
+  static int SocketCallback(void* easy, int fd, int what, void* client,
+                            void* socket_data);
+  static int TimerCallback(void* multi, long timeout_ms, void* client);
+
+  EventLoop& loop_;
+  LocalApiOptions options_;
+  void* multi_ = nullptr;  // CURLM*
+  std::list<std::unique_ptr<Transfer>> transfers_;
+  std::optional<EventLoop::TimerId> curl_timer_;
+  std::set<int> watched_fds_;  // sockets curl asked us to watch
+  uint64_t next_transfer_id_ = 1;
+  bool write_denied_reported_ = false;
+
+  NotifyCallback on_notify_;
+  BusEventCallback on_bus_event_;
+  Transfer* bus_transfer_ = nullptr;
+  bool bus_wanted_ = false;
+  bool bus_connected_ = false;
+  int bus_failures_ = 0;
+  std::optional<EventLoop::TimerId> bus_timer_;       // first-line or reconnect
+  std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
+  // (transfer id, lines_seen) when it was armed.
+  std::pair<uint64_t, uint64_t> bus_line_timer_mark_{0, 0};
+  std::mt19937 jitter_rng_{std::random_device{}()};
+};
+
+// Blocking wrapper for one-shot commands (`tswatchdog check`): runs a private
+// event loop until the call finishes; every call is bounded by its timeout.
+class LocalApiSync {
+ public:
+  explicit LocalApiSync(LocalApiOptions options);
+  ApiResult<Status> GetStatus();
+  ApiResult<Prefs> GetPrefs();
+  ApiResult<ApiDone> Rebind();
+  ApiResult<ApiDone> ReStun();
+  ApiResult<ApiDone> Start();
+  ApiResult<Prefs> SetWantRunning(bool want_running);
+
+ private:
+  template <typename T, typename StartFn>
+  ApiResult<T> Wait(StartFn start);
+
+  EventLoop loop_;
+  LocalApiClient client_;
+};
+
+}  // namespace watchdog
+
+#endif  // TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_

@@ -1,0 +1,156 @@
+#include "watchdog/localapi/tailscale_json.h"
+
+#include <nlohmann/json.hpp>
+
+namespace watchdog {
+namespace {
+
+using nlohmann::json;
+
+// Field readers: a missing, null or wrongly typed field gives the default, so
+// a daemon version that changes an unrelated field cannot break us.
+std::string StringField(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+bool BoolField(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_boolean() && it->get<bool>();
+}
+
+// IDs go up to 2^63: read them as integers, never through a double.
+int64_t Int64Field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return 0;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  return 0;
+}
+
+std::vector<std::string> StringListField(const json& obj, const char* key) {
+  std::vector<std::string> out;
+  auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) return out;
+  for (const auto& item : *it) {
+    if (item.is_string()) out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+// Parses `text` as one JSON object; `what` names it in the error.
+Parsed<json> ParseObject(std::string_view text, const char* what) {
+  json doc = json::parse(text.begin(), text.end(), nullptr,
+                         /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return Parsed<json>::Error(std::string(what) + ": invalid JSON");
+  }
+  if (!doc.is_object()) {
+    return Parsed<json>::Error(std::string(what) + ": not a JSON object");
+  }
+  return doc;
+}
+
+HealthState HealthFromJson(const json& obj) {
+  HealthState state;
+  auto warnings = obj.find("Warnings");
+  if (warnings == obj.end() || !warnings->is_object()) return state;
+  for (const auto& [code, item] : warnings->items()) {
+    if (!item.is_object()) continue;
+    HealthWarning warning;
+    warning.code = StringField(item, "WarnableCode");
+    if (warning.code.empty()) warning.code = code;
+    warning.severity = StringField(item, "Severity");
+    warning.title = StringField(item, "Title");
+    warning.text = StringField(item, "Text");
+    warning.depends_on = StringListField(item, "DependsOn");
+    warning.impacts_connectivity = BoolField(item, "ImpactsConnectivity");
+    if (auto args = item.find("Args");
+        args != item.end() && args->is_object()) {
+      for (const auto& [name, value] : args->items()) {
+        if (value.is_string()) warning.args[name] = value.get<std::string>();
+      }
+    }
+    state.warnings[code] = std::move(warning);
+  }
+  return state;
+}
+
+Prefs PrefsFromJson(const json& obj) {
+  Prefs prefs;
+  prefs.want_running = BoolField(obj, "WantRunning");
+  prefs.logged_out = BoolField(obj, "LoggedOut");
+  prefs.control_url = StringField(obj, "ControlURL");
+  prefs.operator_user = StringField(obj, "OperatorUser");
+  return prefs;
+}
+
+}  // namespace
+
+Parsed<Status> ParseStatus(std::string_view json_text) {
+  auto doc = ParseObject(json_text, "status");
+  if (!doc) return Parsed<Status>::Error(doc.error());
+  const json& obj = *doc;
+  Status status;
+  status.version = StringField(obj, "Version");
+  status.backend_state_name = StringField(obj, "BackendState");
+  if (status.backend_state_name.empty()) {
+    return Parsed<Status>::Error("status: no BackendState");
+  }
+  status.backend_state = BackendStateFromName(status.backend_state_name);
+  status.have_node_key = BoolField(obj, "HaveNodeKey");
+  status.tailscale_ips = StringListField(obj, "TailscaleIPs");
+  if (auto self = obj.find("Self"); self != obj.end() && self->is_object()) {
+    status.self_online = BoolField(*self, "Online");
+    status.self_relay = StringField(*self, "Relay");
+    status.self_host_name = StringField(*self, "HostName");
+    status.self_node_id = Int64Field(*self, "NodeID");
+  }
+  auto health = obj.find("Health");
+  status.health_was_null = health == obj.end() || health->is_null();
+  status.health = StringListField(obj, "Health");
+  return status;
+}
+
+Parsed<Prefs> ParsePrefs(std::string_view json_text) {
+  auto doc = ParseObject(json_text, "prefs");
+  if (!doc) return Parsed<Prefs>::Error(doc.error());
+  return PrefsFromJson(*doc);
+}
+
+Parsed<HealthState> ParseHealthState(std::string_view json_text) {
+  auto doc = ParseObject(json_text, "health");
+  if (!doc) return Parsed<HealthState>::Error(doc.error());
+  return HealthFromJson(*doc);
+}
+
+Parsed<Notify> ParseNotify(std::string_view json_line) {
+  auto doc = ParseObject(json_line, "notify");
+  if (!doc) return Parsed<Notify>::Error(doc.error());
+  const json& obj = *doc;
+  Notify notify;
+  notify.version = StringField(obj, "Version");
+  notify.session_id = StringField(obj, "SessionID");
+  if (auto it = obj.find("ErrMessage"); it != obj.end() && it->is_string()) {
+    notify.err_message = it->get<std::string>();
+  }
+  if (auto it = obj.find("State"); it != obj.end() && !it->is_null()) {
+    if (!it->is_number_integer()) {
+      return Parsed<Notify>::Error("notify: State is not an integer");
+    }
+    notify.state = BackendStateFromInt(it->get<int64_t>());
+  }
+  if (auto it = obj.find("Prefs"); it != obj.end() && it->is_object()) {
+    notify.prefs = PrefsFromJson(*it);
+  }
+  if (auto it = obj.find("Engine"); it != obj.end() && it->is_object()) {
+    notify.engine =
+        EngineStatus{Int64Field(*it, "NumLive"), Int64Field(*it, "LiveDERPs")};
+  }
+  if (auto it = obj.find("Health"); it != obj.end() && it->is_object()) {
+    notify.health = HealthFromJson(*it);
+  }
+  return notify;
+}
+
+}  // namespace watchdog

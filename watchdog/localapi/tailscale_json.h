@@ -1,0 +1,52 @@
+// Pure parsers for the LocalAPI JSON that tswatchdog reads (status, prefs,
+// watch-ipn-bus lines) into the values of watchdog/core/tailscale_types.h.
+// Unknown fields are ignored; a missing, null or wrongly typed field gives
+// its default, so a tailscaled version that changes an unrelated field
+// cannot break us.
+#ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
+#define TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "watchdog/core/tailscale_types.h"
+
+namespace watchdog {
+
+// The value of a parse, or why it failed. (std::expected is C++23.)
+template <typename T>
+class Parsed {
+ public:
+  Parsed(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  static Parsed Error(std::string message) {
+    Parsed p;
+    p.value_ = ErrorText{std::move(message)};
+    return p;
+  }
+  bool ok() const { return std::holds_alternative<T>(value_); }
+  explicit operator bool() const { return ok(); }
+  const T& value() const { return std::get<T>(value_); }
+  T& value() { return std::get<T>(value_); }
+  const T* operator->() const { return &value(); }
+  const T& operator*() const { return value(); }
+  const std::string& error() const { return std::get<ErrorText>(value_).text; }
+
+ private:
+  struct ErrorText {
+    std::string text;
+  };
+  Parsed() = default;
+  std::variant<T, ErrorText> value_;
+};
+
+Parsed<Status> ParseStatus(std::string_view json_text);
+Parsed<Prefs> ParsePrefs(std::string_view json_text);
+Parsed<Notify> ParseNotify(std::string_view json_line);
+// Parses a health.State object on its own (as found in Notify.Health).
+Parsed<HealthState> ParseHealthState(std::string_view json_text);
+
+}  // namespace watchdog
+
+#endif  // TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
