@@ -398,6 +398,62 @@ TEST(MachineTest, OnlyReupAndRestartAreDisruptive) {
   EXPECT_FALSE(IsDisruptive(LadderStep::kConntrack));
 }
 
+// --- The units of restart_on_ip --------------------------------------------
+
+TEST(MachineUnitsTest, TheAddressAppearingRestartsTheUnitsInAnyState) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{false});
+  EXPECT_EQ(h.DependentRestarts(), 0);
+  h.Send(TailscaleAddressEvent{true});  // still kStarting
+  EXPECT_EQ(h.DependentRestarts(), 1);
+  h.Send(TailscaleAddressEvent{true});  // no change
+  EXPECT_EQ(h.DependentRestarts(), 1);
+  h.Send(TailscaleAddressEvent{false});
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(), 2);
+}
+
+TEST(MachineUnitsTest, ARecoveryRestartsTheUnits) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{true});
+  BootHealthy(h);
+  Failover(h, {LadderStep::kStart});
+  h.Advance(5min);
+  ASSERT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.DependentRestarts(), 1);
+  // The next episode restarts them again.
+  Failover(h, {LadderStep::kStart});
+  h.Advance(5min);
+  EXPECT_EQ(h.DependentRestarts(), 2);
+}
+
+TEST(MachineUnitsTest, OncePerEpisodeWhenTheAddressComesBackFirst) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{true});
+  BootHealthy(h);
+  Failover(h, {LadderStep::kRestart});
+  h.Advance(1min);                       // the ladder is at its first step
+  h.Send(TailscaleAddressEvent{false});  // restart: the address goes...
+  h.Send(TailscaleAddressEvent{true});   // ...and comes back
+  EXPECT_EQ(h.DependentRestarts(), 1);
+  h.Advance(10min);
+  ASSERT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.DependentRestarts(), 1) << h.Timeline();
+}
+
+TEST(MachineUnitsTest, WithoutTheAddressARecoveryLeavesThemToItsReturn) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{true});
+  BootHealthy(h);
+  h.Send(TailscaleAddressEvent{false});
+  Failover(h, {LadderStep::kStart});
+  h.Advance(5min);
+  ASSERT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.DependentRestarts(), 0);
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(), 1);
+}
+
 // --- Starting ----------------------------------------------------------------
 
 TEST(MachineTest, StartingWaitsForBothTheUplinkAndAVerdict) {

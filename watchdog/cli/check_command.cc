@@ -114,6 +114,7 @@ int RunCheckCommand(int argc, char** argv) {
   HealthInputs inputs;
   inputs.start_timeout = start_timeout;
   inputs.uplink_usable = true;
+  StartingClock starting_clock;
   HealthVerdict verdict;
   std::optional<Status> last_status;
   while (true) {
@@ -129,10 +130,9 @@ int RunCheckCommand(int argc, char** argv) {
     if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
     last_status = *status.value;
     inputs.status = std::move(status.value);
-    verdict = ClassifyHealth(inputs);
+    verdict = starting_clock.Classify(inputs);
     if (verdict.kind != HealthKind::kStarting) break;
-    // Starting: remember since when, and ask again until start_timeout.
-    if (!inputs.starting_since) inputs.starting_since = inputs.now;
+    // Starting: ask again until start_timeout.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
 

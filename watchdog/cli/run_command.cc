@@ -9,8 +9,8 @@
 
 #include "config/flags.h"
 #include "watchdog/cli/commands.h"
-#include "watchdog/daemon/daemon.h"
 #include "watchdog/daemon/logging.h"
+#include "watchdog/daemon/run.h"
 
 namespace watchdog {
 
@@ -66,8 +66,7 @@ int RunDaemonCommand(int argc, char** argv) {
   daemon_options.debug = debug;
   daemon_options.reload = [] { return config::Load(args); };
   try {
-    Daemon daemon(config, std::move(daemon_options));
-    return daemon.Run();
+    return RunDaemon(config, std::move(daemon_options));
   } catch (const std::system_error& e) {
     spdlog::critical("cannot run: {}", e.what());
     return 1;

@@ -212,4 +212,17 @@ HealthVerdict ClassifyHealth(const HealthInputs& in) {
   return {HealthKind::kDegraded, std::move(reasons)};
 }
 
+HealthVerdict StartingClock::Classify(HealthInputs inputs) {
+  inputs.starting_since = since_;
+  HealthVerdict verdict = ClassifyHealth(inputs);
+  const bool starting = verdict.kind == HealthKind::kStarting ||
+                        verdict.HasReason("stuck-starting");
+  if (!starting) {
+    since_.reset();
+  } else if (!since_) {
+    since_ = inputs.now;
+  }
+  return verdict;
+}
+
 }  // namespace watchdog

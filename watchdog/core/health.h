@@ -71,6 +71,21 @@ struct HealthInputs {
 
 HealthVerdict ClassifyHealth(const HealthInputs& inputs);
 
+// The clock start_timeout runs on: since when tailscaled has been starting
+// (NoState, Starting, or Running but warming up) without a break. `run` and
+// `check` classify through it. It starts at the first verdict that says
+// starting, keeps running while the verdict is starting or stuck-starting,
+// and stops at any other.
+class StartingClock {
+ public:
+  // ClassifyHealth(inputs) with inputs.starting_since from this clock.
+  HealthVerdict Classify(HealthInputs inputs);
+  std::optional<MonoTime> since() const { return since_; }
+
+ private:
+  std::optional<MonoTime> since_;
+};
+
 // Whether a structured warning code can ever make tailscaled "degraded" (the
 // actionable list of DESIGN.md). Benign codes never count.
 bool IsActionableWarningCode(std::string_view code);

@@ -98,14 +98,24 @@ std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
        ++i) {
     OnDeadline(now, out);
   }
-  std::visit(Overloaded{
-                 [&](const UplinkEvent& e) { OnUplink(e, now, out); },
-                 [&](const HealthEvent& e) { OnHealth(e, now, out); },
-                 [&](const StepFinished& e) { OnStepFinished(e, now, out); },
-                 [&](const Tick&) {},
-             },
-             event);
+  std::visit(
+      Overloaded{
+          [&](const UplinkEvent& e) { OnUplink(e, now, out); },
+          [&](const HealthEvent& e) { OnHealth(e, now, out); },
+          [&](const StepFinished& e) { OnStepFinished(e, now, out); },
+          [&](const TailscaleAddressEvent& e) { OnTailscaleAddress(e, out); },
+          [&](const Tick&) {},
+      },
+      event);
   return out;
+}
+
+std::optional<LadderStep> Machine::ladder_step() const {
+  const int index = ladder_index();
+  if (index < 0 || index >= static_cast<int>(config_.ladder.size())) {
+    return std::nullopt;
+  }
+  return config_.ladder[index];
 }
 
 int Machine::DisruptiveInLastHour(MonoTime now) const {
@@ -263,6 +273,18 @@ void Machine::OnStepFinished(const StepFinished& event, MonoTime now,
               "step " + name + " failed (" + event.error + ")", nullptr, out);
 }
 
+// Whatever the state: the units bound to the address need it back, and
+// restarting them acts on nothing tailscaled does.
+void Machine::OnTailscaleAddress(const TailscaleAddressEvent& event,
+                                 Commands& out) {
+  const bool appeared = event.present && address_present_ != true;
+  address_present_ = event.present;
+  if (!event.present) units_restarted_ = false;
+  if (appeared && !units_restarted_) {
+    RestartUnits("the Tailscale address appeared", out);
+  }
+}
+
 void Machine::OnDeadline(MonoTime now, Commands& out) {
   const Phase phase = phase_;
   ClearTimer();
@@ -281,7 +303,7 @@ void Machine::OnDeadline(MonoTime now, Commands& out) {
       const std::string why = "tailscaled unhealthy for " +
                               Human(config_.unhealthy_after) + ": " +
                               (verdict_ ? verdict_->Describe() : "");
-      episode_start_ = unhealthy_since_.value_or(now);
+      BeginEpisode(unhealthy_since_.value_or(now));
       unhealthy_since_.reset();
       StartLadder(now, why, "unhealthy", out);
       return;
@@ -347,7 +369,7 @@ void Machine::Settle(MonoTime now, Commands& out) {
   if (uplink_usable_) {
     // A failover's episode starts at its first change; that is what
     // last_time_to_recover() measures from.
-    episode_start_ = burst_start;
+    BeginEpisode(burst_start);
     EnterVerifying(now, why, config_.kick_on_change, out);
   } else {
     Transit(State::kNoUplink, now, why, out);
@@ -376,7 +398,7 @@ void Machine::Reevaluate(MonoTime now, const std::string& why, bool kick,
   const std::string uplink =
       "; " + UplinkWords(uplink_usable_, uplink_summary_);
   if (uplink_usable_) {
-    episode_start_ = now;
+    BeginEpisode(now);
     EnterVerifying(now, why + uplink, kick, out);
   } else {
     Transit(State::kNoUplink, now, why + uplink, out);
@@ -439,8 +461,22 @@ void Machine::RecoveredAfterActing(MonoTime now, const std::string& how,
   }
   ++counters_.recoveries;
   EnterHealthy(now, why, out);
-  out.push_back(RestartDependentUnits{});
+  // Without the address, restarted units could not bind it: its return
+  // restarts them.
+  if (address_present_ != false && !units_restarted_) {
+    RestartUnits("recovered", out);
+  }
   out.push_back(RunHooks{"recovered"});
+}
+
+void Machine::BeginEpisode(MonoTime start) {
+  episode_start_ = start;
+  units_restarted_ = false;
+}
+
+void Machine::RestartUnits(std::string why, Commands& out) {
+  units_restarted_ = true;
+  out.push_back(RestartDependentUnits{std::move(why)});
 }
 
 void Machine::RequestVerdict(MonoTime now, Commands& out) {

@@ -88,11 +88,18 @@ struct StepFinished {
   std::string error;
 };
 
+// Whether tailscale_interface holds a Tailscale address: the first
+// observation, then every change.
+struct TailscaleAddressEvent {
+  bool present = false;
+};
+
 // NextDeadline() was reached. (A deadline that has passed is also handled
 // before any other event, so a late Tick is harmless.)
 struct Tick {};
 
-using Event = std::variant<UplinkEvent, HealthEvent, StepFinished, Tick>;
+using Event = std::variant<UplinkEvent, HealthEvent, StepFinished,
+                           TailscaleAddressEvent, Tick>;
 
 // --- Commands ---------------------------------------------------------------
 
@@ -118,8 +125,12 @@ struct RunStep {
 // Fetch status?peers=false now and answer with a HealthEvent.
 struct RefreshHealth {};
 
-// Restart the units of `restart_on_ip` (after a recovery).
-struct RestartDependentUnits {};
+// Restart the units of `restart_on_ip`: when the Tailscale address appears,
+// and after a recovery with the address present; at most once between two
+// losses of the address or two episodes.
+struct RestartDependentUnits {
+  std::string why;  // "the Tailscale address appeared", "recovered"
+};
 
 // Run the hooks for `event`: "uplink-changed", "unhealthy", "action",
 // "recovered", "gave-up".
@@ -165,6 +176,8 @@ class Machine {
   int ladder_index() const {
     return state_ == State::kRecovering ? ladder_index_ : -1;
   }
+  // That step, if the ladder (which SIGHUP may have changed) has it.
+  std::optional<LadderStep> ladder_step() const;
   const Counters& counters() const { return counters_; }
   const std::optional<LastAction>& last_action() const { return last_action_; }
   // From the start of the last unhealthy episode that ended healthy after
@@ -199,6 +212,7 @@ class Machine {
   void OnUplink(const UplinkEvent& event, MonoTime now, Commands& out);
   void OnHealth(const HealthEvent& event, MonoTime now, Commands& out);
   void OnStepFinished(const StepFinished& event, MonoTime now, Commands& out);
+  void OnTailscaleAddress(const TailscaleAddressEvent& event, Commands& out);
   void OnDeadline(MonoTime now, Commands& out);
 
   // The burst of uplink changes being debounced.
@@ -216,6 +230,9 @@ class Machine {
   void EnterSuppressed(MonoTime now, Commands& out);
   void RecoveredAfterActing(MonoTime now, const std::string& how,
                             Commands& out);
+  // A new unhealthy episode begins at `start`.
+  void BeginEpisode(MonoTime start);
+  void RestartUnits(std::string why, Commands& out);
 
   // Verifying/recovering/cooldown: ask for a fresh verdict, then decide.
   void RequestVerdict(MonoTime now, Commands& out);
@@ -275,6 +292,10 @@ class Machine {
   int failed_steps_in_pass_ = 0;
   int exhausted_passes_ = 0;  // consecutive; reset when healthy
   std::optional<MonoTime> episode_start_;
+  // The Tailscale address (nullopt: not reported yet), and whether the
+  // units were restarted since it was last lost or an episode began.
+  std::optional<bool> address_present_;
+  bool units_restarted_ = false;
   std::deque<MonoTime> disruptive_runs_;
   uint64_t jitter_state_;
 

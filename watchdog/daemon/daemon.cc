@@ -1,90 +1,30 @@
 #include "watchdog/daemon/daemon.h"
 
-#include <dirent.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <random>
-#include <system_error>
+#include <utility>
 
-#include "netlink/conntrack.h"
 #include "netlink/describe.h"
-#include "watchdog/daemon/conntrack_step.h"
-#include "watchdog/daemon/logging.h"
-#include "watchdog/daemon/metrics.h"
-#include "watchdog/daemon/state_file.h"
-#include "watchdog/daemon/uplink_json.h"
 
 namespace watchdog {
 namespace {
-
-using config::LadderStep;
-
-MachineConfig MachineConfigFor(const config::Config& config) {
-  MachineConfig machine = MachineConfigFromConfig(config);
-  // Hosts behind one failed uplink must not retry in lockstep.
-  machine.jitter_seed = std::random_device{}();
-  return machine;
-}
-
-netlink::WatcherOptions WatcherOptionsFor(const config::Config& config) {
-  netlink::WatcherOptions options;
-  options.ignore.tailscale_interfaces = {config.tailscale_interface};
-  return options;
-}
-
-LocalApiOptions ClientOptionsFor(const config::Config& config) {
-  LocalApiOptions options;
-  options.socket_path = config.socket;
-  return options;
-}
 
 std::string UplinkSummary(const netlink::UplinkView& view) {
   return "v4 " + netlink::DescribeEgress(view.v4) + "; v6 " +
          netlink::DescribeEgress(view.v6);
 }
 
-std::chrono::system_clock::time_point ToWall(MonoTime mono) {
-  return std::chrono::system_clock::now() -
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-             MonoClock::now() - mono);
+MachineConfig MachineConfigFor(const config::Config& config, uint64_t seed) {
+  MachineConfig machine = MachineConfigFromConfig(config);
+  machine.jitter_seed = seed;
+  return machine;
 }
 
-// Executables in `dir`, sorted by name (run-parts order).
-std::vector<std::string> HookPrograms(const std::string& dir,
-                                      std::string* error) {
-  std::vector<std::string> programs;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    *error = "hooks_dir " + dir + ": " + std::strerror(errno);
-    return programs;
-  }
-  while (dirent* entry = readdir(d)) {
-    std::string name = entry->d_name;
-    if (name.empty() || name[0] == '.') continue;
-    std::string path = dir + "/" + name;
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(path.c_str(), X_OK) == 0) {
-      programs.push_back(path);
-    }
-  }
-  closedir(d);
-  std::sort(programs.begin(), programs.end());
-  return programs;
-}
-
-std::string JoinArgv(const std::vector<std::string>& argv) {
-  std::string text;
-  for (const auto& a : argv) text += (text.empty() ? "" : " ") + a;
-  return text;
-}
+// A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
+// ..., at most every 10 s, until it works.
+constexpr std::chrono::milliseconds kPublishRetryMin{1000};
+constexpr std::chrono::milliseconds kPublishRetryMax{10000};
 
 }  // namespace
 
@@ -103,126 +43,67 @@ MachineConfig MachineConfigFromConfig(const config::Config& config) {
   return machine;
 }
 
-Daemon::Daemon(config::Config config, DaemonOptions options)
+Daemon::Daemon(config::Config config, DaemonSettings settings,
+               DaemonPorts ports)
     : config_(std::move(config)),
-      options_(std::move(options)),
-      runner_(loop_),
-      machine_(MachineConfigFor(config_), MonoClock::now()) {
-  // The signals we handle arrive through signalfd, in the loop.
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1}) sigaddset(&signals, sig);
-  if (sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) {
-    throw std::system_error(errno, std::generic_category(), "sigprocmask");
+      settings_(settings),
+      ports_(ports),
+      machine_(MachineConfigFor(config_, settings_.jitter_seed),
+               ports_.timers.Now()) {}
+
+Daemon::~Daemon() {
+  if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
+  if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (metrics_refresh_timer_) {
+    ports_.timers.CancelTimer(metrics_refresh_timer_);
   }
-  signal_fd_.Reset(signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-  if (!signal_fd_) {
-    throw std::system_error(errno, std::generic_category(), "signalfd");
-  }
-  // A write to a closed LocalAPI connection must be an error, not death.
-  signal(SIGPIPE, SIG_IGN);
-  watcher_ = std::make_unique<netlink::Watcher>(WatcherOptionsFor(config_));
-  if (options_.debug) {
-    watcher_->on_message = [](const netlink::Message& msg,
-                              netlink::Relevance relevance) {
-      spdlog::debug("netlink: {} ({})", netlink::DescribeMessage(msg),
-                    netlink::RelevanceName(relevance));
-    };
-  }
-  client_ = std::make_unique<LocalApiClient>(loop_, ClientOptionsFor(config_));
 }
 
-Daemon::~Daemon() = default;
-
-int Daemon::Run() {
-  spdlog::info(
-      "tswatchdog {} starting: socket {}, ladder [{}]{}", TSWATCHDOG_VERSION,
-      config_.socket.empty() ? "auto" : config_.socket,
-      [&] {
-        std::string steps;
-        for (LadderStep s : config_.ladder) {
-          steps +=
-              (steps.empty() ? "" : ", ") + std::string(config::StepName(s));
-        }
-        return steps;
-      }(),
-      config_.dry_run ? ", dry run (no action is taken)" : "");
-  loop_.WatchFd(watcher_->event_fd(), EPOLLIN, [this](uint32_t) {
-    OnUplinkChange(watcher_->HandleReadable());
+void Daemon::Start() {
+  const netlink::UplinkView& view = ports_.uplink.view();
+  spdlog::info("uplink: {}", UplinkSummary(view));
+  ports_.uplink.Watch([this](const std::optional<netlink::UplinkChange>& c) {
+    OnUplinkBurst(c);
   });
-  loop_.WatchFd(signal_fd_.get(), EPOLLIN, [this](uint32_t) { OnSignal(); });
-  spdlog::info("uplink: {}", UplinkSummary(watcher_->view()));
-  old_sources_.Observe(watcher_->view());
-  Feed(UplinkEvent{
-      watcher_->view().AnyUsable(), {}, UplinkSummary(watcher_->view())});
-  CheckTailscaleIp();
-  client_->WatchBus([this](const Notify& n) { OnNotify(n); },
-                    [this](const BusEvent& e) { OnBusEvent(e); });
+  old_sources_.Observe(view);
+  Feed(UplinkEvent{view.AnyUsable(), {}, UplinkSummary(view)});
+  CheckTailscaleAddress();
+  ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
+                            [this](const BusEvent& e) { OnBusEvent(e); });
   FetchStatus(false);
-  MarkDirty();
-  FlushIfDirty();
-  if (auto interval = notifier_.watchdog_interval()) {
-    // Pinged from a timer inside the loop: a wedged loop stops the pings and
-    // systemd restarts us.
-    watchdog_ping_ = [this, interval = *interval] {
-      ReportNotifyError(notifier_.Notify("WATCHDOG=1"));
-      loop_.AddTimerAfter(interval, watchdog_ping_);
-    };
-    spdlog::debug("systemd watchdog: pinging every {}ms", interval->count());
-    watchdog_ping_();
-  }
-  while (!loop_.stopped()) {
-    try {
-      loop_.RunOnce(-1);
-      // Whatever this iteration changed, written once: state file, metrics
-      // and sd_notify STATUS=.
-      FlushIfDirty();
-    } catch (const std::exception& e) {
-      // A bug of ours must not take the watchdog down with it: say so loudly
-      // and go on (the state machine is consistent between events).
-      spdlog::critical("internal error, going on: {}", e.what());
-    }
-  }
-  notifier_.Notify("STOPPING=1");
-  spdlog::info("stopping");
-  client_->StopWatchingBus();
-  if (runner_.running() > 0) {
-    spdlog::info("waiting for {} child process(es) to end", runner_.running());
-  }
-  runner_.TerminateAll(std::chrono::seconds(5));
-  return 0;
+  dirty_ = true;
 }
 
-void Daemon::OnSignal() {
-  signalfd_siginfo info;
-  while (read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
-    switch (info.ssi_signo) {
-      case SIGTERM:
-      case SIGINT:
-        spdlog::info("{} received",
-                     strsignal(static_cast<int>(info.ssi_signo)));
-        loop_.Stop();
-        return;
-      case SIGHUP:
-        Reload();
-        break;
-      case SIGUSR1:
-        // An external hint (mwan3/hotplug): re-read everything and treat it
-        // as an uplink change even if our view did not move.
-        spdlog::info("SIGUSR1: external uplink hint, resyncing");
-        OnUplinkChange(watcher_->Resync("SIGUSR1"));
-        Feed(UplinkEvent{
-            watcher_->view().AnyUsable(),
-            {},
-            "external hint (SIGUSR1); " + UplinkSummary(watcher_->view())});
-        break;
-    }
-  }
+void Daemon::Stop() { ports_.tailscale.StopWatchingBus(); }
+
+void Daemon::OnUplinkHint() {
+  // Re-read everything and treat it as an uplink change even if our view
+  // did not move.
+  spdlog::info("SIGUSR1: external uplink hint, resyncing");
+  OnUplinkBurst(ports_.uplink.Resync("SIGUSR1"));
+  const netlink::UplinkView& view = ports_.uplink.view();
+  Feed(UplinkEvent{
+      view.AnyUsable(), {}, "external hint (SIGUSR1); " + UplinkSummary(view)});
 }
 
-void Daemon::OnUplinkChange(
-    const std::optional<netlink::UplinkChange>& change) {
-  CheckTailscaleIp();
+void Daemon::Reconfigure(config::Config next) {
+  if (next.socket != config_.socket ||
+      next.tailscale_interface != config_.tailscale_interface) {
+    spdlog::warn(
+        "SIGHUP: socket and tailscale_interface apply after a restart");
+    next.socket = config_.socket;
+    next.tailscale_interface = config_.tailscale_interface;
+  }
+  config_ = std::move(next);
+  machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
+  spdlog::info("SIGHUP: config reloaded");
+  dirty_ = true;
+}
+
+// --- What the ports report --------------------------------------------------
+
+void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
+  CheckTailscaleAddress();
   if (!change) return;
   old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
@@ -232,25 +113,18 @@ void Daemon::OnUplinkChange(
                    UplinkSummary(change->new_view)});
   // network-status counts only while our uplink is usable: re-judge.
   Classify(false);
-  MarkDirty();  // the view changed even where the state did not
+  dirty_ = true;  // the view changed even where the state did not
 }
 
-void Daemon::CheckTailscaleIp() {
-  const netlink::Model& model = watcher_->model();
-  bool has_ip = false;
-  if (int32_t index = model.FindLinkIndex(config_.tailscale_interface)) {
-    for (const auto& addr : model.AddressesOn(index)) {
-      for (const auto& prefix : model.policy().tailscale_prefixes) {
-        if (prefix.Contains(addr.address)) has_ip = true;
-      }
-    }
-  }
-  if (has_ip && !had_tailscale_ip_) {
+void Daemon::CheckTailscaleAddress() {
+  const bool present = ports_.uplink.HasTailscaleAddress();
+  if (had_tailscale_address_ == present) return;
+  if (present) {
     spdlog::info("{} has a Tailscale address again",
                  config_.tailscale_interface);
-    RestartUnitsOnIp("the Tailscale address appeared");
   }
-  had_tailscale_ip_ = has_ip;
+  had_tailscale_address_ = present;
+  Feed(TailscaleAddressEvent{present});
 }
 
 void Daemon::OnNotify(const Notify& notify) {
@@ -298,7 +172,7 @@ void Daemon::FetchStatus(bool answer_machine) {
   if (answer_machine) answer_machine_pending_ = true;
   if (status_in_flight_) return;
   status_in_flight_ = true;
-  client_->GetStatus([this](ApiResult<Status> result) {
+  ports_.tailscale.GetStatus([this](ApiResult<Status> result) {
     status_in_flight_ = false;
     if (result.ok()) {
       status_ = std::move(result.value);
@@ -317,51 +191,51 @@ void Daemon::FetchStatus(bool answer_machine) {
 
 void Daemon::Classify(bool force_event) {
   if (!status_ && status_error_.empty()) return;  // nothing known yet
-  const MonoTime now = MonoClock::now();
-  std::optional<BackendState> backend =
-      bus_state_ ? bus_state_
-                 : (status_ ? status_->backend_state : std::nullopt);
-  const bool starting =
-      backend == BackendState::kStarting || backend == BackendState::kNoState;
-  if (!starting) {
-    starting_since_.reset();
-  } else if (!starting_since_) {
-    starting_since_ = now;
-  }
   HealthInputs in;
   in.status = status_;
   in.unreachable_error = status_error_;
   in.bus_health = bus_health_;
   in.bus_state = bus_state_;
   in.prefs = prefs_;
-  in.uplink_usable = watcher_->view().AnyUsable();
-  in.now = now;
-  in.starting_since = starting_since_;
+  in.uplink_usable = ports_.uplink.view().AnyUsable();
+  in.now = ports_.timers.Now();
   in.start_timeout = config_.start_timeout;
-  HealthVerdict verdict = ClassifyHealth(in);
+  HealthVerdict verdict = starting_clock_.Classify(in);
   const bool changed = !verdict_ || verdict_->Describe() != verdict.Describe();
   if (changed) spdlog::info("tailscale: {}", verdict.Describe());
   verdict_ = verdict;
   if (changed || force_event) Feed(HealthEvent{verdict});
-  if (changed) MarkDirty();
+  if (changed) dirty_ = true;
 }
 
-void Daemon::Feed(const Event& event) {
-  std::vector<Command> commands = machine_.Step(event, MonoClock::now());
-  bool transitioned = false;
-  for (const Command& command : commands) {
-    if (std::holds_alternative<Transition>(command)) transitioned = true;
-    Execute(command);
+// --- The machine ------------------------------------------------------------
+
+void Daemon::Feed(Event event) {
+  pending_.push_back(std::move(event));
+  if (feeding_) return;  // fed after the commands being carried out
+  feeding_ = true;
+  struct Done {
+    bool& feeding;
+    ~Done() { feeding = false; }
+  } done{feeding_};
+  while (!pending_.empty()) {
+    const Event next = std::move(pending_.front());
+    pending_.pop_front();
+    bool transitioned = false;
+    for (const Command& command : machine_.Step(next, ports_.timers.Now())) {
+      if (std::holds_alternative<Transition>(command)) transitioned = true;
+      Execute(command);
+    }
+    if (transitioned) dirty_ = true;
   }
   ArmMachineTimer();
-  if (transitioned) MarkDirty();
 }
 
 void Daemon::ArmMachineTimer() {
-  if (machine_timer_) loop_.CancelTimer(machine_timer_);
+  if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   machine_timer_ = 0;
   if (auto deadline = machine_.NextDeadline()) {
-    machine_timer_ = loop_.AddTimer(*deadline, [this] {
+    machine_timer_ = ports_.timers.AddTimer(*deadline, [this] {
       machine_timer_ = 0;
       Feed(Tick{});
     });
@@ -384,406 +258,129 @@ void Daemon::Execute(const Command& command) {
   } else if (std::holds_alternative<RefreshHealth>(command)) {
     spdlog::debug("decision: fetch a fresh status to judge tailscaled");
     FetchStatus(true);
-  } else if (std::holds_alternative<RestartDependentUnits>(command)) {
-    RestartUnitsOnIp("recovered");
+  } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
+    actuator().RestartUnits(units->why, Actions());
   } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
-    RunHookPrograms(hooks->event);
+    actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
   }
-}
-
-void Daemon::FinishStep(LadderStep step, bool ok, std::string error) {
-  step_running_ = false;
-  if (ok) {
-    spdlog::info("step {} done", config::StepName(step));
-  } else {
-    spdlog::warn("step {} failed: {}", config::StepName(step), error);
-  }
-  Feed(StepFinished{step, ok, std::move(error)});
 }
 
 void Daemon::ExecuteStep(const RunStep& run) {
   const LadderStep step = run.step;
-  const std::string name(config::StepName(step));
-  step_running_ = true;
-  spdlog::info(
-      "{} {}{}", config_.dry_run ? "dry run: would run step" : "running step",
-      name, run.soft_kick ? " (soft kick after an uplink change)" : "");
-  if (config_.dry_run) {
-    if (step == LadderStep::kRestart) {
-      spdlog::info("dry run: would run {}", JoinArgv(config_.restart_command));
-    }
-    if (step == LadderStep::kConntrack) {
-      loop_.AddTimer(MonoClock::now(), [this] { RunConntrackStep(); });
-      return;
-    }
-    // Answer on the loop, not from inside the machine's own Step().
-    loop_.AddTimer(MonoClock::now(),
-                   [this, step] { FinishStep(step, true, ""); });
-    return;
-  }
-  switch (step) {
-    case LadderStep::kRebind:
-      client_->Rebind([this, step](ApiResult<ApiDone> rebind) {
-        if (!rebind.ok())
-          return FinishStep(step, false, rebind.error.ToString());
-        client_->ReStun([this, step](ApiResult<ApiDone> restun) {
-          FinishStep(step, restun.ok(),
-                     restun.ok() ? "" : restun.error.ToString());
-        });
-      });
-      return;
-    case LadderStep::kStart:
-      client_->Start([this, step](ApiResult<ApiDone> result) {
-        FinishStep(step, result.ok(),
-                   result.ok() ? "" : result.error.ToString());
-      });
-      return;
-    case LadderStep::kReup:
-      // Only cycle WantRunning if it is true now, and never leave it false.
-      client_->GetPrefs([this, step](ApiResult<Prefs> prefs) {
-        if (!prefs.ok()) return FinishStep(step, false, prefs.error.ToString());
-        if (!prefs.value->want_running) {
-          return FinishStep(step, false,
-                            "WantRunning is already false (the user's choice); "
-                            "not touching it");
-        }
-        client_->SetWantRunning(false, [this, step](ApiResult<Prefs> down) {
-          if (!down.ok()) return FinishStep(step, false, down.error.ToString());
-          client_->SetWantRunning(true, [this, step](ApiResult<Prefs> up) {
-            if (up.ok()) return FinishStep(step, true, "");
-            spdlog::error(
-                "reup: setting WantRunning back to true failed ({}); "
-                "retrying once",
-                up.error.ToString());
-            client_->SetWantRunning(true, [this, step](ApiResult<Prefs> retry) {
-              if (!retry.ok()) {
-                spdlog::critical(
-                    "reup: tailscaled is left with WantRunning=false: "
-                    "{}; run `tailscale up`",
-                    retry.error.ToString());
-              }
-              FinishStep(step, retry.ok(),
-                         retry.ok() ? "" : retry.error.ToString());
-            });
-          });
-        });
-      });
-      return;
-    case LadderStep::kRestart:
-      spdlog::info("running {}", JoinArgv(config_.restart_command));
-      runner_.Run(
-          config_.restart_command, options_.restart_timeout, {},
-          [this, step](const ProcessResult& result) {
-            spdlog::info(
-                "restart_command {}{}{}", result.Describe(),
-                result.output.empty() ? "" : "; output: ", result.output);
-            FinishStep(step, result.ok(), result.ok() ? "" : result.Describe());
-          });
-      return;
-    case LadderStep::kConntrack:
-      // Answer on the loop, not from inside the machine's own Step().
-      loop_.AddTimer(MonoClock::now(), [this] { RunConntrackStep(); });
-      return;
-  }
+  actuator().RunStep({step, run.soft_kick, old_sources_.old()}, Actions(),
+                     [this, step](bool ok, std::string error) {
+                       if (ok) {
+                         spdlog::info("step {} done", StepName(step));
+                       } else {
+                         spdlog::warn("step {} failed: {}", StepName(step),
+                                      error);
+                       }
+                       Feed(StepFinished{step, ok, std::move(error)});
+                     });
 }
 
-// Synchronous: one bounded dump of the kernel's table and the deletes
-// (netlink::ConntrackOptions): tens of milliseconds for thousands of entries.
-void Daemon::RunConntrackStep() {
-  const std::vector<netlink::OldSource>& old = old_sources_.old();
-  ConntrackStepOutcome outcome;
-  if (old.empty()) {
-    outcome = NothingOld(config_.dry_run);
-  } else {
-    netlink::ConntrackOptions options;
-    options.dry_run = config_.dry_run;
-    outcome = JudgeConntrack(old, netlink::DeleteConntrackBoundTo(old, options),
-                             config_.dry_run);
-  }
-  for (const std::string& line : outcome.info) spdlog::info("{}", line);
-  for (const std::string& line : outcome.warnings) spdlog::warn("{}", line);
-  FinishStep(LadderStep::kConntrack, outcome.ok, outcome.error);
+Actuator& Daemon::actuator() const {
+  return config_.dry_run ? ports_.dry_run : ports_.live;
 }
 
-void Daemon::RunHookPrograms(const std::string& event) {
-  if (config_.hooks_dir.empty()) return;
-  std::string error;
-  std::vector<std::string> programs = HookPrograms(config_.hooks_dir, &error);
-  if (!error.empty()) {
-    spdlog::warn("hooks: {}, ignoring", error);
-    return;
-  }
-  const netlink::UplinkView& view = watcher_->view();
-  std::map<std::string, std::string> env = {
+ActionSettings Daemon::Actions() const {
+  return {config_.restart_command, config_.hooks_dir, config_.restart_on_ip,
+          settings_.restart_timeout, settings_.hook_timeout};
+}
+
+HookEnvironment Daemon::HookEnv(const std::string& event) const {
+  const netlink::UplinkView& view = ports_.uplink.view();
+  const auto& action = machine_.last_action();
+  return {
       {"TSWATCHDOG_EVENT", event},
       {"TSWATCHDOG_STATE", std::string(StateName(machine_.state()))},
       {"TSWATCHDOG_UPLINK", UplinkSummary(view)},
       {"TSWATCHDOG_UPLINK_V4_DEV", view.v4.usable() ? view.v4.dev : ""},
       {"TSWATCHDOG_UPLINK_V6_DEV", view.v6.usable() ? view.v6.dev : ""},
-      {"TSWATCHDOG_STEP",
-       machine_.last_action()
-           ? std::string(config::StepName(machine_.last_action()->step))
-           : ""},
+      {"TSWATCHDOG_STEP", action ? std::string(StepName(action->step)) : ""},
   };
-  for (const std::string& program : programs) {
-    if (config_.dry_run) {
-      spdlog::info("dry run: would run hook {} ({})", program, event);
-      continue;
-    }
-    runner_.Run(
-        {program}, options_.hook_timeout, env,
-        [program, event](const ProcessResult& result) {
-          if (result.ok()) {
-            spdlog::info("hook {} ({}): {}", program, event, result.Describe());
-          } else {
-            spdlog::warn(
-                "hook {} ({}) failed: {}{}{}", program, event,
-                result.Describe(),
-                result.output.empty() ? "" : "; output: ", result.output);
-          }
-        });
-  }
 }
 
-void Daemon::RestartUnitsOnIp(const char* why) {
-  for (const std::string& unit : config_.restart_on_ip) {
-    // systemd where it runs, else the OpenWrt/SysV init script of that name.
-    std::vector<std::string> argv = {"systemctl", "restart", unit};
-    const std::string init_script = "/etc/init.d/" + unit;
-    if (access("/run/systemd/system", F_OK) != 0 &&
-        access(init_script.c_str(), X_OK) == 0) {
-      argv = {init_script, "restart"};
-    }
-    if (config_.dry_run) {
-      spdlog::info("dry run: would run {} ({})", JoinArgv(argv), why);
-      continue;
-    }
-    spdlog::info("restarting {} ({})", unit, why);
-    runner_.Run(argv, options_.restart_timeout, {},
-                [unit](const ProcessResult& result) {
-                  if (result.ok()) {
-                    spdlog::info("restarted {}", unit);
-                  } else {
-                    spdlog::warn("restarting {} failed: {} {}", unit,
-                                 result.Describe(), result.output);
-                  }
-                });
-  }
-}
-
-nlohmann::json Daemon::StateJson() const {
-  using nlohmann::json;
-  const auto now = std::chrono::system_clock::now();
-  const auto wall_since = ToWall(machine_.since());
-  json tailscale = {
-      {"backend_state", nullptr},
-      {"online", nullptr},
-      {"warnings", json::array()},
-      {"verdict", verdict_ ? json(std::string(HealthKindName(verdict_->kind)))
-                           : json(nullptr)},
-      {"reasons", json::array()},
-      {"error", status_error_.empty() ? json(nullptr) : json(status_error_)}};
-  if (status_) {
-    tailscale["backend_state"] = status_->backend_state_name;
-    tailscale["online"] = status_->self_online;
-    tailscale["version"] = status_->version;
-  }
-  if (bus_state_) tailscale["backend_state"] = BackendStateName(*bus_state_);
-  if (bus_health_) {
-    for (const auto& [code, warning] : bus_health_->warnings) {
-      tailscale["warnings"].push_back(code);
-    }
-  } else if (status_) {
-    tailscale["warnings"] = status_->health;
-  }
-  if (verdict_) {
-    for (const auto& reason : verdict_->reasons) {
-      tailscale["reasons"].push_back(reason.code);
-    }
-  }
-  json last_action = nullptr;
-  if (const auto& action = machine_.last_action()) {
-    last_action = {
-        {"step", config::StepName(action->step)},
-        {"at", FormatWallTime(ToWall(action->at))},
-        {"at_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                           ToWall(action->at).time_since_epoch())
-                           .count()},
-        {"finished", action->finished},
-        {"ok", action->ok},
-        {"error", action->error}};
-  }
-  const Counters& counters = machine_.counters();
-  json state = {
-      {"state", StateName(machine_.state())},
-      {"since", FormatWallTime(wall_since)},
-      {"since_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                            wall_since.time_since_epoch())
-                            .count()},
-      {"updated", FormatWallTime(now)},
-      {"updated_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                              now.time_since_epoch())
-                              .count()},
-      {"pid", getpid()},
-      {"dry_run", config_.dry_run},
-      {"uplink", UplinkViewToJson(watcher_->view())},
-      {"tailscale", tailscale},
-      {"last_action", last_action},
-      {"ladder_step", machine_.ladder_index() >= 0
-                          ? json(std::string(config::StepName(
-                                config_.ladder[machine_.ladder_index()])))
-                          : json(nullptr)},
-      {"counters",
-       {{"uplink_changes", counters.uplink_changes},
-        {"actions", counters.actions},
-        {"recoveries", counters.recoveries},
-        {"disruptive_skipped", counters.disruptive_skipped},
-        {"gave_up", counters.gave_up}}},
-      {"exhausted_passes", machine_.exhausted_passes()},
-      {"disruptive_last_hour", machine_.DisruptiveInLastHour(MonoClock::now())},
-      {"max_disruptive_per_hour", config_.max_disruptive_per_hour},
-      {"last_time_to_recover_ms",
-       machine_.last_time_to_recover()
-           ? json(machine_.last_time_to_recover()->count())
-           : json(nullptr)},
-  };
-  return state;
-}
-
-// READY=1 once netlink is up and tailscaled has been heard from (or found
-// missing): "up" means watching, not "tailscaled healthy". STATUS= follows.
-void Daemon::NotifySystemd() {
-  if (!notifier_.enabled()) return;
-  if (!ready_sent_ && !verdict_) return;
-  const netlink::UplinkView& view = watcher_->view();
-  std::string status = "STATUS=" + std::string(StateName(machine_.state()));
-  if (verdict_) {
-    status += "; tailscale " + std::string(HealthKindName(verdict_->kind));
-  }
-  if (view.AnyUsable()) {
-    status += "; uplink " + (view.v4.usable() ? view.v4.dev : view.v6.dev);
-  } else {
-    status += "; no uplink";
-  }
-  if (!ready_sent_) status = "READY=1\n" + status;
-  std::optional<std::string> error = notifier_.Notify(status);
-  if (!error) ready_sent_ = true;
-  ReportNotifyError(error);
-}
-
-// Says each new notify problem once (a stuck receiver would otherwise be
-// reported on every ping).
-void Daemon::ReportNotifyError(const std::optional<std::string>& error) {
-  if (error && *error != last_notify_error_)
-    spdlog::warn("systemd: {}", *error);
-  last_notify_error_ = error.value_or("");
-}
-
-void Daemon::MarkDirty() { dirty_ = true; }
+// --- Publishing -------------------------------------------------------------
 
 void Daemon::FlushIfDirty() {
   if (!dirty_) return;
   dirty_ = false;
-  NotifySystemd();
-  const nlohmann::json state = StateJson();
-  bool ok = true;
-  if (!config_.metrics_file.empty()) {
-    ok &= WriteOutput(metrics_output_, config_.metrics_file,
-                      RenderMetrics(state, config_.metrics_interval));
-  }
+  const bool published = ports_.publisher.Publish(
+      TakeSnapshot(),
+      {config_.state_file, config_.metrics_file, config_.metrics_interval});
   ArmMetricsRefresh();
-  if (!config_.state_file.empty()) {
-    ok &= WriteOutput(state_output_, config_.state_file, state.dump(2) + "\n");
-  }
-  if (ok) {
-    output_retry_delay_ = {};
-    if (output_retry_timer_) loop_.CancelTimer(output_retry_timer_);
-    output_retry_timer_ = 0;
+  if (published) {
+    publish_retry_delay_ = {};
+    if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+    publish_retry_timer_ = 0;
     return;
   }
-  // Disk full or a read-only directory: keep working, try again later (a
-  // write for a new event may come first).
-  if (!output_retry_timer_) {
-    output_retry_delay_ =
-        std::clamp(output_retry_delay_ * 2, kOutputRetryMin, kOutputRetryMax);
-    output_retry_timer_ = loop_.AddTimerAfter(output_retry_delay_, [this] {
-      output_retry_timer_ = 0;
-      MarkDirty();
-    });
-  }
+  ArmPublishRetry();
+}
+
+// Disk full or a read-only directory: keep working, try again later (a
+// write for a new event may come first).
+void Daemon::ArmPublishRetry() {
+  if (publish_retry_timer_) return;
+  publish_retry_delay_ =
+      std::clamp(publish_retry_delay_ * 2, kPublishRetryMin, kPublishRetryMax);
+  publish_retry_timer_ = ports_.timers.AddTimer(
+      ports_.timers.Now() + publish_retry_delay_, [this] {
+        publish_retry_timer_ = 0;
+        dirty_ = true;
+      });
 }
 
 void Daemon::ArmMetricsRefresh() {
-  if (metrics_refresh_timer_) loop_.CancelTimer(metrics_refresh_timer_);
+  if (metrics_refresh_timer_) ports_.timers.CancelTimer(metrics_refresh_timer_);
   metrics_refresh_timer_ = 0;
   if (config_.metrics_file.empty()) return;
-  metrics_refresh_timer_ =
-      loop_.AddTimerAfter(config_.metrics_interval, [this] {
+  metrics_refresh_timer_ = ports_.timers.AddTimer(
+      ports_.timers.Now() + config_.metrics_interval, [this] {
         metrics_refresh_timer_ = 0;
         // Only the metrics: the state file may be on flash, and its readers
         // have the daemon's pid to tell whether it runs.
-        if (!WriteOutput(
-                metrics_output_, config_.metrics_file,
-                RenderMetrics(StateJson(), config_.metrics_interval))) {
-          MarkDirty();  // the retry path of FlushIfDirty
+        if (!ports_.publisher.Publish(
+                TakeSnapshot(),
+                {"", config_.metrics_file, config_.metrics_interval})) {
+          ArmPublishRetry();
         }
         ArmMetricsRefresh();
       });
 }
 
-bool Daemon::WriteOutput(OutputFile& file, const std::string& path,
-                         const std::string& content) {
-  const std::string stale = StaleCopyPath(path);
-  std::optional<std::string> error = WriteFileAtomically(path, content);
-  if (!error) {
-    if (!file.written || !file.last_error.empty()) unlink(stale.c_str());
-    if (!file.last_error.empty()) {
-      spdlog::info("{} {} written again", file.what, path);
-      file.last_error.clear();
+Snapshot Daemon::TakeSnapshot() const {
+  Snapshot snapshot;
+  snapshot.state = machine_.state();
+  snapshot.since = machine_.since();
+  snapshot.dry_run = config_.dry_run;
+  snapshot.uplink = ports_.uplink.view();
+  TailscaleView& tailscale = snapshot.tailscale;
+  if (status_) {
+    tailscale.backend_state = status_->backend_state_name;
+    tailscale.online = status_->self_online;
+    tailscale.version = status_->version;
+  }
+  if (bus_state_) tailscale.backend_state = BackendStateName(*bus_state_);
+  if (bus_health_) {
+    for (const auto& [code, warning] : bus_health_->warnings) {
+      tailscale.warnings.push_back(code);
     }
-    file.written = true;
-    return true;
+  } else if (status_) {
+    tailscale.warnings = status_->health;
   }
-  // The old copy would show stale data as current: set it aside (a rename
-  // needs no space on a full disk, and frees none, so writes do not flip
-  // between failing and working). Say each new problem once, not on every
-  // event.
-  std::string set_aside = "; its old copy is now " + stale;
-  if (rename(path.c_str(), stale.c_str()) != 0) {
-    set_aside = errno == ENOENT
-                    ? ""
-                    : "; its old copy could not be set aside (" +
-                          std::string(std::strerror(errno)) + ") and is stale";
-  }
-  if (*error != file.last_error) {
-    spdlog::error("{} not written ({}){}; going on, retrying", file.what,
-                  *error, set_aside);
-  }
-  file.last_error = *error;
-  return false;
-}
-
-void Daemon::Reload() {
-  if (!options_.reload) return;
-  config::Result<config::Config> fresh = options_.reload();
-  if (!fresh.ok()) {
-    spdlog::error("SIGHUP: config not reloaded, keeping the running one: {}",
-                  fresh.error().ToString());
-    return;
-  }
-  config::Config next = fresh.value();
-  if (next.socket != config_.socket ||
-      next.tailscale_interface != config_.tailscale_interface) {
-    spdlog::warn(
-        "SIGHUP: socket and tailscale_interface apply after a restart");
-    next.socket = config_.socket;
-    next.tailscale_interface = config_.tailscale_interface;
-  }
-  config_ = std::move(next);
-  machine_.Reconfigure(MachineConfigFor(config_));
-  if (!options_.debug) spdlog::set_level(SpdlogLevel(config_.log_level));
-  spdlog::info("SIGHUP: config reloaded");
-  MarkDirty();
+  tailscale.verdict = verdict_;
+  tailscale.error = status_error_;
+  snapshot.last_action = machine_.last_action();
+  snapshot.ladder_step = machine_.ladder_step();
+  snapshot.counters = machine_.counters();
+  snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  snapshot.exhausted_passes = machine_.exhausted_passes();
+  snapshot.disruptive_last_hour =
+      machine_.DisruptiveInLastHour(ports_.timers.Now());
+  snapshot.max_disruptive_per_hour = config_.max_disruptive_per_hour;
+  return snapshot;
 }
 
 }  // namespace watchdog

@@ -1,100 +1,106 @@
-// The executor of `tswatchdog run`: one thread, one epoll loop over the
-// netlink event socket, the LocalAPI connections (libcurl multi), a timer for
-// the state machine's deadline, a signalfd (TERM/INT/HUP/USR1) and child
-// pidfds. It turns kernel changes and tailscaled's health into Machine events
-// and the Machine's commands into LocalAPI calls, child processes, log lines
-// and state-file writes. All decisions are the Machine's (machine.h).
+// The executor of `tswatchdog run`, as wiring: it turns what its ports
+// report (uplink bursts, tailscaled's bus lines and answers, timers) into
+// Machine events, and the Machine's commands into work for its ports (the
+// actuator, the LocalAPI, the publisher). It decides nothing itself: the
+// Machine decides (core/machine.h), the health classifier judges
+// (core/health.h). Events are queued and fed to the Machine one at a time,
+// after the commands of the one before have all been carried out, so a port
+// that answers at once never re-enters the Machine.
+// The real ports and the loop are built by RunDaemon (daemon/run.h); tests
+// build a Daemon over fakes.
 #ifndef TSWATCHDOG_WATCHDOG_DAEMON_DAEMON_H_
 #define TSWATCHDOG_WATCHDOG_DAEMON_DAEMON_H_
 
-#include <functional>
-#include <memory>
-#include <nlohmann/json.hpp>
+#include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 
 #include "config/config.h"
-#include "config/result.h"
 #include "netlink/conntrack.h"
-#include "netlink/unique_fd.h"
-#include "netlink/watcher.h"
 #include "watchdog/core/health.h"
 #include "watchdog/core/machine.h"
-#include "watchdog/daemon/notifier.h"
-#include "watchdog/io/event_loop.h"
-#include "watchdog/io/process_runner.h"
+#include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/snapshot.h"
+#include "watchdog/daemon/uplink_source.h"
+#include "watchdog/io/timers.h"
 #include "watchdog/localapi/localapi_client.h"
 
 namespace watchdog {
 
-struct DaemonOptions {
-  // Re-reads the configuration (file + the original flags) on SIGHUP.
-  std::function<config::Result<config::Config>()> reload;
-  bool debug = false;  // --debug: every parsed change and every decision
-  // How long restart_command and hooks may run before they are killed.
-  std::chrono::milliseconds restart_timeout{std::chrono::seconds(60)};
-  std::chrono::milliseconds hook_timeout{std::chrono::seconds(30)};
-};
-
 // The machine's timings, ladder and budget from the config (jitter_seed 0).
 MachineConfig MachineConfigFromConfig(const config::Config& config);
 
+struct DaemonPorts {
+  Timers& timers;
+  UplinkSource& uplink;
+  TailscaleApi& tailscale;
+  Publisher& publisher;
+  // What acts (the daemon acts through the dry-run one when dry_run is set).
+  Actuator& live;
+  Actuator& dry_run;
+};
+
+struct DaemonSettings {
+  std::chrono::milliseconds restart_timeout{std::chrono::seconds(60)};
+  std::chrono::milliseconds hook_timeout{std::chrono::seconds(30)};
+  // Seed of the machine's backoff jitter (RunDaemon: std::random_device).
+  uint64_t jitter_seed = 0;
+};
+
 class Daemon {
  public:
-  // Throws std::system_error when netlink or the loop cannot be set up.
-  Daemon(config::Config config, DaemonOptions options);
+  Daemon(config::Config config, DaemonSettings settings, DaemonPorts ports);
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
   ~Daemon();
 
-  // Runs until SIGTERM/SIGINT. Returns the process exit status.
-  int Run();
+  // The first uplink view, the bus watch and the first status call.
+  void Start();
+  void Stop();
+  // SIGUSR1: an external hint (mwan3/hotplug) that the uplink changed.
+  void OnUplinkHint();
+  // SIGHUP with a valid config: `socket` and `tailscale_interface` keep
+  // their running values (they need a restart).
+  void Reconfigure(config::Config next);
 
-  // The state file's content for the current moment (also used by tests).
-  nlohmann::json StateJson() const;
+  // The state file, metrics file and sd_notify STATUS= follow the daemon's
+  // view: every change marks it dirty, and the loop calls this once per
+  // iteration (one event: one write, however many parts of it changed).
+  void FlushIfDirty();
+
+  Snapshot TakeSnapshot() const;
+  const config::Config& config() const { return config_; }
 
  private:
-  void OnSignal();
-  void OnUplinkChange(const std::optional<netlink::UplinkChange>& change);
+  void OnUplinkBurst(const std::optional<netlink::UplinkChange>& change);
   void OnNotify(const Notify& notify);
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);
   void Classify(bool force_event);
-  void Feed(const Event& event);
+  void CheckTailscaleAddress();
+  void Feed(Event event);
   void Execute(const Command& command);
   void ExecuteStep(const RunStep& run);
-  void FinishStep(config::LadderStep step, bool ok, std::string error);
-  void RunConntrackStep();
-  void RunHookPrograms(const std::string& event);
-  void RestartUnitsOnIp(const char* why);
   void ArmMachineTimer();
-  // The state file, metrics file and sd_notify STATUS= follow the daemon's
-  // view: every change marks it dirty, and the loop writes once per
-  // iteration (one event: one write, however many parts of it changed).
-  void MarkDirty();
-  void FlushIfDirty();
-  // The metrics file is rewritten every metrics_interval even when nothing
-  // changed: its timestamp then shows the daemon is alive.
+  void ArmPublishRetry();
+  // The metrics file is written again every metrics_interval while nothing
+  // changes: its timestamp shows the daemon is alive (the staleness alert).
   void ArmMetricsRefresh();
-  struct OutputFile {
-    const char* what;
-    std::string last_error;  // empty: the last write worked
-    bool written = false;
-  };
-  bool WriteOutput(OutputFile& file, const std::string& path,
-                   const std::string& content);
-  void Reload();
-  void CheckTailscaleIp();
-  void NotifySystemd();
-  void ReportNotifyError(const std::optional<std::string>& error);
+  Actuator& actuator() const;
+  ActionSettings Actions() const;
+  HookEnvironment HookEnv(const std::string& event) const;
 
   config::Config config_;
-  DaemonOptions options_;
-  EventLoop loop_;
-  netlink::UniqueFd signal_fd_;
-  std::unique_ptr<netlink::Watcher> watcher_;
-  std::unique_ptr<LocalApiClient> client_;
-  ProcessRunner runner_;
+  DaemonSettings settings_;
+  DaemonPorts ports_;
   Machine machine_;
-  EventLoop::TimerId machine_timer_ = 0;
+  Timers::TimerId machine_timer_ = 0;
+
+  // Events waiting for the Machine, and whether they are being fed.
+  std::deque<Event> pending_;
+  bool feeding_ = false;
 
   // What tailscaled last told us.
   std::optional<Status> status_;
@@ -102,27 +108,19 @@ class Daemon {
   std::optional<HealthState> bus_health_;
   std::optional<BackendState> bus_state_;
   std::optional<Prefs> prefs_;
-  std::optional<MonoTime> starting_since_;
+  StartingClock starting_clock_;
   std::optional<HealthVerdict> verdict_;
   bool status_in_flight_ = false;
   bool answer_machine_pending_ = false;
-  bool step_running_ = false;
-  bool had_tailscale_ip_ = false;
+  std::optional<bool> had_tailscale_address_;
   // Uplink sources since tailscaled was last healthy: the conntrack step's
   // "old" addresses.
   netlink::OldSources old_sources_;
+
   bool dirty_ = false;
-  OutputFile state_output_{"state file", {}, false};
-  OutputFile metrics_output_{"metrics file", {}, false};
-  static constexpr std::chrono::milliseconds kOutputRetryMin{1000};
-  static constexpr std::chrono::milliseconds kOutputRetryMax{10000};
-  std::chrono::milliseconds output_retry_delay_{0};
-  EventLoop::TimerId output_retry_timer_ = 0;
-  EventLoop::TimerId metrics_refresh_timer_ = 0;
-  SystemdNotifier notifier_ = SystemdNotifier::FromEnvironment();
-  bool ready_sent_ = false;
-  std::string last_notify_error_;
-  std::function<void()> watchdog_ping_;
+  std::chrono::milliseconds publish_retry_delay_{0};
+  Timers::TimerId publish_retry_timer_ = 0;
+  Timers::TimerId metrics_refresh_timer_ = 0;
 };
 
 }  // namespace watchdog

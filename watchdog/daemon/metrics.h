@@ -10,15 +10,16 @@
 
 namespace watchdog {
 
-// `state` is Daemon::StateJson(); `interval` is metrics_interval, the longest
-// time between two writes. Metrics (all prefixed tswatchdog_):
-// state{state=...} (1 for the current state, 0 for the others),
-// state_since_timestamp_seconds, uplink_usable{family}, tailscale_healthy,
-// uplink_changes_total, actions_total{step}, recoveries_total, gave_up_total,
-// disruptive_skipped_total, ladder_exhausted_passes,
-// disruptive_steps_last_hour, max_disruptive_per_hour,
-// last_time_to_recover_seconds, updated_timestamp_seconds,
-// metrics_interval_seconds. The alert rules in contrib/prometheus/ use them.
+// `state` is the state file's JSON (StateJson, snapshot.h); `interval` is
+// metrics_interval, the longest time between two writes. Metrics (all
+// prefixed tswatchdog_): state{state=...} (1 for the current state, 0 for the
+// others), state_since_timestamp_seconds, uplink_usable{family},
+// tailscale_healthy, uplink_changes_total, actions_total{step},
+// recoveries_total, gave_up_total, disruptive_skipped_total,
+// ladder_exhausted_passes, disruptive_steps_last_hour,
+// max_disruptive_per_hour, last_time_to_recover_seconds,
+// updated_timestamp_seconds, metrics_interval_seconds. The alert rules in
+// contrib/prometheus/ use them.
 std::string RenderMetrics(const nlohmann::json& state,
                           std::chrono::milliseconds interval);
 

@@ -16,20 +16,19 @@
 
 #include "netlink/unique_fd.h"
 #include "watchdog/core/time.h"
+#include "watchdog/io/timers.h"
 
 namespace watchdog {
 
-class EventLoop {
+class EventLoop final : public Timers {
  public:
   using FdCallback = std::function<void(uint32_t epoll_events)>;
-  using TimerCallback = std::function<void()>;
-  using TimerId = uint64_t;
 
   // Throws std::system_error if epoll or timerfd cannot be created.
   EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
-  ~EventLoop();
+  ~EventLoop() override;
 
   // Registers `fd` (not owned) for `events` (EPOLLIN, EPOLLOUT, ...). Replaces
   // any earlier registration of the same fd. Safe to call from inside a
@@ -42,13 +41,14 @@ class EventLoop {
   void UnwatchFd(int fd);
   bool IsWatching(int fd) const { return fds_.count(fd) != 0; }
 
+  MonoTime Now() const override { return MonoClock::now(); }
   // One-shot timer at `deadline` (monotonic). Returns an id for CancelTimer.
-  TimerId AddTimer(MonoTime deadline, TimerCallback callback);
+  TimerId AddTimer(MonoTime deadline, TimerCallback callback) override;
   TimerId AddTimerAfter(MonoClock::duration delay, TimerCallback callback) {
     return AddTimer(MonoClock::now() + delay, std::move(callback));
   }
   // Cancels a timer; unknown or already fired ids are ignored.
-  void CancelTimer(TimerId id);
+  void CancelTimer(TimerId id) override;
   size_t PendingTimers() const { return timers_.size(); }
 
   // Runs until Stop() is called.

@@ -35,12 +35,25 @@ struct ProcessResult {
   std::string Describe() const;
 };
 
-class ProcessRunner {
+// Starting a command, as a port (tests record what would run).
+class ProcessSpawner {
  public:
   using Callback = std::function<void(const ProcessResult&)>;
 
+  virtual ~ProcessSpawner() = default;
+  // Starts argv[0] with the daemon's environment plus `extra_env`, killed
+  // after `timeout`; `done` gets the result. Returns the pid, or -1 when it
+  // could not start (`done` may then have run already).
+  virtual pid_t Run(const std::vector<std::string>& argv,
+                    std::chrono::milliseconds timeout,
+                    const std::map<std::string, std::string>& extra_env,
+                    Callback done) = 0;
+};
+
+class ProcessRunner final : public ProcessSpawner {
+ public:
   explicit ProcessRunner(EventLoop& loop);
-  ~ProcessRunner();
+  ~ProcessRunner() override;
   ProcessRunner(const ProcessRunner&) = delete;
   ProcessRunner& operator=(const ProcessRunner&) = delete;
 
@@ -50,7 +63,8 @@ class ProcessRunner {
   // or -1 when it could not start (`done` has then already run).
   pid_t Run(const std::vector<std::string>& argv,
             std::chrono::milliseconds timeout,
-            const std::map<std::string, std::string>& extra_env, Callback done);
+            const std::map<std::string, std::string>& extra_env,
+            Callback done) override;
 
   size_t running() const { return children_.size(); }
   // SIGTERM, then SIGKILL after `grace`, then reap: used at shutdown.

@@ -95,37 +95,53 @@ struct BusEvent {
   int failures = 0;                      // consecutive failed attempts
 };
 
-class LocalApiClient {
+// The calls the daemon makes to tailscaled, as a port (the executor tests
+// fake it). Every callback runs later, on the loop, never inside the call.
+class TailscaleApi {
  public:
   template <typename T>
   using Callback = std::function<void(ApiResult<T>)>;
   using NotifyCallback = std::function<void(const Notify&)>;
   using BusEventCallback = std::function<void(const BusEvent&)>;
 
+  virtual ~TailscaleApi() = default;
+  // GET status?peers=false
+  virtual void GetStatus(Callback<Status> done) = 0;
+  // GET prefs
+  virtual void GetPrefs(Callback<Prefs> done) = 0;
+  // POST debug?action=rebind / action=restun
+  virtual void Rebind(Callback<ApiDone> done) = 0;
+  virtual void ReStun(Callback<ApiDone> done) = 0;
+  // POST start with body {}: replaces the control client (204).
+  virtual void Start(Callback<ApiDone> done) = 0;
+  // PATCH prefs {"WantRunning":b,"WantRunningSet":true}; yields the new
+  // prefs.
+  virtual void SetWantRunning(bool want_running, Callback<Prefs> done) = 0;
+  // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per
+  // line, `on_event` on connect and on each disconnect (EOF, error, "fell
+  // behind", oversized line, hung), after which it reconnects with
+  // exponential backoff and jitter. Replaces an earlier watch.
+  virtual void WatchBus(NotifyCallback on_notify,
+                        BusEventCallback on_event) = 0;
+  virtual void StopWatchingBus() = 0;
+};
+
+class LocalApiClient final : public TailscaleApi {
+ public:
   LocalApiClient(EventLoop& loop, LocalApiOptions options);
   LocalApiClient(const LocalApiClient&) = delete;
   LocalApiClient& operator=(const LocalApiClient&) = delete;
   // Aborts every call; no callback runs afterwards.
-  ~LocalApiClient();
+  ~LocalApiClient() override;
 
-  // GET status?peers=false
-  void GetStatus(Callback<Status> done);
-  // GET prefs
-  void GetPrefs(Callback<Prefs> done);
-  // POST debug?action=rebind / action=restun
-  void Rebind(Callback<ApiDone> done);
-  void ReStun(Callback<ApiDone> done);
-  // POST start with body {}: replaces the control client (204).
-  void Start(Callback<ApiDone> done);
-  // PATCH prefs {"WantRunning":b,"WantRunningSet":true}; yields the new prefs.
-  void SetWantRunning(bool want_running, Callback<Prefs> done);
-
-  // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per line,
-  // `on_event` on connect and on each disconnect (EOF, error, "fell behind",
-  // oversized line, hung), after which it reconnects with exponential backoff
-  // and jitter. Replaces an earlier watch.
-  void WatchBus(NotifyCallback on_notify, BusEventCallback on_event);
-  void StopWatchingBus();
+  void GetStatus(Callback<Status> done) override;
+  void GetPrefs(Callback<Prefs> done) override;
+  void Rebind(Callback<ApiDone> done) override;
+  void ReStun(Callback<ApiDone> done) override;
+  void Start(Callback<ApiDone> done) override;
+  void SetWantRunning(bool want_running, Callback<Prefs> done) override;
+  void WatchBus(NotifyCallback on_notify, BusEventCallback on_event) override;
+  void StopWatchingBus() override;
   bool bus_connected() const { return bus_connected_; }
 
   const LocalApiOptions& options() const { return options_; }

@@ -1,0 +1,276 @@
+// Fake ports for the executor tests: a clock the test moves by hand, an
+// uplink the test changes, a scripted tailscaled that logs every request and
+// answers on the next turn of the (fake) loop, child processes that only
+// record what they were asked to run, and a publisher that keeps every
+// snapshot. Nothing here sleeps, opens a socket or needs root.
+#ifndef TSWATCHDOG_TESTS_DAEMON_FAKES_H_
+#define TSWATCHDOG_TESTS_DAEMON_FAKES_H_
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "netlink/uplink.h"
+#include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/uplink_source.h"
+#include "watchdog/io/process_runner.h"
+#include "watchdog/io/timers.h"
+#include "watchdog/localapi/localapi_client.h"
+
+namespace watchdog::testing {
+
+// Time moves only in Advance(); due timers run in deadline order, those
+// added while running included.
+class FakeTimers final : public Timers {
+ public:
+  MonoTime Now() const override { return now_; }
+  TimerId AddTimer(MonoTime deadline, TimerCallback callback) override {
+    const TimerId id = next_id_++;
+    timers_[id] = {deadline, std::move(callback)};
+    return id;
+  }
+  void CancelTimer(TimerId id) override { timers_.erase(id); }
+
+  // Runs what is due now (the next turn of the loop), then moves the clock
+  // in steps to each deadline up to now + `by`.
+  void Advance(std::chrono::milliseconds by) {
+    const MonoTime end = now_ + by;
+    while (true) {
+      auto next = timers_.end();
+      for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+        if (it->second.first <= end &&
+            (next == timers_.end() || it->second.first < next->second.first)) {
+          next = it;
+        }
+      }
+      if (next == timers_.end()) break;
+      now_ = std::max(now_, next->second.first);
+      TimerCallback callback = std::move(next->second.second);
+      timers_.erase(next);
+      callback();
+    }
+    now_ = end;
+  }
+  size_t pending() const { return timers_.size(); }
+
+ private:
+  MonoTime now_{std::chrono::hours(1000)};
+  TimerId next_id_ = 1;
+  std::map<TimerId, std::pair<MonoTime, TimerCallback>> timers_;
+};
+
+inline netlink::Egress Wan(const std::string& dev, const std::string& source,
+                           const std::string& gateway) {
+  netlink::Egress egress;
+  egress.present = true;
+  egress.ifindex = dev == "wan0" ? 3 : 4;
+  egress.dev = dev;
+  egress.gateway = netlink::IpAddress::Parse(gateway);
+  egress.source = netlink::IpAddress::Parse(source);
+  egress.table = 254;
+  egress.link_up = egress.carrier = egress.source_usable = true;
+  return egress;
+}
+
+inline netlink::UplinkView Wan0() {
+  return {Wan("wan0", "198.51.100.2", "198.51.100.1"), {}};
+}
+inline netlink::UplinkView Wan1() {
+  return {Wan("wan1", "203.0.113.2", "203.0.113.1"), {}};
+}
+inline netlink::UplinkView NoUplink() { return {}; }
+
+class FakeUplink final : public UplinkSource {
+ public:
+  void Watch(BurstCallback on_burst) override {
+    on_burst_ = std::move(on_burst);
+  }
+  const netlink::UplinkView& view() const override { return view_; }
+  std::optional<netlink::UplinkChange> Resync(std::string_view) override {
+    return std::nullopt;
+  }
+  bool HasTailscaleAddress() const override { return address_; }
+
+  // A burst of kernel messages that leaves the uplink at `next`.
+  void MoveTo(const netlink::UplinkView& next) {
+    std::optional<netlink::UplinkChange> change =
+        netlink::ComputeUplinkChange(view_, next);
+    view_ = next;
+    on_burst_(change);
+  }
+  // The Tailscale address appears on (or leaves) tailscale0.
+  void SetTailscaleAddress(bool present) {
+    address_ = present;
+    on_burst_(std::nullopt);
+  }
+  void SetInitial(const netlink::UplinkView& view, bool address) {
+    view_ = view;
+    address_ = address;
+  }
+
+ private:
+  netlink::UplinkView view_ = Wan0();
+  bool address_ = true;
+  BurstCallback on_burst_;
+};
+
+// A tailscaled that is healthy until Break(); then it stays offline until
+// one of `heals` is run. Every request is logged ("POST start"); answers
+// come on the next turn of the loop, as the real client's do.
+class FakeTailscaled final : public TailscaleApi {
+ public:
+  explicit FakeTailscaled(FakeTimers& timers) : timers_(timers) {
+    status_.backend_state = BackendState::kRunning;
+    status_.backend_state_name = "Running";
+    status_.self_online = true;
+    status_.self_relay = "fra";
+    status_.version = "1.102.3";
+    prefs_.want_running = true;
+  }
+
+  std::vector<std::string> requests;
+  std::set<LadderStep> heals = {LadderStep::kStart};
+  bool reachable = true;
+
+  void Break() { status_.self_online = false; }
+  void Heal() { status_.self_online = true; }
+  Status& status() { return status_; }
+  // A bus line: the classifier sees it at once.
+  void Publish(const Notify& notify) { on_notify_(notify); }
+
+  void GetStatus(Callback<Status> done) override {
+    Answer("GET status", std::move(done), status_);
+  }
+  void GetPrefs(Callback<Prefs> done) override {
+    Answer("GET prefs", std::move(done), prefs_);
+  }
+  void Rebind(Callback<ApiDone> done) override {
+    Step("POST debug?action=rebind", LadderStep::kRebind, std::move(done));
+  }
+  void ReStun(Callback<ApiDone> done) override {
+    Answer("POST debug?action=restun", std::move(done), ApiDone{});
+  }
+  void Start(Callback<ApiDone> done) override {
+    Step("POST start", LadderStep::kStart, std::move(done));
+  }
+  void SetWantRunning(bool want, Callback<Prefs> done) override {
+    prefs_.want_running = want;
+    if (want) Heals(LadderStep::kReup);
+    Answer(std::string("PATCH prefs WantRunning=") + (want ? "true" : "false"),
+           std::move(done), prefs_);
+  }
+  void WatchBus(NotifyCallback on_notify, BusEventCallback on_event) override {
+    on_notify_ = std::move(on_notify);
+    timers_.AddTimer(timers_.Now(), [on_event] {
+      BusEvent connected;
+      connected.kind = BusEvent::Kind::kConnected;
+      on_event(connected);
+    });
+  }
+  void StopWatchingBus() override {}
+
+  // The restart step's command ran: tailscaled comes back healed if
+  // `restart` is among `heals`.
+  void Heals(LadderStep step) {
+    if (heals.count(step)) Heal();
+  }
+
+ private:
+  template <typename T>
+  void Answer(const std::string& request, Callback<T> done, T value) {
+    requests.push_back(request);
+    ApiResult<T> result;
+    if (reachable) {
+      result.value = std::move(value);
+    } else {
+      result.error.kind = LocalApiError::Kind::kConnect;
+      result.error.endpoint = request;
+      result.error.message = "cannot connect";
+    }
+    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+  }
+  void Step(const std::string& request, LadderStep step,
+            Callback<ApiDone> done) {
+    Heals(step);
+    Answer(request, std::move(done), ApiDone{});
+  }
+
+  FakeTimers& timers_;
+  Status status_;
+  Prefs prefs_;
+  NotifyCallback on_notify_;
+};
+
+// Records each command; it "exits 0" on the next turn of the loop, or, for
+// a program in `missing`, fails to start: `done` runs before Run returns,
+// as ProcessRunner does when posix_spawn fails.
+class FakeProcesses final : public ProcessSpawner {
+ public:
+  struct Call {
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> env;
+  };
+  explicit FakeProcesses(FakeTimers& timers) : timers_(timers) {}
+
+  std::vector<Call> calls;
+  std::set<std::string> missing;
+  std::function<void(const Call&)> on_run;
+
+  pid_t Run(const std::vector<std::string>& argv,
+            std::chrono::milliseconds /*timeout*/,
+            const std::map<std::string, std::string>& extra_env,
+            Callback done) override {
+    calls.push_back({argv, extra_env});
+    if (on_run) on_run(calls.back());
+    ProcessResult result;
+    if (missing.count(argv.at(0))) {
+      result.spawn_error = "posix_spawn " + argv[0] + ": No such file";
+      done(result);
+      return -1;
+    }
+    result.exited = true;
+    result.exit_code = 0;
+    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+    return 1000 + static_cast<pid_t>(calls.size());
+  }
+
+  // The hook events run so far, in order (TSWATCHDOG_EVENT).
+  std::vector<std::string> HookEvents() const {
+    std::vector<std::string> events;
+    for (const Call& call : calls) {
+      auto it = call.env.find("TSWATCHDOG_EVENT");
+      if (it != call.env.end()) events.push_back(it->second);
+    }
+    return events;
+  }
+  // How often `argv` was run.
+  int Count(const std::vector<std::string>& argv) const {
+    int n = 0;
+    for (const Call& call : calls) n += call.argv == argv;
+    return n;
+  }
+
+ private:
+  FakeTimers& timers_;
+};
+
+class FakePublisher final : public Publisher {
+ public:
+  std::vector<Snapshot> published;
+  std::vector<PublishTargets> targets;  // one per Publish, in order
+  bool fail = false;
+  bool Publish(const Snapshot& snapshot, const PublishTargets& where) override {
+    published.push_back(snapshot);
+    targets.push_back(where);
+    return !fail;
+  }
+};
+
+}  // namespace watchdog::testing
+
+#endif  // TSWATCHDOG_TESTS_DAEMON_FAKES_H_

@@ -1,0 +1,97 @@
+#include "watchdog/daemon/publisher.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "watchdog/daemon/metrics.h"
+#include "watchdog/daemon/state_file.h"
+
+namespace watchdog {
+
+bool StatePublisher::Publish(const Snapshot& snapshot,
+                             const PublishTargets& targets) {
+  NotifySystemd(snapshot);
+  const nlohmann::json state = StateJson(snapshot, ClockPair::Now(), getpid());
+  bool ok = true;
+  if (!targets.metrics_file.empty()) {
+    ok &= Write(metrics_output_, targets.metrics_file,
+                RenderMetrics(state, targets.metrics_interval));
+  }
+  if (!targets.state_file.empty()) {
+    ok &= Write(state_output_, targets.state_file, state.dump(2) + "\n");
+  }
+  return ok;
+}
+
+bool StatePublisher::Write(OutputFile& file, const std::string& path,
+                           const std::string& content) {
+  const std::string stale = StaleCopyPath(path);
+  std::optional<std::string> error = WriteFileAtomically(path, content);
+  if (!error) {
+    if (!file.written || !file.last_error.empty()) unlink(stale.c_str());
+    if (!file.last_error.empty()) {
+      spdlog::info("{} {} written again", file.what, path);
+      file.last_error.clear();
+    }
+    file.written = true;
+    return true;
+  }
+  // The old copy would show stale data as current: set it aside (a rename
+  // needs no space on a full disk, and frees none, so writes do not flip
+  // between failing and working). Say each new problem once, not on every
+  // event.
+  std::string set_aside = "; its old copy is now " + stale;
+  if (rename(path.c_str(), stale.c_str()) != 0) {
+    set_aside = errno == ENOENT
+                    ? ""
+                    : "; its old copy could not be set aside (" +
+                          std::string(std::strerror(errno)) + ") and is stale";
+  }
+  if (*error != file.last_error) {
+    spdlog::error("{} not written ({}){}; going on, retrying", file.what,
+                  *error, set_aside);
+  }
+  file.last_error = *error;
+  return false;
+}
+
+// READY=1 once netlink is up and tailscaled has been heard from (or found
+// missing): "up" means watching, not "tailscaled healthy". STATUS= follows.
+void StatePublisher::NotifySystemd(const Snapshot& snapshot) {
+  if (!notifier_.enabled()) return;
+  if (!ready_sent_ && !snapshot.tailscale.verdict) return;
+  std::string status = "STATUS=" + StatusLine(snapshot);
+  if (!ready_sent_) status = "READY=1\n" + status;
+  std::optional<std::string> error = notifier_.Notify(status);
+  if (!error) ready_sent_ = true;
+  ReportNotifyError(error);
+}
+
+// Says each new notify problem once (a stuck receiver would otherwise be
+// reported on every ping).
+void StatePublisher::ReportNotifyError(
+    const std::optional<std::string>& error) {
+  if (error && *error != last_notify_error_) {
+    spdlog::warn("systemd: {}", *error);
+  }
+  last_notify_error_ = error.value_or("");
+}
+
+void StatePublisher::StartWatchdogPings(Timers& timers) {
+  if (auto interval = notifier_.watchdog_interval()) {
+    spdlog::debug("systemd watchdog: pinging every {}ms", interval->count());
+    Ping(timers);
+  }
+}
+
+void StatePublisher::Ping(Timers& timers) {
+  ReportNotifyError(notifier_.Notify("WATCHDOG=1"));
+  timers.AddTimer(timers.Now() + *notifier_.watchdog_interval(),
+                  [this, &timers] { Ping(timers); });
+}
+
+}  // namespace watchdog

@@ -1,0 +1,73 @@
+// The daemon's view at one moment, typed: what the state file, the metrics
+// file and sd_notify STATUS= are rendered from, and what the executor tests
+// check after each event.
+#ifndef TSWATCHDOG_WATCHDOG_DAEMON_SNAPSHOT_H_
+#define TSWATCHDOG_WATCHDOG_DAEMON_SNAPSHOT_H_
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "netlink/uplink.h"
+#include "watchdog/core/health.h"
+#include "watchdog/core/ladder.h"
+#include "watchdog/core/machine.h"
+#include "watchdog/core/time.h"
+
+namespace watchdog {
+
+// What tailscaled last told us, as the state file shows it.
+struct TailscaleView {
+  std::optional<std::string> backend_state;  // the bus's, else status's
+  std::optional<bool> online;                // Self.Online (status)
+  std::optional<std::string> version;
+  std::vector<std::string> warnings;  // warning codes, or legacy texts
+  std::optional<HealthVerdict> verdict;
+  std::string error;  // why the last call failed; empty: it did not
+};
+
+struct Snapshot {
+  State state = State::kStarting;
+  MonoTime since{};
+  bool dry_run = false;
+  netlink::UplinkView uplink;
+  TailscaleView tailscale;
+  std::optional<LastAction> last_action;
+  std::optional<LadderStep> ladder_step;  // in kRecovering
+  Counters counters;
+  std::optional<std::chrono::milliseconds> last_time_to_recover;
+  // Ladder passes in a row that ended without healing (0 once healthy).
+  int exhausted_passes = 0;
+  // Disruptive steps in the hour before the snapshot, and the budget.
+  int disruptive_last_hour = 0;
+  int max_disruptive_per_hour = 0;
+};
+
+// Monotonic times of the snapshot become wall times through this pair of
+// readings of the two clocks taken at the same moment.
+struct ClockPair {
+  std::chrono::system_clock::time_point wall;
+  MonoTime mono;
+  static ClockPair Now() {
+    return {std::chrono::system_clock::now(), MonoClock::now()};
+  }
+  std::chrono::system_clock::time_point ToWall(MonoTime time) const {
+    return wall -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(
+               mono - time);
+  }
+};
+
+// The state file's JSON (README, "State file"): `clocks` is "now", `pid`
+// the daemon's.
+nlohmann::json StateJson(const Snapshot& snapshot, const ClockPair& clocks,
+                         int pid);
+
+// "healthy; tailscale healthy; uplink wan0" (sd_notify STATUS=).
+std::string StatusLine(const Snapshot& snapshot);
+
+}  // namespace watchdog
+
+#endif  // TSWATCHDOG_WATCHDOG_DAEMON_SNAPSHOT_H_
