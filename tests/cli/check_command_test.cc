@@ -113,11 +113,11 @@ TEST(CheckCommandTest, HealthyFakeExitsZero) {
 }
 
 TEST(CheckCommandTest, StuckFakeExitsOne) {
-  FakeTailscaledProcess fake({"--stuck-until", "start"});
+  FakeTailscaledProcess fake({"--stuck", "control"});
   auto r = RunCheck({"--socket", fake.socket_path()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(StartsWith(r.output, "degraded: offline")) << r.output;
-  EXPECT_NE(r.output.find("derp-timed-out"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not-in-map-poll"), std::string::npos) << r.output;
   // check only reads: it never kicks.
   EXPECT_EQ(fake.CountRequests("POST", "/localapi/v0/start"), 0u);
 }

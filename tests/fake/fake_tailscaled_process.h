@@ -1,6 +1,8 @@
 // Test harness for fake_tailscaled: starts it as a real process on a real Unix
 // socket in a private temp directory, talks to its control channel and reads
-// its request log. Used by tests/localapi and by the daemon's lab tests.
+// its request log and its event log. Used by tests/localapi, the lab tests
+// and the benchmarks. FakeInternetProcess runs the control and DERP servers
+// (`fake_tailscaled internet`), optionally inside another network namespace.
 #ifndef TSWATCHDOG_TESTS_FAKE_FAKE_TAILSCALED_PROCESS_H_
 #define TSWATCHDOG_TESTS_FAKE_FAKE_TAILSCALED_PROCESS_H_
 
@@ -24,12 +26,25 @@ netlink::UniqueFd ConnectUnixSocket(const std::string& path);
 bool WaitUntil(const std::function<bool()>& condition,
                std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// The lines of a JSON-lines file (`--events`, `--log`), parsed; unparsable
+// lines are skipped.
+std::vector<nlohmann::json> ReadJsonLines(const std::string& path);
+
+// Waits until an event of the JSON-lines file at `path` satisfies `match`;
+// returns it (null on timeout). Only events at or after line `from` count.
+nlohmann::json WaitForEventIn(
+    const std::string& path,
+    const std::function<bool(const nlohmann::json&)>& match,
+    std::chrono::milliseconds timeout, size_t from = 0);
+
 class FakeTailscaledProcess {
  public:
   // Runs `fake_tailscaled serve --socket <dir>/tailscaled.sock --control
-  // <dir>/control.sock --log <dir>/requests.jsonl --pid-file <dir>/pid
-  // <extra_args...>` and waits (5 s) until the control channel answers.
-  // Throws std::runtime_error if it does not come up.
+  // <dir>/control.sock --log <dir>/requests.jsonl --events
+  // <dir>/events.jsonl --pid-file <dir>/pid <extra_args...>` (an --events
+  // in `extra_args` replaces the default one) and waits (5 s)
+  // until the control channel answers. Throws std::runtime_error if it does
+  // not come up.
   explicit FakeTailscaledProcess(std::vector<std::string> extra_args = {});
   FakeTailscaledProcess(const FakeTailscaledProcess&) = delete;
   FakeTailscaledProcess& operator=(const FakeTailscaledProcess&) = delete;
@@ -42,6 +57,7 @@ class FakeTailscaledProcess {
   const std::string& socket_path() const { return socket_path_; }
   const std::string& control_path() const { return control_path_; }
   const std::string& log_path() const { return log_path_; }
+  const std::string& events_path() const { return events_path_; }
   pid_t pid() const { return pid_; }
 
   // Sends one control command; returns the reply line ("ok ...", "error ...").
@@ -64,6 +80,17 @@ class FakeTailscaledProcess {
       const std::string& method, const std::string& target, size_t count = 1,
       std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
 
+  // The event log (`--events`): {"unix_ms", "event", ...} per line.
+  std::vector<nlohmann::json> Events() const;
+  // Waits for an event named `name` whose fields include every field of
+  // `fields` (e.g. {{"value", true}}); only events after the first `from`
+  // count. Returns the event, or null after `timeout`.
+  nlohmann::json WaitForEvent(
+      const std::string& name, const nlohmann::json& fields = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      size_t from = 0) const;
+  size_t EventCount() const { return Events().size(); }
+
   void Signal(int signo) const;
   // SIGKILL and reap, like a crash: the socket file stays behind (stale) and
   // every connection drops mid-whatever-it-was-sending.
@@ -80,6 +107,34 @@ class FakeTailscaledProcess {
   std::string socket_path_;
   std::string control_path_;
   std::string log_path_;
+  std::string events_path_;
+  pid_t pid_ = -1;
+};
+
+// `fake_tailscaled internet --control <control> --derp <derp> --events
+// <dir>/internet.jsonl <extra_args...>`, run in the network namespace of
+// `netns_pid` (nsenter) or in ours (0). Waits until it logs "ready".
+class FakeInternetProcess {
+ public:
+  FakeInternetProcess(const std::string& control, const std::string& derp,
+                      std::vector<std::string> extra_args = {},
+                      pid_t netns_pid = 0);
+  FakeInternetProcess(const FakeInternetProcess&) = delete;
+  FakeInternetProcess& operator=(const FakeInternetProcess&) = delete;
+  // SIGTERM, reap, remove the temp directory.
+  ~FakeInternetProcess();
+
+  const std::string& events_path() const { return events_path_; }
+  pid_t pid() const { return pid_; }
+  std::vector<nlohmann::json> Events() const;
+  nlohmann::json WaitForEvent(
+      const std::string& name, const nlohmann::json& fields = {},
+      std::chrono::milliseconds timeout = std::chrono::seconds(10),
+      size_t from = 0) const;
+
+ private:
+  std::string dir_;
+  std::string events_path_;
   pid_t pid_ = -1;
 };
 

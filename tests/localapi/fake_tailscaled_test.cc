@@ -111,6 +111,52 @@ TEST_F(FakeTailscaledTest, EndpointErrorsMatchTailscaled) {
                          "HTTP/1.1 400"));
 }
 
+// The wire details checked against tailscale's ipn/localapi/localapi.go and
+// ipnlocal's WatchNotificationsAs.
+TEST_F(FakeTailscaledTest, WireDetailsMatchTailscaled) {
+  // serveLocalAPIRoot.
+  auto root = Ask(Get("/"));
+  EXPECT_TRUE(StartsWith(root, "HTTP/1.1 200 OK")) << root;
+  EXPECT_NE(root.find("\r\n\r\ntailscaled\n"), std::string::npos) << root;
+  // serveStart checks the method after permission: 400, not 405.
+  auto start_get = Ask(Get("/localapi/v0/start"));
+  EXPECT_TRUE(StartsWith(start_get, "HTTP/1.1 400")) << start_get;
+  EXPECT_NE(start_get.find("want POST\n"), std::string::npos);
+  // A prefs body that does not decode is http.Error: plain text.
+  const std::string bad = "{nope";
+  auto patch =
+      Ask("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+          "Connection: close\r\nContent-Length: 5\r\n\r\n" +
+          bad);
+  EXPECT_TRUE(StartsWith(patch, "HTTP/1.1 400")) << patch;
+  EXPECT_NE(patch.find("text/plain"), std::string::npos) << patch;
+  EXPECT_EQ(patch.find("\"Error\""), std::string::npos) << patch;
+  // tailcfg.CurrentCapabilityVersion at 1.102.3.
+  EXPECT_NE(Ask(Get("/localapi/v0/status")).find("Tailscale-Cap: 142\r\n"),
+            std::string::npos);
+  // The host check comes before the Tailscale headers are set.
+  auto denied = Ask(Get("/localapi/v0/status", "", "localhost"));
+  EXPECT_EQ(denied.find("Tailscale-Version"), std::string::npos) << denied;
+}
+
+TEST_F(FakeTailscaledTest, BusMaskRules) {
+  // An empty mask is 0: accepted, and (no initial bit) silent.
+  auto empty = Ask(Get("/localapi/v0/watch-ipn-bus?mask="), "\r\n\r\n");
+  EXPECT_TRUE(StartsWith(empty, "HTTP/1.1 200 OK")) << empty;
+  // NotifyInitialHealthState alone is no initial bit: nothing first.
+  auto health_only =
+      Ask(Get("/localapi/v0/watch-ipn-bus?mask=128"), "never appears");
+  EXPECT_TRUE(StartsWith(health_only, "HTTP/1.1 200 OK")) << health_only;
+  EXPECT_EQ(health_only.find("\"Version\""), std::string::npos) << health_only;
+  // With the state bit, the first line carries Health too.
+  auto initial = Ask(Get("/localapi/v0/watch-ipn-bus?mask=130"), "}}\n\r\n");
+  EXPECT_NE(initial.find("\"Health\":{\"Warnings\":null}"), std::string::npos)
+      << initial;
+  // ValidateNotifyWatchOpt (>= 1.100): rate limit with new-style bits.
+  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=4352")),
+                         "HTTP/1.1 400"));
+}
+
 TEST_F(FakeTailscaledTest, WriteNeedsAnAllowedPeerUid) {
   fake_.MustControl("write-uids 4242");  // not us
   auto reply = Ask(Post("/localapi/v0/debug?action=rebind", ""));
@@ -145,11 +191,25 @@ TEST_F(FakeTailscaledTest, OldDaemonQuirkRequiresNoPrivateKeysBit) {
                  "HTTP/1.1 200"));
 }
 
-TEST_F(FakeTailscaledTest, StuckUntilStartHealsOnlyOnStart) {
-  fake_.MustControl("stuck start");
+std::string Patch(const std::string& body) {
+  return "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
+         "Connection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+const std::string kDown = R"({"WantRunning":false,"WantRunningSet":true})";
+const std::string kUp = R"({"WantRunning":true,"WantRunningSet":true})";
+
+// A dead control connection: only start (a new control client) heals it;
+// rebind and reup never touch control (docs/tailscaled-behaviour.md).
+TEST_F(FakeTailscaledTest, StuckControlHealsOnlyOnStart) {
+  fake_.MustControl("stuck control");
   EXPECT_EQ(fake_.Get()["online"], false);
   Ask(Post("/localapi/v0/debug?action=rebind", ""));
-  EXPECT_EQ(fake_.Get()["stuck_until"], "start");
+  Ask(Patch(kDown));
+  Ask(Patch(kUp));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"control"}));
+  EXPECT_EQ(fake_.Get()["online"], false);
   auto status = Ask(Get("/localapi/v0/status"));
   EXPECT_NE(status.find("\"Online\": false"), std::string::npos);
   EXPECT_NE(
@@ -157,31 +217,49 @@ TEST_F(FakeTailscaledTest, StuckUntilStartHealsOnlyOnStart) {
       std::string::npos);
   Ask(Post("/localapi/v0/start", "{}"));
   auto healed = fake_.Get();
-  EXPECT_EQ(healed["stuck_until"], "");
+  EXPECT_TRUE(healed["stuck"].empty());
   EXPECT_EQ(healed["online"], true);
   EXPECT_TRUE(healed["warnings"].empty());
 }
 
-TEST_F(FakeTailscaledTest, StuckUntilReupNeedsDownThenUp) {
-  fake_.MustControl("stuck reup");
+// A route-programming failure: start does not re-apply the router, a
+// WantRunning false -> true cycle does.
+TEST_F(FakeTailscaledTest, StuckRouterHealsOnlyOnReup) {
+  fake_.MustControl("stuck router");
+  EXPECT_EQ(fake_.Get()["warnings"], nlohmann::json::array({"router"}));
+  EXPECT_EQ(fake_.Get()["online"], true);
   Ask(Post("/localapi/v0/start", "{}"));
-  EXPECT_EQ(fake_.Get()["stuck_until"], "reup");
-  const std::string patch =
-      "PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
-      "Connection: close\r\nContent-Length: ";
-  const std::string down = R"({"WantRunning":false,"WantRunningSet":true})";
-  const std::string up = R"({"WantRunning":true,"WantRunningSet":true})";
-  Ask(patch + std::to_string(down.size()) + "\r\n\r\n" + down);
+  Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"router"}));
+  auto status = Ask(Get("/localapi/v0/status"));
+  EXPECT_NE(status.find("add route failures; first was: network is down"),
+            std::string::npos)
+      << status;
+  Ask(Patch(kDown));
   EXPECT_EQ(fake_.Get()["backend_state"], "Stopped");
-  Ask(patch + std::to_string(up.size()) + "\r\n\r\n" + up);
+  Ask(Patch(kUp));
   auto healed = fake_.Get();
   EXPECT_EQ(healed["backend_state"], "Running");
-  EXPECT_EQ(healed["stuck_until"], "");
-  EXPECT_EQ(healed["online"], true);
+  EXPECT_TRUE(healed["stuck"].empty());
+  EXPECT_TRUE(healed["warnings"].empty());
+}
+
+// The home DERP gone: rebind heals it (the post-rebind ping fails and it
+// redials); the map poll, and so Self.Online, never ended.
+TEST_F(FakeTailscaledTest, StuckDerpHealsOnRebind) {
+  fake_.MustControl("stuck derp");
+  auto stuck = fake_.Get();
+  EXPECT_EQ(stuck["online"], true);
+  EXPECT_EQ(stuck["warnings"], nlohmann::json::array({"no-derp-connection"}));
+  Ask(Post("/localapi/v0/start", "{}"));
+  EXPECT_EQ(fake_.Get()["stuck"], nlohmann::json::array({"derp"}));
+  Ask(Post("/localapi/v0/debug?action=rebind", ""));
+  EXPECT_TRUE(fake_.Get()["stuck"].empty());
+  EXPECT_TRUE(fake_.Get()["warnings"].empty());
 }
 
 TEST_F(FakeTailscaledTest, StartHealsWithTheBusLinesTailscaledSends) {
-  fake_.MustControl("stuck start");
+  fake_.MustControl("stuck control");
   fake_.MustControl("start-delay 300");
   netlink::UniqueFd watch = fake::ConnectUnixSocket(fake_.socket_path());
   const std::string request =
@@ -232,6 +310,7 @@ TEST_F(FakeTailscaledTest, SocketDownAndUp) {
 TEST_F(FakeTailscaledTest, UnknownControlCommandIsAnError) {
   EXPECT_TRUE(StartsWith(fake_.Control("frobnicate"), "error "));
   EXPECT_TRUE(StartsWith(fake_.Control("stuck never"), "error "));
+  EXPECT_TRUE(StartsWith(fake_.Control("heal"), "ok"));
 }
 
 }  // namespace

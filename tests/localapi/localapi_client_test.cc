@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "fake_tailscaled_process.h"
+#include "tests/localapi/test_fixtures.h"
 
 namespace watchdog {
 namespace {
@@ -119,8 +120,7 @@ TEST_F(LocalApiClientTest, ReusesTheConnection) {
 TEST_F(LocalApiClientTest, ChunkedStatusBody) {
   // A fixture status is > 2 KiB, so the fake (like Go) sends it chunked.
   StartFake(
-      {"--status-file", std::string(TSWATCHDOG_TEST_DATA) +
-                            "/localapi/status-running-but-offline-1.102.json"});
+      {"--status-file", FixturePath("status-running-but-offline-1.102.json")});
   LocalApiClient client(loop_, Options());
   auto status = GetStatus(client);
   ASSERT_TRUE(status.ok()) << status.error.ToString();
@@ -271,7 +271,7 @@ TEST_F(LocalApiClientTest, ResponseOverTheCapIsRejected) {
   EXPECT_EQ(status.error.kind, Kind::kTooLarge);
 }
 
-TEST_F(LocalApiClientTest, BusDeliversInitialStateAndHealsAfterRebind) {
+TEST_F(LocalApiClientTest, BusDeliversInitialStateAndRebindHealsDerp) {
   StartFake();
   LocalApiClient client(loop_, Options());
   BusLog log;
@@ -285,11 +285,12 @@ TEST_F(LocalApiClientTest, BusDeliversInitialStateAndHealsAfterRebind) {
   EXPECT_EQ(fake_->CountRequests("GET", "/localapi/v0/watch-ipn-bus?mask=146"),
             1u);
 
-  fake_->MustControl("stuck rebind");
-  ASSERT_TRUE(RunUntil([&] { return log.SawWarning("derp-timed-out"); }));
+  // The home DERP connection is gone; the map poll is not (Online true).
+  fake_->MustControl("stuck derp");
+  ASSERT_TRUE(RunUntil([&] { return log.SawWarning("no-derp-connection"); }));
   auto status = GetStatus(client);
   ASSERT_TRUE(status.ok());
-  EXPECT_FALSE(status.value->self_online);
+  EXPECT_TRUE(status.value->self_online);
 
   const size_t before = log.notes.size();
   auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
@@ -388,13 +389,14 @@ TEST_F(LocalApiClientTest, SocketAbsentThenAppears) {
 }
 
 TEST_F(LocalApiClientTest, RestartReplacesTheSocketAndTheWatchComesBack) {
-  StartFake({"--stuck-until", "restart"});
+  // A magicsock receive function died: only a restart heals that.
+  StartFake({"--stuck", "engine"});
   LocalApiClient client(loop_, Options());
   BusLog log;
   Watch(client, log);
   ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
   const std::string first_session = log.notes.front().session_id;
-  EXPECT_TRUE(log.SawWarning("not-in-map-poll"));
+  EXPECT_TRUE(log.SawWarning("magicsock-receive-func-error"));
   fake_->Signal(SIGHUP);
   ASSERT_TRUE(RunUntil([&] { return log.disconnects() >= 1; }));
   ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));

@@ -3,7 +3,8 @@
 // timer callbacks), so no call ever blocks the loop. Callbacks run on the loop
 // thread, never from inside a libcurl callback, so they may start new calls or
 // stop the bus watch. Do not destroy the client from inside one of its
-// callbacks. See /work/shared/localapi.md for the protocol.
+// callbacks. The protocol: docs/tailscaled-behaviour.md (section 7) and the
+// wire samples in tests/data/localapi.
 #ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 #define TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 
