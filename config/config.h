@@ -1,4 +1,4 @@
-// The daemon's configuration: every option of the Contract in DESIGN.md, its
+// The daemon's configuration: every option of README "Configuration", its
 // default, the TOML file format and its validation. Nothing here throws;
 // errors come back as ConfigError values naming file, line and key.
 // Command-line flags (cxxopts) are in config/flags.h.
@@ -14,6 +14,7 @@
 #include "config/duration.h"
 #include "config/result.h"
 #include "watchdog/core/ladder.h"
+#include "watchdog/core/tailscale_types.h"
 
 namespace config {
 
@@ -30,13 +31,8 @@ enum class LogLevel { kTrace, kDebug, kInfo, kWarn, kError };
 std::string_view LogLevelName(LogLevel level);
 std::optional<LogLevel> ParseLogLevel(std::string_view name);
 
-// Where tailscaled's LocalAPI socket usually is, tried in this order when
-// `socket` is empty. OpenWrt and older distributions use /var/run, which on
-// most systemd hosts is a symlink to /run.
-inline constexpr std::string_view kDefaultSocketPaths[] = {
-    "/var/run/tailscale/tailscaled.sock",
-    "/run/tailscale/tailscaled.sock",
-};
+// Where tailscaled's LocalAPI socket usually is (core's list).
+using watchdog::kDefaultSocketPaths;
 
 // Defaults suit a real router or VPS; each says why it has its value.
 struct Config {

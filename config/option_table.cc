@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "config/internal.h"
+#include "watchdog/core/text.h"
 
 namespace config::internal {
 namespace {
@@ -100,16 +101,8 @@ std::string Describe(const toml::node& node) {
   return out.str();
 }
 
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
-         c == '\v';
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && IsSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
+using watchdog::IsSpace;
+using watchdog::Trim;
 
 // A command written as one string: words split on whitespace, with the
 // shell's quoting so an argument can hold spaces ('...' literal, "..." with

@@ -109,8 +109,14 @@ class Run {
     ctx.world = &world;
     ctx.time_scale = o_.scale;
     ctx.mwan3_binary = MWAN3_STANDIN_BINARY;
+    // mwan3's hotplug events, timed (a recorder beside mwan3's scripts).
+    std::filesystem::create_directories("/etc/hotplug.d/iface");
+    std::ofstream("/etc/hotplug.d/iface/90-bench")
+        << "echo \"$(date +%s%3N) $ACTION $INTERFACE\" >> " << dir_
+        << "/mwan3-events\n";
     s_.setup(ctx);
     StartTailscaled(world);
+    ctx.tailscaled_events = dir_ + "/events.jsonl";
     const bool expect_online =
         s_.old_flow != lab::OldFlow::kNone &&
         std::find(s_.tailscaled_args.begin(), s_.tailscaled_args.end(),
@@ -121,8 +127,9 @@ class Run {
       return Error("tailscaled never came online before the failure");
     }
     StartApproach(ctx);
+    const int64_t started = NowMs();
     s_.fail(ctx);
-    const int64_t t0 = NowMs();
+    const int64_t t0 = s_.measure_from_end ? NowMs() : started;
     if (!s_.tailscaled_ctl.empty()) fake_->Control(s_.tailscaled_ctl);
     return WaitHealed(t0);
   }
@@ -156,9 +163,12 @@ class Run {
   }
 
   void StartApproach(const lab::ScenarioContext& ctx) {
-    const std::string restart = "date +%s%3N >> " + dir_ + "/restarts; " +
-                                ctx.OnTailscaledRestart() + "kill -HUP " +
-                                std::to_string(fake_->pid());
+    // A restarted tailscaled is a new process: a hung one answers again.
+    const std::string restart =
+        "date +%s%3N >> " + dir_ + "/restarts; " + ctx.OnTailscaledRestart() +
+        fake::FakeTailscaledProcess::BinaryPath() + " ctl --control " +
+        fake_->control_path() + " hang off >/dev/null; kill -HUP " +
+        std::to_string(fake_->pid());
     if (approach_ == "poll") {
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{
           "/bin/sh", TSWATCHDOG_BENCH_DIR "/poll_watchdog.sh",
@@ -191,12 +201,21 @@ class Run {
       std::this_thread::sleep_for(milliseconds(100));
     }
     const Steps steps = CountSteps(fake_->Requests(), dir_ + "/restarts", t0);
+    int64_t disconnected_ms = -1;
+    std::ifstream mwan3(dir_ + "/mwan3-events");
+    for (std::string action, iface;
+         mwan3 >> disconnected_ms >> action >> iface;) {
+      if (action == "disconnected" && iface == "wan") break;
+      disconnected_ms = -1;
+    }
     json r = {{"scenario", s_.id},
               {"approach", approach_},
               {"heal_ms", healed ? *healed - t0 : -1},
               {"start", steps.start},
               {"reup", steps.reup},
-              {"restart", steps.restart}};
+              {"restart", steps.restart},
+              {"mwan3_disconnected_ms",
+               disconnected_ms < 0 ? -1 : disconnected_ms - t0}};
     if (approach_child_) approach_child_->Stop(milliseconds(10000));
     return r;
   }
@@ -260,13 +279,16 @@ std::vector<json> RunAll(const Options& o) {
 // "- (down)" where the user switched tailscaled off: there is nothing to
 // heal, only steps that should not have been taken.
 std::string Cell(const json& r, double cap_s, bool user_down) {
+  if (!r.is_object()) return "(not run)";
   if (r.contains("error")) return "error: " + r["error"].get<std::string>();
   const int64_t ms = r.value("heal_ms", int64_t{-1});
   char time[32];
   if (user_down) {
     std::snprintf(time, sizeof time, "- (down)");
-  } else if (ms < 0) {
+  } else if (ms < 0 && cap_s >= 60) {
     std::snprintf(time, sizeof time, "> %.0f min", cap_s / 60);
+  } else if (ms < 0) {
+    std::snprintf(time, sizeof time, "> %.0f s", cap_s);
   } else if (ms < 60000) {
     std::snprintf(time, sizeof time, "%.1f s", ms / 1000.0);
   } else {
@@ -290,7 +312,7 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
   std::printf(
       "\n5. Time to heal: failure -> tailscaled Online again, with the "
       "disruptive steps taken after the failure%s\n",
-      o.scale == 1.0 ? "" : " (--quick: every duration x0.05)");
+      o.scale == 1.0 ? "" : " (--quick: every duration x 0.05)");
   const char* line =
       "------------------------------------------------------------"
       "----------------------------------------------------------";
@@ -321,6 +343,16 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
     const lab::Scenario* s = lab::FindScenario(id);
     std::printf("%-8s %s; heals by: %s\n", id.c_str(), s->title.c_str(),
                 s->heals_by.c_str());
+    const json& alone = by[{id, "alone"}];
+    const int64_t ms = alone.is_object()
+                           ? alone.value("mwan3_disconnected_ms", int64_t{-1})
+                           : -1;
+    if (ms >= 0) {
+      std::printf(
+          "         mwan3track fired `disconnected` for wan %.1f s "
+          "after the failure\n",
+          ms / 1000.0);
+    }
   }
 }
 
@@ -331,7 +363,7 @@ int main(int argc, char** argv) {
   bench::Options o;
   cxxopts::Options parser("bench_heal", "benchmark 5: time to heal");
   std::string scenarios, approaches;
-  parser.add_options()("quick", "every duration x0.05")(
+  parser.add_options()("quick", "every duration x 0.05")(
       "scenarios", "comma-separated ids (default: all)",
       cxxopts::value(scenarios))("approaches", "alone,poll,tswatchdog",
                                  cxxopts::value(approaches))(

@@ -46,29 +46,53 @@ bool CurrentOnline(const std::vector<json>& events) {
   return online;
 }
 
+namespace {
+
+bool HasRouterWarning(const json& health_event) {
+  if (!health_event.contains("visible") ||
+      !health_event["visible"].is_array()) {
+    return false;
+  }
+  for (const auto& code : health_event["visible"]) {
+    if (code == "router") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::optional<int64_t> HealedAt(const std::vector<json>& events, int64_t t0,
                                 int64_t confirmed_before) {
-  std::optional<int64_t> dial;  // the newest dial since t0 still open
-  std::string dial_local;
-  std::optional<int64_t> online_after_dial;
-  bool online = false;
+  std::optional<int64_t> conn;  // the newest connection since t0 still open
+  std::string conn_local;
+  std::optional<int64_t> online_after_conn;
+  bool online = false, router_warning = false;
+  int64_t router_cleared = 0;
   for (const auto& e : events) {
     const std::string kind = Kind(e);
     if (kind == "online") {
       online = OnlineValue(e);
-      if (online && dial && !online_after_dial) online_after_dial = TimeOf(e);
+      if (online && conn && !online_after_conn) online_after_conn = TimeOf(e);
+    } else if (kind == "health") {
+      const bool warning = HasRouterWarning(e);
+      if (router_warning && !warning) router_cleared = TimeOf(e);
+      router_warning = warning;
     }
     if (TimeOf(e) < t0) continue;
-    if (kind == "control-dial") {
-      dial = TimeOf(e);
-      dial_local = LocalOf(e);
-      online_after_dial.reset();
-    } else if (kind == "control-closed" && dial && LocalOf(e) == dial_local) {
-      dial.reset();
+    if (kind == "control-connected") {
+      conn = TimeOf(e);
+      conn_local = LocalOf(e);
+      online_after_conn.reset();
+    } else if (kind == "control-closed" && conn && LocalOf(e) == conn_local) {
+      conn.reset();
     }
   }
-  if (!online || !dial || *dial > confirmed_before) return std::nullopt;
-  return online_after_dial ? std::max(*dial, *online_after_dial) : *dial;
+  if (!online || router_warning || !conn || *conn > confirmed_before) {
+    return std::nullopt;
+  }
+  int64_t at = std::max(*conn, router_cleared);
+  if (online_after_conn) at = std::max(at, *online_after_conn);
+  return at;
 }
 
 Steps CountSteps(const std::vector<json>& requests, const std::string& restarts,

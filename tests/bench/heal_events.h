@@ -1,7 +1,7 @@
 // Reading the fake tailscaled's event log (`--events`, JSON lines with
 // `unix_ms`) and request log for benchmark 5 (heal_bench.cc). Pure: events in,
 // times out, so the definition of "healed" is tested on its own
-// (tests/unit/heal_events_test.cc).
+// (tests/bench/heal_events_test.cc).
 #ifndef TSWATCHDOG_TESTS_BENCH_HEAL_EVENTS_H_
 #define TSWATCHDOG_TESTS_BENCH_HEAL_EVENTS_H_
 
@@ -24,11 +24,13 @@ std::string Kind(const nlohmann::json& event);
 bool CurrentOnline(const std::vector<nlohmann::json>& events);
 
 // tailscaled counts as healed when it is Online (the last `online` event
-// says true) and a control connection dialed at or after `t0` is still open
-// (no `control-closed` with its local address since) and was dialed no
-// later than `confirmed_before` (it has lived a while: a dial into a dead
-// path fails within its connect timeout). The healing time is that dial, or
-// the first `online: true` after it when tailscaled had gone offline.
+// says true), shows no `router` warning (the last `health` event's
+// `visible` codes), and a control connection that connected at or after `t0`
+// (`control-connected`: its handshake went through a live path) is still
+// open (no `control-closed` with its local address since) and connected no
+// later than `confirmed_before` (it has lived a while). The healing time is
+// the latest of that connection, the first `online: true` after it, and the
+// end of the router warning.
 std::optional<int64_t> HealedAt(const std::vector<nlohmann::json>& events,
                                 int64_t t0, int64_t confirmed_before);
 

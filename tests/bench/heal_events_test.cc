@@ -23,38 +23,57 @@ json Control(int64_t ms, const std::string& kind, const std::string& local) {
 TEST(HealEvents, SelfHealBeforeTheWatchdogSeesAnything) {
   // (a): Online never went false; a new connection at 1.2 s lasted.
   const std::vector<json> events = {Online(100, true),
-                                    Control(200, "control-dial", "l1"),
+                                    Control(200, "control-connected", "l1"),
                                     Control(1100, "control-closed", "l1"),
-                                    Control(1200, "control-dial", "l2")};
+                                    Control(1150, "control-dial", "l2"),
+                                    Control(1200, "control-connected", "l2")};
   EXPECT_EQ(HealedAt(events, 1000, 5000), 1200);
   EXPECT_FALSE(HealedAt(events, 1000, 1199)) << "not confirmed yet";
 }
 
 TEST(HealEvents, OfflineThenBackCountsFromOnline) {
   const std::vector<json> events = {
-      Online(100, true), Control(150, "control-dial", "l1"),
-      Online(121000, false), Control(400000, "control-dial", "l2"),
+      Online(100, true), Control(150, "control-connected", "l1"),
+      Online(121000, false), Control(400000, "control-connected", "l2"),
       Online(400300, true)};
   EXPECT_EQ(HealedAt(events, 1000, 500000), 400300);
 }
 
 TEST(HealEvents, DialIntoADeadPathIsNoHeal) {
   const std::vector<json> events = {
-      Online(100, true), Control(150, "control-dial", "l1"),
+      Online(100, true), Control(150, "control-connected", "l1"),
       Online(121000, false), Control(130000, "control-dial", "l2"),
       Control(257000, "control-closed", "l2")};
   EXPECT_FALSE(HealedAt(events, 1000, 300000));
-  // Still open but Online false: not healed either.
-  EXPECT_FALSE(HealedAt(
-      {Online(100, false), Control(2000, "control-dial", "x")}, 1000, 9000));
   EXPECT_FALSE(CurrentOnline(events));
+  // A dial that never connected is no heal, even while Online lags at true.
+  EXPECT_FALSE(HealedAt({Online(100, true), Control(2000, "control-dial", "x")},
+                        1000, 9000));
+  // Connected, but Online false: not healed either.
+  EXPECT_FALSE(
+      HealedAt({Online(100, false), Control(2000, "control-connected", "x")},
+               1000, 9000));
 }
 
 TEST(HealEvents, OldConnectionIsNotAHeal) {
-  // Nothing dialed since the failure (b, tailscaled alone): never healed,
+  // Nothing connected since the failure (b, tailscaled alone): never healed,
   // even while Self.Online still lags at true.
-  EXPECT_FALSE(HealedAt({Online(100, true), Control(150, "control-dial", "l1")},
-                        1000, 200000));
+  EXPECT_FALSE(
+      HealedAt({Online(100, true), Control(150, "control-connected", "l1")},
+               1000, 200000));
+}
+
+// (g): the control connection works, but routes failed to program: healed
+// only when the router warning goes (reup).
+TEST(HealEvents, RouterWarningMustClear) {
+  std::vector<json> events = {
+      {{"unix_ms", 50}, {"event", "health"}, {"visible", {"router"}}},
+      Control(2000, "control-connected", "l1"),
+      Online(2100, true)};
+  EXPECT_FALSE(HealedAt(events, 1000, 9000));
+  events.push_back(
+      {{"unix_ms", 5000}, {"event", "health"}, {"visible", json::array()}});
+  EXPECT_EQ(HealedAt(events, 1000, 9000), 5000);
 }
 
 TEST(HealEvents, StepsAfterTheFailureOnly) {

@@ -19,7 +19,7 @@ LineConn::LineConn(watchdog::EventLoop& loop, netlink::UniqueFd fd,
   // The kernel chose the source address at connect(): it is known now.
   local_ = LocalAddress(fd_.get());
   remote_ = PeerAddress(fd_.get());
-  loop_.WatchFd(fd_.get(), EPOLLIN | (connecting_ ? EPOLLOUT : 0),
+  loop_.WatchFd(fd_.get(), EPOLLIN | (connecting_ ? uint32_t{EPOLLOUT} : 0u),
                 [this](uint32_t events) { OnEvents(events); });
 }
 
@@ -116,7 +116,7 @@ bool LineConn::Flush() {
 void LineConn::UpdateInterest() {
   if (!fd_) return;
   const bool want_out = connecting_ || !out_.empty();
-  loop_.ModifyFd(fd_.get(), EPOLLIN | (want_out ? EPOLLOUT : 0));
+  loop_.ModifyFd(fd_.get(), EPOLLIN | (want_out ? uint32_t{EPOLLOUT} : 0u));
 }
 
 void LineConn::Fail(const std::string& why) {

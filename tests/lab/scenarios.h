@@ -17,14 +17,17 @@
 
 namespace lab {
 
-// What a scenario needs besides the world: the time scale (1 = real
-// mwan3track timings) and, for the mwan3 scenarios, the stand-in.
+// What a scenario needs besides the world: the time scale (every duration
+// is multiplied by it, like the fake tailscaled's `--time-scale`: 1 = real
+// timings, 0.05 = twenty times faster) and, for the mwan3 scenarios, the
+// stand-in.
 struct ScenarioContext {
   World* world = nullptr;
   double time_scale = 1.0;
-  std::string mwan3_binary;      // tests/mwan3: mwan3_standin
-  std::unique_ptr<Child> mwan3;  // `mwan3_standin run`, while it runs
-  int tailscale_rule_base = 0;   // 1300 (mode A) or 5200 (mode B)
+  std::string mwan3_binary;       // tests/mwan3: mwan3_standin
+  std::unique_ptr<Child> mwan3;   // `mwan3_standin run`, while it runs
+  int tailscale_rule_base = 0;    // 1300 (mode A) or 5200 (mode B)
+  std::string tailscaled_events;  // the fake's --events file, once it runs
 
   // Shell commands a restart_command runs before it restarts tailscaled:
   // with mwan3, tailscaled's rules are decided afresh (a restart in mode B
@@ -65,6 +68,9 @@ struct Scenario {
   std::vector<std::string> tailscaled_args;
   std::string tailscaled_ctl;
   std::string heals_by;  // what brings tailscaled back (docs; bench notes)
+  // Benchmark 5 measures from the start of `fail`, or from its end for a
+  // failure that lasts (a flapping WAN: from the last flap).
+  bool measure_from_end = false;
 };
 
 const std::vector<Scenario>& Catalogue();

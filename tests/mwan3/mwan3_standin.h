@@ -11,7 +11,7 @@ namespace mwan3 {
 // rules and table routes, policies, user rules. Installs the hotplug scripts
 // (15-mwan3 and 16-mwan3-user run `self`) and a default /etc/mwan3.user.
 int Start(const std::string& self);
-// mwan3track for one interface; `scale` multiplies every duration.
+// mwan3track for one interface; every duration multiplied by `scale`.
 int Track(const std::string& iface, double scale);
 // /etc/hotplug.d/iface/15-mwan3 (ACTION, INTERFACE, DEVICE from the env).
 int Hotplug();

@@ -16,15 +16,12 @@
 #include <thread>
 
 #include "watchdog/cli/commands.h"
+#include "watchdog/cli/options.h"
 #include "watchdog/core/health.h"
 #include "watchdog/localapi/localapi_client.h"
 
 namespace watchdog {
 namespace {
-
-constexpr int kExitHealthy = 0;
-constexpr int kExitUnhealthy = 1;
-constexpr int kExitError = 2;
 
 // "250ms", "2s", "1m", "1h"; a bare number is seconds.
 std::optional<std::chrono::milliseconds> ParseDuration(
@@ -59,6 +56,52 @@ std::string Summary(const Status& status) {
   return out;
 }
 
+// --start-timeout and --timeout; false when one is not a duration (or the
+// timeout is 0).
+bool ApplyDurations(const std::string& start_timeout_text,
+                    const std::string& timeout_text,
+                    std::chrono::milliseconds* start_timeout,
+                    LocalApiOptions* options) {
+  auto parsed_start = ParseDuration(start_timeout_text);
+  auto parsed_timeout = ParseDuration(timeout_text);
+  if (!parsed_start || !parsed_timeout || parsed_timeout->count() == 0) {
+    return false;
+  }
+  *start_timeout = *parsed_start;
+  options->call_timeout = *parsed_timeout;
+  options->connect_timeout =
+      std::min(options->connect_timeout, *parsed_timeout);
+  return true;
+}
+
+// Asks for status and prefs, and again every 500 ms while tailscaled is
+// starting (until start_timeout). nullopt when it does not answer (said).
+std::optional<HealthVerdict> AskUntilNotStarting(
+    LocalApiSync& api, std::chrono::milliseconds start_timeout,
+    std::optional<Status>* last_status) {
+  HealthInputs inputs;
+  inputs.start_timeout = start_timeout;
+  inputs.uplink_usable = true;
+  StartingClock starting_clock;
+  while (true) {
+    inputs.now = MonoClock::now();
+    auto status = api.GetStatus();
+    if (!status.ok()) {
+      // No answer, or an answer we cannot read: either way an error.
+      std::printf("unreachable: %s\n", status.error.ToString().c_str());
+      return std::nullopt;
+    }
+    auto prefs = api.GetPrefs();
+    inputs.prefs = prefs.value;
+    if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
+    *last_status = *status.value;
+    inputs.status = std::move(status.value);
+    HealthVerdict verdict = starting_clock.Classify(inputs);
+    if (verdict.kind != HealthKind::kStarting) return verdict;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
 }  // namespace
 
 int RunCheckCommand(int argc, char** argv) {
@@ -89,19 +132,14 @@ int RunCheckCommand(int argc, char** argv) {
     auto args = parser.parse(argc, argv);
     if (args.count("help")) {
       std::printf("%s\n", parser.help().c_str());
-      return kExitHealthy;
+      return kExitOk;
     }
-    auto parsed_start = ParseDuration(start_timeout_text);
-    auto parsed_timeout = ParseDuration(timeout_text);
-    if (!parsed_start || !parsed_timeout || parsed_timeout->count() == 0) {
+    if (!ApplyDurations(start_timeout_text, timeout_text, &start_timeout,
+                        &options)) {
       std::fprintf(stderr,
                    "tswatchdog check: bad duration (use 250ms, 2s, 1m)\n");
       return kExitError;
     }
-    start_timeout = *parsed_start;
-    options.call_timeout = *parsed_timeout;
-    options.connect_timeout =
-        std::min(options.connect_timeout, *parsed_timeout);
     spdlog::set_level(args.count("debug") ? spdlog::level::debug
                                           : spdlog::level::err);
   } catch (const std::exception& e) {
@@ -110,39 +148,18 @@ int RunCheckCommand(int argc, char** argv) {
   }
   options.socket_path = ResolveTailscaledSocket(socket);
   LocalApiSync api(options);
-
-  HealthInputs inputs;
-  inputs.start_timeout = start_timeout;
-  inputs.uplink_usable = true;
-  StartingClock starting_clock;
-  HealthVerdict verdict;
   std::optional<Status> last_status;
-  while (true) {
-    inputs.now = MonoClock::now();
-    auto status = api.GetStatus();
-    if (!status.ok()) {
-      // No answer, or an answer we cannot read: either way an error.
-      std::printf("unreachable: %s\n", status.error.ToString().c_str());
-      return kExitError;
-    }
-    auto prefs = api.GetPrefs();
-    inputs.prefs = prefs.value;
-    if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
-    last_status = *status.value;
-    inputs.status = std::move(status.value);
-    verdict = starting_clock.Classify(inputs);
-    if (verdict.kind != HealthKind::kStarting) break;
-    // Starting: ask again until start_timeout.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  }
+  const std::optional<HealthVerdict> verdict =
+      AskUntilNotStarting(api, start_timeout, &last_status);
+  if (!verdict) return kExitError;
 
-  std::string line = verdict.Describe();
-  if (verdict.healthy()) line += " (" + Summary(*last_status) + ")";
-  if (verdict.kind == HealthKind::kUserIntentOff) {
+  std::string line = verdict->Describe();
+  if (verdict->healthy()) line += " (" + Summary(*last_status) + ")";
+  if (verdict->kind == HealthKind::kUserIntentOff) {
     line += " -- switched off on purpose, not broken";
   }
   std::printf("%s\n", line.c_str());
-  return verdict.healthy() ? kExitHealthy : kExitUnhealthy;
+  return verdict->healthy() ? kExitOk : kExitProblem;
 }
 
 }  // namespace watchdog

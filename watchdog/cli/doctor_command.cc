@@ -17,14 +17,11 @@
 #include "config/config.h"
 #include "config/flags.h"
 #include "watchdog/cli/commands.h"
+#include "watchdog/cli/options.h"
 #include "watchdog/doctor/doctor.h"
 
 namespace watchdog {
 namespace {
-
-constexpr int kExitClean = 0;
-constexpr int kExitFindings = 1;
-constexpr int kExitError = 2;
 
 // `--config PATH` / `--config=PATH` in tswatchdog.service's ExecStart.
 std::optional<std::string> ConfigFromUnit(const UnitTree& tree) {
@@ -39,6 +36,37 @@ std::optional<std::string> ConfigFromUnit(const UnitTree& tree) {
     if (word.rfind("--config=", 0) == 0) return word.substr(9);
   }
   return std::nullopt;
+}
+
+// tswatchdog's config: explicit, else the one of tswatchdog.service's
+// ExecStart, else the default path if it exists. False (and said) when it
+// cannot be read.
+bool ReadConfig(const std::string& config_file, DoctorInputs* inputs) {
+  UnitTree tree(inputs->root);
+  std::string shown = config_file;
+  std::string host = config_file;
+  if (config_file.empty()) {
+    shown =
+        ConfigFromUnit(tree).value_or(std::string(config::kDefaultConfigPath));
+    host = tree.Host(shown);
+  }
+  inputs->config_path = shown;
+  std::error_code ec;
+  if (!config_file.empty() || std::filesystem::exists(host, ec)) {
+    config::Result<config::Config> loaded = config::LoadFile(host);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "tswatchdog doctor: %s\n",
+                   loaded.error().ToString().c_str());
+      return false;
+    }
+    inputs->restart_on_ip = loaded.value().restart_on_ip;
+    inputs->max_disruptive_per_hour = loaded.value().max_disruptive_per_hour;
+    const auto& ladder = loaded.value().ladder;
+    inputs->ladder_has_restart =
+        std::find(ladder.begin(), ladder.end(), config::LadderStep::kRestart) !=
+        ladder.end();
+  }
+  return true;
 }
 
 }  // namespace
@@ -68,50 +96,13 @@ int RunDoctorCommand(int argc, char** argv) {
       ("json", "machine-readable output")
       ("h,help", "show this help");
   // clang-format on
-  cxxopts::ParseResult args;
-  try {
-    args = parser.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog doctor: %s\n", e.what());
-    return kExitError;
-  }
-  if (args.count("help")) {
-    std::cout << parser.help() << std::endl;
-    return kExitClean;
-  }
-  if (!args.unmatched().empty()) {
-    std::fprintf(stderr, "tswatchdog doctor: unexpected argument '%s'\n",
-                 args.unmatched().front().c_str());
-    return kExitError;
-  }
+  auto parsed = ParseOptions(parser, argc, argv, /*reject_stray=*/true);
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const cxxopts::ParseResult& args = std::get<cxxopts::ParseResult>(parsed);
 
   DoctorInputs inputs;
   inputs.root = root;
-  UnitTree tree(root);
-  // tswatchdog's config: explicit, else the unit's, else the default path.
-  std::string shown = config_file;
-  std::string host = config_file;
-  if (config_file.empty()) {
-    shown =
-        ConfigFromUnit(tree).value_or(std::string(config::kDefaultConfigPath));
-    host = tree.Host(shown);
-  }
-  inputs.config_path = shown;
-  std::error_code ec;
-  if (!config_file.empty() || std::filesystem::exists(host, ec)) {
-    config::Result<config::Config> loaded = config::LoadFile(host);
-    if (!loaded.ok()) {
-      std::fprintf(stderr, "tswatchdog doctor: %s\n",
-                   loaded.error().ToString().c_str());
-      return kExitError;
-    }
-    inputs.restart_on_ip = loaded.value().restart_on_ip;
-    inputs.max_disruptive_per_hour = loaded.value().max_disruptive_per_hour;
-    const auto& ladder = loaded.value().ladder;
-    inputs.ladder_has_restart =
-        std::find(ladder.begin(), ladder.end(), config::LadderStep::kRestart) !=
-        ladder.end();
-  }
+  if (!ReadConfig(config_file, &inputs)) return kExitError;
   inputs.self_uid = geteuid();
   if (const passwd* pw = getpwuid(inputs.self_uid)) {
     inputs.self_user = pw->pw_name;
@@ -131,7 +122,7 @@ int RunDoctorCommand(int argc, char** argv) {
   } else {
     std::cout << FormatReport(*report);
   }
-  return report->findings.empty() ? kExitClean : kExitFindings;
+  return report->findings.empty() ? kExitOk : kExitProblem;
 }
 
 }  // namespace watchdog

@@ -14,6 +14,7 @@
 #include "netlink/describe.h"
 #include "netlink/watcher.h"
 #include "watchdog/cli/commands.h"
+#include "watchdog/cli/options.h"
 #include "watchdog/daemon/logging.h"
 #include "watchdog/daemon/state_file.h"
 #include "watchdog/daemon/uplink_json.h"
@@ -79,6 +80,56 @@ class MonitorPrinter {
   bool json_;
 };
 
+// Prints the uplink, then every change, until SIGTERM/SIGINT; SIGUSR1
+// re-reads everything. Throws std::system_error when netlink or the signals
+// cannot be set up.
+void WatchUplink(const std::string& tailscale_interface, bool json,
+                 bool debug) {
+  netlink::WatcherOptions watcher_options;
+  watcher_options.ignore.tailscale_interfaces = {tailscale_interface};
+  // Block the signals we handle so they arrive through signalfd.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, sig);
+  if (sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) {
+    throw std::system_error(errno, std::generic_category(), "sigprocmask");
+  }
+  netlink::UniqueFd signal_fd(
+      signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd) {
+    throw std::system_error(errno, std::generic_category(), "signalfd");
+  }
+
+  EventLoop loop;
+  netlink::Watcher watcher(watcher_options);
+  MonitorPrinter printer(json);
+  if (debug) {
+    watcher.on_message = [](const netlink::Message& msg,
+                            netlink::Relevance relevance) {
+      spdlog::debug("netlink: {} ({})", netlink::DescribeMessage(msg),
+                    netlink::RelevanceName(relevance));
+    };
+  }
+  printer.Initial(watcher.view());
+  auto report = [&](const std::optional<netlink::UplinkChange>& change) {
+    if (change) printer.Change(*change);
+  };
+  loop.WatchFd(watcher.event_fd(), EPOLLIN,
+               [&](uint32_t) { report(watcher.HandleReadable()); });
+  loop.WatchFd(signal_fd.get(), EPOLLIN, [&](uint32_t) {
+    signalfd_siginfo info;
+    while (read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+      if (info.ssi_signo == SIGUSR1) {
+        // An external hint (mwan3 hotplug): re-read everything.
+        report(watcher.Resync("SIGUSR1"));
+      } else {
+        loop.Stop();
+      }
+    }
+  });
+  loop.Run();
+}
+
 }  // namespace
 
 int RunMonitorCommand(int argc, char** argv) {
@@ -91,65 +142,15 @@ int RunMonitorCommand(int argc, char** argv) {
       "tailscaled's tun device (its changes are ignored)",
       cxxopts::value<std::string>()->default_value("tailscale0"))(
       "h,help", "show this help");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog monitor: %s\n", e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << std::endl;
-    return 0;
-  }
+  auto parsed = ParseOptions(options, argc, argv);
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const cxxopts::ParseResult& args = std::get<cxxopts::ParseResult>(parsed);
   SetupLogging(DetectLogStyle(), args.count("debug") ? spdlog::level::debug
                                                      : spdlog::level::info);
 
-  netlink::WatcherOptions watcher_options;
-  watcher_options.ignore.tailscale_interfaces = {
-      args["tailscale-interface"].as<std::string>()};
   try {
-    // Block the signals we handle so they arrive through signalfd.
-    sigset_t signals;
-    sigemptyset(&signals);
-    for (int sig : {SIGINT, SIGTERM, SIGUSR1}) sigaddset(&signals, sig);
-    if (sigprocmask(SIG_BLOCK, &signals, nullptr) < 0) {
-      throw std::system_error(errno, std::generic_category(), "sigprocmask");
-    }
-    netlink::UniqueFd signal_fd(
-        signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC));
-    if (!signal_fd) {
-      throw std::system_error(errno, std::generic_category(), "signalfd");
-    }
-
-    EventLoop loop;
-    netlink::Watcher watcher(watcher_options);
-    MonitorPrinter printer(args.count("json") > 0);
-    if (args.count("debug")) {
-      watcher.on_message = [](const netlink::Message& msg,
-                              netlink::Relevance relevance) {
-        spdlog::debug("netlink: {} ({})", netlink::DescribeMessage(msg),
-                      netlink::RelevanceName(relevance));
-      };
-    }
-    printer.Initial(watcher.view());
-    auto report = [&](const std::optional<netlink::UplinkChange>& change) {
-      if (change) printer.Change(*change);
-    };
-    loop.WatchFd(watcher.event_fd(), EPOLLIN,
-                 [&](uint32_t) { report(watcher.HandleReadable()); });
-    loop.WatchFd(signal_fd.get(), EPOLLIN, [&](uint32_t) {
-      signalfd_siginfo info;
-      while (read(signal_fd.get(), &info, sizeof info) == sizeof info) {
-        if (info.ssi_signo == SIGUSR1) {
-          // An external hint (mwan3 hotplug): re-read everything.
-          report(watcher.Resync("SIGUSR1"));
-        } else {
-          loop.Stop();
-        }
-      }
-    });
-    loop.Run();
+    WatchUplink(args["tailscale-interface"].as<std::string>(),
+                args.count("json") > 0, args.count("debug") > 0);
   } catch (const std::system_error& e) {
     spdlog::error("{}", e.what());
     return 2;

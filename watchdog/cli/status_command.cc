@@ -9,6 +9,7 @@
 
 #include "config/flags.h"
 #include "watchdog/cli/commands.h"
+#include "watchdog/cli/options.h"
 #include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
@@ -110,6 +111,21 @@ void PrintHuman(const json& s) {
               Elapsed(s["updated_unix_ms"]).c_str());
 }
 
+// The state file, or the copy the daemon set aside when it could not
+// write it (disk full, read-only directory): shown, marked stale, rather
+// than nothing. nullopt and `error` set when neither can be read.
+std::optional<json> ReadStateOrStaleCopy(const std::string& path, bool* stale,
+                                         std::string* error) {
+  std::optional<json> state = ReadStateFile(path, error);
+  *stale = false;
+  if (!state) {
+    std::string ignored;
+    state = ReadStateFile(StaleCopyPath(path), &ignored);
+    *stale = state.has_value();
+  }
+  return state;
+}
+
 }  // namespace
 
 int RunStatusCommand(int argc, char** argv) {
@@ -118,17 +134,9 @@ int RunStatusCommand(int argc, char** argv) {
   config::AddOptions(options);
   options.add_options()("json", "print the state file as JSON")(
       "h,help", "show this help");
-  cxxopts::ParseResult args;
-  try {
-    args = options.parse(argc, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog status: %s\n", e.what());
-    return 2;
-  }
-  if (args.count("help")) {
-    std::cout << options.help() << std::endl;
-    return 0;
-  }
+  auto parsed = ParseOptions(options, argc, argv);
+  if (const int* exit = std::get_if<int>(&parsed)) return *exit;
+  const cxxopts::ParseResult& args = std::get<cxxopts::ParseResult>(parsed);
   config::Result<config::Config> loaded = config::Load(args);
   if (!loaded.ok()) {
     std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
@@ -147,15 +155,8 @@ int RunStatusCommand(int argc, char** argv) {
     path = kOpenWrtStateFile;
   }
   std::string error;
-  std::optional<json> state = ReadStateFile(path, &error);
   bool stale = false;
-  if (!state) {
-    // The daemon sets its last copy aside when it cannot write (disk full,
-    // read-only directory): show it, marked stale, rather than nothing.
-    std::string ignored;
-    state = ReadStateFile(StaleCopyPath(path), &ignored);
-    stale = state.has_value();
-  }
+  std::optional<json> state = ReadStateOrStaleCopy(path, &stale, &error);
   if (!state) {
     std::fprintf(stderr,
                  "tswatchdog status: %s (is `tswatchdog run` running?)\n",

@@ -87,6 +87,55 @@ std::vector<HealthReason> ActionableWarnings(const HealthInputs& in,
   return reasons;
 }
 
+std::optional<HealthVerdict> OffOnPurpose(BackendState state,
+                                          const std::optional<Prefs>& prefs) {
+  switch (state) {
+    case BackendState::kStopped:
+      return UserIntentOff("stopped", "tailscale is down (Stopped)");
+    case BackendState::kNeedsLogin:
+      return UserIntentOff("needs-login", "tailscaled needs a login");
+    case BackendState::kNeedsMachineAuth:
+      return UserIntentOff("needs-machine-auth",
+                           "the node awaits admin approval");
+    case BackendState::kInUseOtherUser:
+      return UserIntentOff("in-use-other-user",
+                           "tailscaled is in use by another user");
+    default:
+      break;
+  }
+  if (prefs && !prefs->want_running) {
+    return UserIntentOff("want-running-false", "WantRunning is false");
+  }
+  return std::nullopt;
+}
+
+// NoState, Starting or warming up: starting until start_timeout, then
+// degraded (stuck-starting, and no-relay when it has no home relay yet).
+HealthVerdict StartingVerdict(const HealthInputs& in, BackendState state,
+                              bool warming_up,
+                              std::vector<HealthReason> warnings) {
+  const auto since = in.starting_since.value_or(in.now);
+  const auto elapsed = in.now - since;
+  const std::string what =
+      warming_up && state == BackendState::kRunning
+          ? std::string("warming up")
+          : "BackendState " + std::string(BackendStateName(state));
+  if (elapsed < in.start_timeout) {
+    return {HealthKind::kStarting,
+            {{warming_up ? "warming-up" : "starting",
+              what + " for " + Seconds(elapsed)}}};
+  }
+  std::vector<HealthReason> reasons = {
+      {"stuck-starting", what + " for " + Seconds(elapsed) +
+                             " (start_timeout " + Seconds(in.start_timeout) +
+                             ")"}};
+  if (in.status->self_relay.empty()) {
+    reasons.push_back({"no-relay", "no home relay server (Self.Relay empty)"});
+  }
+  reasons.insert(reasons.end(), warnings.begin(), warnings.end());
+  return {HealthKind::kDegraded, std::move(reasons)};
+}
+
 }  // namespace
 
 std::string_view HealthKindName(HealthKind kind) {
@@ -150,23 +199,7 @@ HealthVerdict ClassifyHealth(const HealthInputs& in) {
               "BackendState '" + status.backend_state_name + "'"}}};
   }
   // User intent always wins: never report these as broken.
-  switch (*state) {
-    case BackendState::kStopped:
-      return UserIntentOff("stopped", "tailscale is down (Stopped)");
-    case BackendState::kNeedsLogin:
-      return UserIntentOff("needs-login", "tailscaled needs a login");
-    case BackendState::kNeedsMachineAuth:
-      return UserIntentOff("needs-machine-auth",
-                           "the node awaits admin approval");
-    case BackendState::kInUseOtherUser:
-      return UserIntentOff("in-use-other-user",
-                           "tailscaled is in use by another user");
-    default:
-      break;
-  }
-  if (in.prefs && !in.prefs->want_running) {
-    return UserIntentOff("want-running-false", "WantRunning is false");
-  }
+  if (auto off = OffOnPurpose(*state, in.prefs)) return *off;
 
   bool warming_up = false;
   bool want_running_false = false;
@@ -179,27 +212,7 @@ HealthVerdict ClassifyHealth(const HealthInputs& in) {
   const bool starting = *state == BackendState::kNoState ||
                         *state == BackendState::kStarting || warming_up;
   if (starting) {
-    const auto since = in.starting_since.value_or(in.now);
-    const auto elapsed = in.now - since;
-    const std::string what =
-        warming_up && *state == BackendState::kRunning
-            ? std::string("warming up")
-            : "BackendState " + std::string(BackendStateName(*state));
-    if (elapsed < in.start_timeout) {
-      return {HealthKind::kStarting,
-              {{warming_up ? "warming-up" : "starting",
-                what + " for " + Seconds(elapsed)}}};
-    }
-    std::vector<HealthReason> reasons = {
-        {"stuck-starting", what + " for " + Seconds(elapsed) +
-                               " (start_timeout " + Seconds(in.start_timeout) +
-                               ")"}};
-    if (status.self_relay.empty()) {
-      reasons.push_back(
-          {"no-relay", "no home relay server (Self.Relay empty)"});
-    }
-    reasons.insert(reasons.end(), warnings.begin(), warnings.end());
-    return {HealthKind::kDegraded, std::move(reasons)};
+    return StartingVerdict(in, *state, warming_up, std::move(warnings));
   }
 
   std::vector<HealthReason> reasons;

@@ -1,6 +1,7 @@
 // Health classification of tailscaled: a pure function from what the LocalAPI
 // told us (status, latest bus Health, prefs), our own uplink view and the time
-// to a verdict. No I/O, no clock reads; table-tested on the shared fixtures.
+// to a verdict. No I/O, no clock reads; table-tested, also on the wire
+// samples of tests/data/localapi.
 #ifndef TSWATCHDOG_WATCHDOG_CORE_HEALTH_H_
 #define TSWATCHDOG_WATCHDOG_CORE_HEALTH_H_
 
@@ -87,7 +88,8 @@ class StartingClock {
 };
 
 // Whether a structured warning code can ever make tailscaled "degraded" (the
-// actionable list of DESIGN.md). Benign codes never count.
+// actionable list of kActionableCodes in health.cc). Benign codes never
+// count.
 bool IsActionableWarningCode(std::string_view code);
 
 // Maps one legacy Status.Health string (>= 1.70 texts and the terse < 1.70

@@ -4,14 +4,15 @@
 #include <cstdio>
 #include <utility>
 
+#include "watchdog/core/machine_internal.h"
 #include "watchdog/core/time.h"
 
 namespace watchdog {
 namespace {
 
+using machine_internal::Human;
+using machine_internal::kRateWindow;
 using std::chrono::milliseconds;
-
-constexpr auto kRateWindow = std::chrono::hours(1);
 
 // A deadline that is reached but whose handling sets another deadline that is
 // also reached (zero debounce and grace) is handled in the same Step; this
@@ -25,18 +26,6 @@ struct Overloaded : Ts... {
 // Clang 14 lacks class template argument deduction for aggregates (P1816).
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
-
-// "15s", "1m30s", and "12.3s" for jittered values (FormatDuration would
-// write "12345ms").
-std::string Human(milliseconds duration) {
-  if (duration.count() % 1000 == 0 || duration < std::chrono::seconds(1)) {
-    return FormatDuration(duration);
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1fs",
-                static_cast<double>(duration.count()) / 1000.0);
-  return text;
-}
 
 std::string UplinkWords(bool usable, const std::string& summary) {
   std::string words = usable ? "usable" : "no usable uplink";
@@ -53,15 +42,21 @@ std::string Join(const std::set<std::string>& items) {
   return joined;
 }
 
-// splitmix64: a tiny, well-mixed deterministic generator.
-uint64_t NextRandom(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
+}  // namespace
+
+namespace machine_internal {
+
+std::string Human(milliseconds duration) {
+  if (duration.count() % 1000 == 0 || duration < std::chrono::seconds(1)) {
+    return FormatDuration(duration);
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1fs",
+                static_cast<double>(duration.count()) / 1000.0);
+  return text;
 }
 
-}  // namespace
+}  // namespace machine_internal
 
 std::string_view StateName(State state) {
   switch (state) {
@@ -86,9 +81,7 @@ std::string_view StateName(State state) {
 }
 
 Machine::Machine(MachineConfig config, MonoTime now)
-    : config_(std::move(config)),
-      since_(now),
-      jitter_state_(config_.jitter_seed) {}
+    : config_(std::move(config)), since_(now), jitter_(config_.jitter_seed) {}
 
 std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
   Commands out;
@@ -196,19 +189,7 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
       if (phase_ == Phase::kRefreshing) DecideOnVerdict(now, out);
       return;
     case State::kHealthy:
-      if (kind == HealthKind::kDegraded || kind == HealthKind::kUnreachable) {
-        if (!unhealthy_since_) {
-          unhealthy_since_ = now;
-          SetTimer(now + config_.unhealthy_after);
-        }
-      } else {
-        // Healthy resets the timer. So does kStarting: tailscaled was
-        // restarted (by someone) and is making progress; if it stays starting
-        // the classifier reports degraded after start_timeout and the timer
-        // starts again.
-        unhealthy_since_.reset();
-        ClearTimer();
-      }
+      WatchWhileHealthy(kind, now);
       return;
     case State::kRecovering:
       if (phase_ == Phase::kRefreshing) {
@@ -237,6 +218,23 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
       // kNoUplink, kSettling: tailscaled being unhappy is expected there;
       // the verdict is remembered for the next decision.
       return;
+  }
+}
+
+// A degraded (or unreachable) tailscaled on a stable uplink gets
+// unhealthy_after before the ladder runs. Healthy resets the timer. So does
+// kStarting: tailscaled was restarted (by someone) and is making progress;
+// if it stays starting the classifier reports degraded after start_timeout
+// and the timer starts again.
+void Machine::WatchWhileHealthy(HealthKind kind, MonoTime now) {
+  if (kind == HealthKind::kDegraded || kind == HealthKind::kUnreachable) {
+    if (!unhealthy_since_) {
+      unhealthy_since_ = now;
+      SetTimer(now + config_.unhealthy_after);
+    }
+  } else {
+    unhealthy_since_.reset();
+    ClearTimer();
   }
 }
 
@@ -506,38 +504,9 @@ void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
                     "unhealthy", out);
       }
       return;
-    case State::kRecovering: {
-      const LadderStep step = running_step_.value_or(LadderStep::kRebind);
-      const std::string name(StepName(step));
-      running_step_.reset();
-      if (verdict.healthy()) {
-        RecoveredAfterActing(now, "by " + name, out);
-        return;
-      }
-      const std::string why =
-          "step " + name + " did not heal: " + verdict.Describe();
-      const int next = ladder_index_ + 1;
-      // Look ahead without side effects: when nothing can run, give up now
-      // instead of after a pointless backoff. The real choice is made when
-      // the backoff is over (the verdict or the budget may have changed).
-      std::string skipped;
-      const int candidate =
-          FindRunnableStep(next, now, skipped, /*count_skips=*/false);
-      if (candidate < 0) {
-        RunNextStep(next, now, why, nullptr, out);
-        return;
-      }
-      ++failed_steps_in_pass_;
-      const milliseconds pause = Jitter(Backoff(failed_steps_in_pass_ - 1));
-      ladder_index_ = next;
-      Transit(State::kRecovering, now,
-              why + "; next step " +
-                  std::string(StepName(config_.ladder[candidate])) + " in " +
-                  Human(pause),
-              out);
-      SetTimer(now + pause);
+    case State::kRecovering:
+      DecideAfterStep(verdict, now, out);
       return;
-    }
     case State::kCooldown:
       if (verdict.healthy()) {
         RecoveredAfterActing(now, "during the cooldown", out);
@@ -550,130 +519,6 @@ void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
     default:
       return;
   }
-}
-
-// --- The ladder -------------------------------------------------------------
-
-void Machine::StartLadder(MonoTime now, const std::string& why,
-                          const char* hook, Commands& out) {
-  failed_steps_in_pass_ = 0;
-  RunNextStep(0, now, why, hook, out);
-}
-
-int Machine::FindRunnableStep(int from, MonoTime now, std::string& skipped,
-                              bool count_skips) {
-  const bool unreachable =
-      verdict_ && verdict_->kind == HealthKind::kUnreachable;
-  std::vector<std::string> not_helping;
-  const int size = static_cast<int>(config_.ladder.size());
-  int found = -1;
-  for (int i = std::max(from, 0); i < size && found < 0; ++i) {
-    const LadderStep step = config_.ladder[i];
-    const std::string name(StepName(step));
-    if (unreachable && step != LadderStep::kRestart) {
-      not_helping.push_back(name);
-    } else if (IsDisruptive(step) &&
-               DisruptiveInLastHour(now) >= config_.max_disruptive_per_hour) {
-      skipped += "; " + name +
-                 " skipped: " + std::to_string(DisruptiveInLastHour(now)) +
-                 " disruptive steps in the last hour (max " +
-                 std::to_string(config_.max_disruptive_per_hour) + ")";
-      if (count_skips) ++counters_.disruptive_skipped;
-    } else {
-      found = i;
-    }
-  }
-  if (!not_helping.empty()) {
-    std::string names;
-    for (const std::string& name : not_helping) {
-      names += (names.empty() ? "" : ",") + name;
-    }
-    skipped +=
-        "; LocalAPI unreachable, only restart helps: " + names + " not tried";
-  }
-  return found;
-}
-
-void Machine::RunNextStep(int from, MonoTime now, std::string why,
-                          const char* hook, Commands& out) {
-  if (last_action_ && !last_action_->finished) {
-    // One step at a time, decided when the one still running (a soft kick
-    // or a step from before an uplink change) has finished: it may have
-    // healed tailscaled, and a restart must not overlap another action.
-    ladder_index_ = std::max(from, 0);
-    Transit(State::kRecovering, now,
-            why + "; waiting for " + std::string(StepName(last_action_->step)) +
-                " to finish first",
-            out);
-    if (hook) out.push_back(RunHooks{hook});
-    running_step_.reset();
-    phase_ = Phase::kWaitingForStep;
-    deadline_.reset();
-    return;
-  }
-  const int index = FindRunnableStep(from, now, why, /*count_skips=*/true);
-  if (index < 0) {
-    EnterCooldown(now, why + "; ladder exhausted", hook, out);
-    return;
-  }
-  ladder_index_ = index;
-  const LadderStep step = config_.ladder[index];
-  Transit(State::kRecovering, now,
-          why + "; running step " + std::string(StepName(step)) + " (" +
-              std::to_string(index + 1) + "/" +
-              std::to_string(config_.ladder.size()) + ")",
-          out);
-  if (hook) out.push_back(RunHooks{hook});
-  running_step_ = step;
-  IssueStep(step, index, now, out);
-  phase_ = Phase::kStepRunning;
-  deadline_.reset();
-}
-
-void Machine::IssueStep(LadderStep step, int index, MonoTime now,
-                        Commands& out) {
-  ++counters_.actions[std::string(StepName(step))];
-  last_action_ = LastAction{step, now, false, false, ""};
-  if (IsDisruptive(step)) {
-    while (!disruptive_runs_.empty() &&
-           disruptive_runs_.front() <= now - kRateWindow) {
-      disruptive_runs_.pop_front();
-    }
-    disruptive_runs_.push_back(now);
-  }
-  out.push_back(RunStep{step, index, /*soft_kick=*/index < 0});
-  out.push_back(RunHooks{"action"});
-}
-
-void Machine::EnterCooldown(MonoTime now, const std::string& why,
-                            const char* hook, Commands& out) {
-  // Exponential per consecutive exhausted ladder, capped at backoff_max.
-  const milliseconds pause = Jitter(Backoff(exhausted_passes_));
-  ++exhausted_passes_;
-  ++counters_.gave_up;
-  running_step_.reset();
-  ladder_index_ = -1;
-  Transit(State::kCooldown, now,
-          why + "; gave up, ladder again in " + Human(pause), out);
-  if (hook) out.push_back(RunHooks{hook});
-  out.push_back(RunHooks{"gave-up"});
-  SetTimer(now + pause);
-}
-
-milliseconds Machine::Backoff(int exponent) {
-  milliseconds pause = config_.backoff_initial;
-  for (int i = 0; i < exponent && pause < config_.backoff_max; ++i) pause *= 2;
-  return std::min(pause, config_.backoff_max);
-}
-
-milliseconds Machine::Jitter(milliseconds base) {
-  // ±20%, never above backoff_max (the longest pause the operator allows).
-  const double unit = static_cast<double>(NextRandom(jitter_state_) >> 11) /
-                      static_cast<double>(1ULL << 53);
-  const double factor = 0.8 + 0.4 * unit;
-  const milliseconds jittered(
-      static_cast<int64_t>(static_cast<double>(base.count()) * factor));
-  return std::min(jittered, config_.backoff_max);
 }
 
 void Machine::Transit(State to, MonoTime now, std::string why, Commands& out) {

@@ -1,4 +1,4 @@
-// The watchdog's state machine (DESIGN.md, "watchdog/ — the state machine"):
+// The watchdog's state machine (README, "tswatchdog run"):
 // a pure function of events and a clock. It reads no clock, does no I/O,
 // never sleeps and never logs; everything it wants done, including "log this
 // transition", comes back as a Command for the executor. It keeps one
@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "netlink/uplink.h"
+#include "watchdog/core/backoff.h"
 #include "watchdog/core/health.h"
 #include "watchdog/core/ladder.h"
 #include "watchdog/core/time.h"
@@ -211,6 +212,7 @@ class Machine {
 
   void OnUplink(const UplinkEvent& event, MonoTime now, Commands& out);
   void OnHealth(const HealthEvent& event, MonoTime now, Commands& out);
+  void WatchWhileHealthy(HealthKind kind, MonoTime now);
   void OnStepFinished(const StepFinished& event, MonoTime now, Commands& out);
   void OnTailscaleAddress(const TailscaleAddressEvent& event, Commands& out);
   void OnDeadline(MonoTime now, Commands& out);
@@ -237,6 +239,8 @@ class Machine {
   // Verifying/recovering/cooldown: ask for a fresh verdict, then decide.
   void RequestVerdict(MonoTime now, Commands& out);
   void DecideOnVerdict(MonoTime now, Commands& out);
+  void DecideAfterStep(const HealthVerdict& verdict, MonoTime now,
+                       Commands& out);
 
   // The ladder. `hook` (may be null) runs right after the transition.
   void StartLadder(MonoTime now, const std::string& why, const char* hook,
@@ -252,8 +256,9 @@ class Machine {
   void IssueStep(LadderStep step, int index, MonoTime now, Commands& out);
   void EnterCooldown(MonoTime now, const std::string& why, const char* hook,
                      Commands& out);
-  std::chrono::milliseconds Backoff(int exponent);
-  std::chrono::milliseconds Jitter(std::chrono::milliseconds base);
+  // The pause before the next step or pass: backoff_initial·2^exponent,
+  // capped at backoff_max, jittered.
+  std::chrono::milliseconds Pause(int exponent);
 
   void Transit(State to, MonoTime now, std::string why, Commands& out);
   void SetTimer(MonoTime deadline) {
@@ -297,7 +302,7 @@ class Machine {
   std::optional<bool> address_present_;
   bool units_restarted_ = false;
   std::deque<MonoTime> disruptive_runs_;
-  uint64_t jitter_state_;
+  Jitter jitter_;
 
   Counters counters_;
   std::optional<LastAction> last_action_;

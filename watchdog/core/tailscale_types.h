@@ -15,6 +15,14 @@
 
 namespace watchdog {
 
+// Where tailscaled's LocalAPI socket usually is, tried in this order when no
+// socket is configured. OpenWrt and older distributions use /var/run, which
+// on most systemd hosts is a symlink to /run.
+inline constexpr std::string_view kDefaultSocketPaths[] = {
+    "/var/run/tailscale/tailscaled.sock",
+    "/run/tailscale/tailscaled.sock",
+};
+
 // ipn.State. An integer on the bus (Notify.State), a string in
 // Status.BackendState; the integer values are stable wire constants.
 enum class BackendState {

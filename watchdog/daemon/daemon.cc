@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <utility>
 
 #include "netlink/describe.h"
+#include "watchdog/core/backoff.h"
 
 namespace watchdog {
 namespace {
@@ -23,7 +23,7 @@ MachineConfig MachineConfigFor(const config::Config& config, uint64_t seed) {
 
 // A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
 // ..., at most every 10 s, until it works.
-constexpr std::chrono::milliseconds kPublishRetryMin{1000};
+constexpr std::chrono::milliseconds kPublishRetryFirst{1000};
 constexpr std::chrono::milliseconds kPublishRetryMax{10000};
 
 }  // namespace
@@ -311,7 +311,7 @@ void Daemon::FlushIfDirty() {
       {config_.state_file, config_.metrics_file, config_.metrics_interval});
   ArmMetricsRefresh();
   if (published) {
-    publish_retry_delay_ = {};
+    publish_failures_ = 0;
     if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
     publish_retry_timer_ = 0;
     return;
@@ -323,10 +323,10 @@ void Daemon::FlushIfDirty() {
 // write for a new event may come first).
 void Daemon::ArmPublishRetry() {
   if (publish_retry_timer_) return;
-  publish_retry_delay_ =
-      std::clamp(publish_retry_delay_ * 2, kPublishRetryMin, kPublishRetryMax);
-  publish_retry_timer_ = ports_.timers.AddTimer(
-      ports_.timers.Now() + publish_retry_delay_, [this] {
+  const std::chrono::milliseconds delay = ExponentialDelay(
+      kPublishRetryFirst, kPublishRetryMax, publish_failures_++);
+  publish_retry_timer_ =
+      ports_.timers.AddTimer(ports_.timers.Now() + delay, [this] {
         publish_retry_timer_ = 0;
         dirty_ = true;
       });

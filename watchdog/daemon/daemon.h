@@ -118,7 +118,7 @@ class Daemon {
   netlink::OldSources old_sources_;
 
   bool dirty_ = false;
-  std::chrono::milliseconds publish_retry_delay_{0};
+  int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
   Timers::TimerId metrics_refresh_timer_ = 0;
 };

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
+#include "watchdog/core/text.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
@@ -31,17 +33,9 @@ bool IsSocket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-std::string Trim(std::string text) {
-  while (!text.empty() &&
-         std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.pop_back();
-  }
-  size_t start = 0;
-  while (start < text.size() &&
-         std::isspace(static_cast<unsigned char>(text[start]))) {
-    ++start;
-  }
-  text.erase(0, start);
+// Trimmed, and cut to kMaxMessageChars.
+std::string TrimmedMessage(std::string_view message) {
+  std::string text(Trim(message));
   if (text.size() > kMaxMessageChars) {
     text.resize(kMaxMessageChars);
     text += "...";
@@ -49,22 +43,22 @@ std::string Trim(std::string text) {
   return text;
 }
 
+}  // namespace
+
 // Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
 // or {"Error":..} (prefs); like the Go client, match the key
 // case-insensitively and fall back to the raw text.
-}  // namespace
-
 std::string ServerMessageFromBody(const std::string& body) {
   auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_object()) {
     for (const auto& [key, value] : doc.items()) {
       if (value.is_string() && key.size() == 5 &&
           strncasecmp(key.c_str(), "error", 5) == 0) {
-        return Trim(value.get<std::string>());
+        return TrimmedMessage(value.get<std::string>());
       }
     }
   }
-  std::string text = Trim(body);
+  std::string text = TrimmedMessage(body);
   return text.empty() ? "(empty body)" : text;
 }
 
@@ -88,10 +82,10 @@ ApiResult<T> Success(T value) {
 
 std::string ResolveTailscaledSocket(const std::string& configured) {
   if (!configured.empty()) return configured;
-  for (const char* path : kDefaultSocketPaths) {
-    if (IsSocket(path)) return path;
+  for (std::string_view path : kDefaultSocketPaths) {
+    if (IsSocket(std::string(path))) return std::string(path);
   }
-  return kDefaultSocketPaths[0];
+  return std::string(kDefaultSocketPaths[0]);
 }
 
 std::string LocalApiError::ToString() const {
@@ -483,13 +477,10 @@ void LocalApiClient::BusFailed(LocalApiError error) {
   ++bus_failures_;
   // Exponential backoff with +-20% jitter, so a crowd of clients does not
   // reconnect in lockstep after tailscaled restarts.
-  const int exponent = std::min(bus_failures_ - 1, 16);
-  const double base = std::min<double>(
-      options_.reconnect_max.count(),
-      options_.reconnect_initial.count() * static_cast<double>(1 << exponent));
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  const auto delay = std::chrono::milliseconds(
-      static_cast<int64_t>(std::max(1.0, base * jitter(jitter_rng_))));
+  const auto delay =
+      jitter_.Apply(ExponentialDelay(options_.reconnect_initial,
+                                     options_.reconnect_max, bus_failures_ - 1),
+                    options_.reconnect_max);
   spdlog::warn("localapi: IPN bus watch lost: {}; retry in {}ms",
                error.ToString(), delay.count());
   BusEvent event{BusEvent::Kind::kDisconnected, std::move(error), delay,

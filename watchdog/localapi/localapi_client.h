@@ -3,8 +3,9 @@
 // timer callbacks), so no call ever blocks the loop. Callbacks run on the loop
 // thread, never from inside a libcurl callback, so they may start new calls or
 // stop the bus watch. Do not destroy the client from inside one of its
-// callbacks. The protocol: docs/tailscaled-behaviour.md (section 7) and the
-// wire samples in tests/data/localapi.
+// callbacks. The protocol: docs/tailscaled-behaviour.md (section 7), the
+// wire samples in tests/data/localapi, and tailscale ipn/localapi/localapi.go
+// (the handlers), client/local/local.go (the Go client this one follows).
 #ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 #define TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 
@@ -20,15 +21,12 @@
 #include <utility>
 #include <vector>
 
+#include "watchdog/core/backoff.h"
 #include "watchdog/core/tailscale_types.h"
 #include "watchdog/io/event_loop.h"
 
 namespace watchdog {
 
-inline constexpr const char* kDefaultSocketPaths[] = {
-    "/var/run/tailscale/tailscaled.sock",
-    "/run/tailscale/tailscaled.sock",
-};
 
 // `configured` if set; else the first default path that is a socket now; else
 // the first default (so the error names the expected place).
@@ -213,7 +211,7 @@ class LocalApiClient final : public TailscaleApi {
   std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
   // (transfer id, lines_seen) when it was armed.
   std::pair<uint64_t, uint64_t> bus_line_timer_mark_{0, 0};
-  std::mt19937 jitter_rng_{std::random_device{}()};
+  Jitter jitter_{std::random_device{}()};
 };
 
 // Blocking wrapper for one-shot commands (`tswatchdog check`): runs a private

@@ -1,0 +1,26 @@
+// Small text helpers shared by every module (one of each).
+#ifndef TSWATCHDOG_WATCHDOG_CORE_TEXT_H_
+#define TSWATCHDOG_WATCHDOG_CORE_TEXT_H_
+
+#include <string_view>
+
+namespace watchdog {
+
+// What C's isspace() accepts in the "C" locale.
+inline constexpr std::string_view kWhitespace = " \t\n\r\f\v";
+
+constexpr bool IsSpace(char c) {
+  return c != '\0' && kWhitespace.find(c) != std::string_view::npos;
+}
+
+// `text` without the leading and trailing characters of `chars`.
+constexpr std::string_view Trim(std::string_view text,
+                                std::string_view chars = kWhitespace) {
+  const size_t begin = text.find_first_not_of(chars);
+  if (begin == std::string_view::npos) return {};
+  return text.substr(begin, text.find_last_not_of(chars) - begin + 1);
+}
+
+}  // namespace watchdog
+
+#endif  // TSWATCHDOG_WATCHDOG_CORE_TEXT_H_
