@@ -110,6 +110,10 @@ struct Config {
   // Prometheus textfile; empty: off (most hosts have no node_exporter).
   std::string metrics_file;
 
+  // How often the metrics file is rewritten while nothing changes, so that a
+  // file that stops moving means the daemon is gone (the staleness alert).
+  std::chrono::milliseconds metrics_interval = std::chrono::minutes(1);
+
   // Log every command instead of running it.
   bool dry_run = false;
 

@@ -762,6 +762,10 @@ TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
   // After an hour the budget frees and the ladder reaches reup again.
   EXPECT_GT(h.disruptive_total(), 3);
   EXPECT_EQ(h.Hooks("gave-up"), static_cast<int>(gave_up_at.size()));
+  // The metrics behind the "ladder exhausted" alert.
+  EXPECT_EQ(h.machine().counters().gave_up, gave_up_at.size());
+  EXPECT_EQ(h.machine().exhausted_passes(),
+            static_cast<int>(gave_up_at.size()));
 }
 
 TEST(MachineStoryTest, LinkFlappingEvery200msForAMinute) {
@@ -924,6 +928,12 @@ TEST(MachineStoryTest, UnreachableWithoutARestartStepGivesUpWithoutActing) {
   EXPECT_TRUE(h.Steps().empty());
   EXPECT_EQ(h.Hooks("gave-up"), 1);
   EXPECT_EQ(h.Hooks("unhealthy"), 1);
+  EXPECT_EQ(h.machine().exhausted_passes(), 1);
+  // Healthy again: the passes in a row start over, the total stays.
+  h.Health(HealthKind::kHealthy);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.machine().exhausted_passes(), 0);
+  EXPECT_EQ(h.machine().counters().gave_up, 1u);
 }
 
 TEST(MachineStoryTest, UnreachableWithTheBudgetSpentGivesUp) {

@@ -549,5 +549,63 @@ TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {
   EXPECT_EQ(publisher_.published.size(), failed + 2);
 }
 
+// The metrics file alone is written again every metrics_interval while
+// nothing changes: its timestamp is what the staleness alert reads. The
+// state file is written on events only.
+TEST_F(ExecutorTest, MetricsAloneAreRepublishedEveryInterval) {
+  config_.metrics_file = "/run/tswatchdog/tswatchdog.prom";
+  config_.metrics_interval = 30s;
+  BootHealthy();
+  publisher_.targets.clear();
+  Run(29s);
+  EXPECT_TRUE(publisher_.targets.empty());
+  Run(1s);
+  ASSERT_EQ(publisher_.targets.size(), 1u);
+  Run(65s);
+  ASSERT_EQ(publisher_.targets.size(), 3u);
+  for (const PublishTargets& where : publisher_.targets) {
+    EXPECT_EQ(where.state_file, "");
+    EXPECT_EQ(where.metrics_file, config_.metrics_file);
+    EXPECT_EQ(where.metrics_interval, 30s);
+  }
+  EXPECT_EQ(publisher_.published.back().state, State::kHealthy);
+}
+
+TEST_F(ExecutorTest, WithoutAMetricsFileNothingIsRepublished) {
+  config_.metrics_file = "";
+  BootHealthy();
+  const size_t before = publisher_.published.size();
+  Run(1h);
+  EXPECT_EQ(publisher_.published.size(), before);
+}
+
+// What the alert rules read: passes that gave up (0 again once healthy, the
+// total kept), and disruptive steps against the hourly budget.
+TEST_F(ExecutorTest, TheSnapshotCountsGivingUpAndTheDisruptiveBudget) {
+  config_.ladder = {LadderStep::kRebind, LadderStep::kReup};
+  config_.max_disruptive_per_hour = 2;
+  tailscaled_.heals.clear();  // nothing heals it
+  BootHealthy();
+  Failover();
+  Run(2min);
+  Snapshot snapshot = daemon_->TakeSnapshot();
+  EXPECT_EQ(snapshot.state, State::kCooldown);
+  EXPECT_GE(snapshot.exhausted_passes, 1);
+  EXPECT_EQ(snapshot.counters.gave_up,
+            static_cast<uint64_t>(snapshot.exhausted_passes));
+  // One reup per pass, within the budget.
+  EXPECT_EQ(snapshot.disruptive_last_hour,
+            std::min(snapshot.exhausted_passes, 2));
+  EXPECT_EQ(snapshot.max_disruptive_per_hour, 2);
+  tailscaled_.Heal();
+  Run(10min);
+  snapshot = daemon_->TakeSnapshot();
+  EXPECT_EQ(snapshot.state, State::kHealthy);
+  EXPECT_EQ(snapshot.exhausted_passes, 0);
+  EXPECT_GE(snapshot.counters.gave_up, 1u);
+  Run(1h);
+  EXPECT_EQ(daemon_->TakeSnapshot().disruptive_last_hour, 0);
+}
+
 }  // namespace
 }  // namespace watchdog

@@ -310,9 +310,11 @@ class FakeServiceProbe final : public ServiceProbe {
 class FakePublisher final : public Publisher {
  public:
   std::vector<Snapshot> published;
+  std::vector<PublishTargets> targets;  // one per Publish, in order
   bool fail = false;
-  bool Publish(const Snapshot& snapshot, const PublishTargets&) override {
+  bool Publish(const Snapshot& snapshot, const PublishTargets& where) override {
     published.push_back(snapshot);
+    targets.push_back(where);
     return !fail;
   }
 };

@@ -155,6 +155,7 @@ struct Counters {
   std::map<std::string, uint64_t> actions;  // by step name, kicks included
   uint64_t recoveries = 0;
   uint64_t disruptive_skipped = 0;  // blocked by max_disruptive_per_hour
+  uint64_t gave_up = 0;             // ladder passes that ended in cooldown
 };
 
 struct LastAction {
@@ -194,6 +195,8 @@ class Machine {
   std::optional<std::chrono::milliseconds> last_time_to_recover() const {
     return last_time_to_recover_;
   }
+  // Ladder passes in a row that ended in cooldown; 0 again once healthy.
+  int exhausted_passes() const { return exhausted_passes_; }
   // Disruptive steps issued in the hour before `now`.
   int DisruptiveInLastHour(MonoTime now) const;
 

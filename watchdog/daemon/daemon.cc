@@ -54,6 +54,9 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (metrics_refresh_timer_) {
+    ports_.timers.CancelTimer(metrics_refresh_timer_);
+  }
 }
 
 void Daemon::Start() {
@@ -349,8 +352,11 @@ HookEnvironment Daemon::HookEnv(const std::string& event) const {
 void Daemon::FlushIfDirty() {
   if (!dirty_) return;
   dirty_ = false;
-  if (ports_.publisher.Publish(TakeSnapshot(),
-                               {config_.state_file, config_.metrics_file})) {
+  const bool published = ports_.publisher.Publish(
+      TakeSnapshot(),
+      {config_.state_file, config_.metrics_file, config_.metrics_interval});
+  ArmMetricsRefresh();
+  if (published) {
     publish_failures_ = 0;
     if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
     publish_retry_timer_ = 0;
@@ -369,6 +375,24 @@ void Daemon::ArmPublishRetry() {
       ports_.timers.AddTimer(ports_.timers.Now() + delay, [this] {
         publish_retry_timer_ = 0;
         dirty_ = true;
+      });
+}
+
+void Daemon::ArmMetricsRefresh() {
+  if (metrics_refresh_timer_) ports_.timers.CancelTimer(metrics_refresh_timer_);
+  metrics_refresh_timer_ = 0;
+  if (config_.metrics_file.empty()) return;
+  metrics_refresh_timer_ = ports_.timers.AddTimer(
+      ports_.timers.Now() + config_.metrics_interval, [this] {
+        metrics_refresh_timer_ = 0;
+        // Only the metrics: the state file may be on flash, and its readers
+        // have the daemon's pid to tell whether it runs.
+        if (!ports_.publisher.Publish(
+                TakeSnapshot(),
+                {"", config_.metrics_file, config_.metrics_interval})) {
+          ArmPublishRetry();
+        }
+        ArmMetricsRefresh();
       });
 }
 
@@ -398,6 +422,10 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  snapshot.exhausted_passes = machine_.exhausted_passes();
+  snapshot.disruptive_last_hour =
+      machine_.DisruptiveInLastHour(ports_.timers.Now());
+  snapshot.max_disruptive_per_hour = config_.max_disruptive_per_hour;
   return snapshot;
 }
 

@@ -102,6 +102,9 @@ class Daemon {
   void ExecuteStep(const RunStep& run);
   void ArmMachineTimer();
   void ArmPublishRetry();
+  // The metrics file is written again every metrics_interval while nothing
+  // changes: its timestamp shows the daemon is alive (the staleness alert).
+  void ArmMetricsRefresh();
   Actuator& actuator() const;
   ActionSettings Actions() const;
   HookEnvironment HookEnv(const std::string& event) const;
@@ -142,6 +145,7 @@ class Daemon {
   bool dirty_ = false;
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
+  Timers::TimerId metrics_refresh_timer_ = 0;
 };
 
 }  // namespace watchdog
