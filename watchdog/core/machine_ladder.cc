@@ -102,6 +102,7 @@ void Machine::EnterCooldown(MonoTime now, const std::string& why,
   // Exponential per consecutive exhausted ladder, capped at backoff_max.
   const milliseconds pause = Pause(exhausted_passes_);
   ++exhausted_passes_;
+  ++counters_.gave_up;
   running_step_.reset();
   // The pass is over: the next one, a cooldown later, may start with the
   // soft kick's call.

@@ -28,6 +28,7 @@
 #include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/inspector.h"
 #include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/snapshot.h"
 #include "watchdog/daemon/uplink_source.h"
 #include "watchdog/io/timers.h"
@@ -48,6 +49,9 @@ struct DaemonPorts {
   Actuator& dry_run;
   // tailscaled from the kernel's side: its sockets, its process.
   ConnectionSource& connections;
+  // Asked about tailscaled's unit when its LocalAPI is gone (reads only:
+  // also in a dry run).
+  ServiceProbe& service;
 };
 
 struct DaemonSettings {
@@ -107,12 +111,16 @@ class Daemon {
   // Hooks held while a marker is asked for, run when it is in.
   void ReleaseHooks();
   void Classify(bool force_event);
+  void ProbeService();
   void CheckTailscaleAddress();
   void Feed(Event event);
   void Execute(const Command& command);
   void ExecuteStep(const RunStep& run);
   void ArmMachineTimer();
   void ArmPublishRetry();
+  // The metrics file is written again every metrics_interval while nothing
+  // changes: its timestamp shows the daemon is alive (the staleness alert).
+  void ArmMetricsRefresh();
   Actuator& actuator() const;
   ActionSettings Actions() const;
   HookEnvironment HookEnv(const std::string& event) const;
@@ -134,6 +142,10 @@ class Daemon {
   std::optional<BackendState> bus_state_;
   std::optional<Prefs> prefs_;
   StartingClock starting_clock_;
+  // What systemd said of restart_command's unit since the LocalAPI went
+  // away (kUnknown while it answers, or with no such unit).
+  ServiceCondition service_condition_ = ServiceCondition::kUnknown;
+  bool probe_in_flight_ = false;
   std::optional<HealthVerdict> verdict_;
   bool status_in_flight_ = false;
   bool answer_machine_pending_ = false;
@@ -155,6 +167,7 @@ class Daemon {
   bool dirty_ = false;
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
+  Timers::TimerId metrics_refresh_timer_ = 0;
 };
 
 }  // namespace watchdog

@@ -83,11 +83,12 @@ class Process {
         publisher_(SystemdNotifier::FromEnvironment()),
         live_(Ports()),
         dry_run_(Ports()),
+        service_probe_(processes_),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
                  std::random_device{}(), LabTimeScale()},
                 {loop_, uplink_, client_, publisher_, live_, dry_run_,
-                 connections_}) {}
+                 connections_, service_probe_}) {}
 
   int Run();
 
@@ -109,6 +110,7 @@ class Process {
   LiveActuator live_;
   DryRunActuator dry_run_;
   KernelConnectionSource connections_;
+  SystemctlServiceProbe service_probe_;
   Daemon daemon_;
 };
 
@@ -137,6 +139,7 @@ int Process::Run() {
   publisher_.Stopping();
   spdlog::info("stopping");
   daemon_.Stop();
+  live_.StopHooks();
   if (processes_.running() > 0) {
     spdlog::info("waiting for {} child process(es) to end",
                  processes_.running());

@@ -50,6 +50,11 @@ struct Snapshot {
   Evidence evidence;
   Diagnosis diagnosis;
   std::optional<SupportMarker> support_marker;
+  // Ladder passes in a row that ended without healing (0 once healthy).
+  int exhausted_passes = 0;
+  // Disruptive steps in the hour before the snapshot, and the budget.
+  int disruptive_last_hour = 0;
+  int max_disruptive_per_hour = 0;
 };
 
 // Monotonic times of the snapshot become wall times through this pair of
