@@ -37,8 +37,10 @@ JudgedConnection ConnectionCheck::Judge(const ClassifiedConnection& c) {
     route = uplink_.RouteTo(c.socket.remote.address);
   }
   const netlink::Model* model = uplink_.model();
-  const ConnectionFacts facts = model ? FactsFromModel(c, *model, route)
-                                      : ConnectionFacts{c, true, "", route};
+  ConnectionFacts facts = model ? FactsFromModel(c, *model, route)
+                                : ConnectionFacts{c, true, "", route};
+  facts.predates_uplink_change =
+      at_change_.has_value() && at_change_->count(c.socket.cookie) > 0;
   const ConnectionVerdict verdict = JudgeConnection(facts, thresholds_);
   JudgedConnection judged;
   judged.kind = c.kind;
