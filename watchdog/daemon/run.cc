@@ -55,7 +55,7 @@ double LabTimeScale() {
   const char* text = std::getenv("TSWATCHDOG_LAB_TIME_SCALE");
   if (text == nullptr) return 1.0;
   const double scale = std::strtod(text, nullptr);
-  if (scale <= 0 || scale > 1) return 1.0;
+  if (scale <= 0 || scale >= 1) return 1.0;
   spdlog::warn(
       "TSWATCHDOG_LAB_TIME_SCALE={}: thresholds for a lab's "
       "tailscaled, not a real one",
