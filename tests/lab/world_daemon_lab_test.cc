@@ -9,6 +9,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -118,6 +119,14 @@ class WorldDaemonLab : public ::testing::Test {
   // Sets up `id`, starts tailscaled and the daemon, waits for Online and a
   // healthy daemon, makes the scenario fail; returns the failure's time.
   int64_t StartAndFail(const std::string& id) {
+    const Scenario* s = StartHealthy(id);
+    const int64_t t0 = NowMs();
+    s->fail(ctx_);
+    return t0;
+  }
+
+  // The same up to a healthy daemon, without the failure.
+  const Scenario* StartHealthy(const std::string& id) {
     const Scenario* s = FindScenario(id);
     EXPECT_NE(s, nullptr);
     s->setup(ctx_);
@@ -133,9 +142,16 @@ class WorldDaemonLab : public ::testing::Test {
           return !st.is_discarded() && st.value("state", "") == "healthy";
         },
         seconds(20)));
-    const int64_t t0 = NowMs();
-    s->fail(ctx_);
-    return t0;
+    return s;
+  }
+
+  // The daemon's view of tailscaled in its state file ("" until there).
+  std::string TailscaleVerdict() const {
+    std::ifstream in(dir_ + "/state.json");
+    json st = json::parse(in, nullptr, false);
+    if (st.is_discarded() || !st.contains("tailscale")) return "";
+    const json& v = st["tailscale"].value("verdict", json());
+    return v.is_string() ? v.get<std::string>() : "";
   }
 
   std::string dir_;
@@ -219,6 +235,26 @@ TEST_F(WorldDaemonLab, FailoverTailscaledNoticesNeedsNoDisruptiveStep) {
 TEST_F(WorldDaemonLab, RenumberedWanNeedsNoDisruptiveStep) {
   const int64_t t0 = StartAndFail("e");
   ExpectSelfHealed(*this, t0, events(), dir_, *fake_);
+}
+
+// A tailscaled that stops answering while nothing changes (SIGSTOP): no bus
+// line comes, no uplink event. The periodic check sees the process stopped
+// and asks for a status, which times out: unreachable within probe_interval
+// + the LocalAPI call timeout (10 s, not scaled): 25 s at real scale.
+TEST_F(WorldDaemonLab, AStoppedTailscaledIsNoticedWithinProbeIntervalAndACall) {
+  StartHealthy("a");
+  ASSERT_EQ(TailscaleVerdict(), "healthy");
+  ASSERT_EQ(::kill(fake_->pid(), SIGSTOP), 0);
+  const int64_t t0 = NowMs();
+  const milliseconds bound =
+      milliseconds(static_cast<int64_t>(15000 * kScale)) + seconds(10);
+  const bool noticed = fake::WaitUntil(
+      [&] { return TailscaleVerdict() == "unreachable"; }, bound + seconds(3));
+  const int64_t took = NowMs() - t0;
+  ::kill(fake_->pid(), SIGCONT);
+  EXPECT_TRUE(noticed) << "still " << TailscaleVerdict();
+  std::cout << "noticed " << took << " ms after SIGSTOP (bound "
+            << bound.count() << " ms)\n";
 }
 
 }  // namespace
