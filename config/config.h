@@ -96,7 +96,8 @@ struct Config {
   // outage is retried at most every 10 minutes.
   std::chrono::milliseconds backoff_max = std::chrono::minutes(10);
 
-  // Units restarted when the Tailscale IP (re)appears; opt-in because which
+  // Units brought back when the Tailscale IP (re)appears and after a
+  // recovery (sockets started, other units restarted); opt-in because which
   // units bind that address is host-specific (e.g. "ssh.socket").
   std::vector<std::string> restart_on_ip;
 
@@ -108,6 +109,10 @@ struct Config {
 
   // Prometheus textfile; empty: off (most hosts have no node_exporter).
   std::string metrics_file;
+
+  // How often the metrics file is rewritten while nothing changes, so that a
+  // file that stops moving means the daemon is gone (the staleness alert).
+  std::chrono::milliseconds metrics_interval = std::chrono::minutes(1);
 
   // Log every command instead of running it.
   bool dry_run = false;

@@ -223,8 +223,15 @@ class Harness {
   int Refreshes() const {
     return static_cast<int>(Of(variant_index<RefreshHealth>()).size());
   }
-  int DependentRestarts() const {
-    return static_cast<int>(Of(variant_index<RestartDependentUnits>()).size());
+  // RestartDependentUnits commands; `services`: only those that restart
+  // services too (all but the first view's).
+  int DependentRestarts(bool services = true) const {
+    int count = 0;
+    for (const Record& record : Of(variant_index<RestartDependentUnits>())) {
+      count +=
+          !services || std::get<RestartDependentUnits>(record.command).services;
+    }
+    return count;
   }
   int disruptive_total() const {
     return static_cast<int>(disruptive_times_.size());
@@ -248,7 +255,8 @@ class Harness {
             } else if constexpr (std::is_same_v<T, RefreshHealth>) {
               out << "RefreshHealth";
             } else if constexpr (std::is_same_v<T, RestartDependentUnits>) {
-              out << "RestartDependentUnits";
+              out << "RestartDependentUnits"
+                  << (command.services ? "" : " (sockets only)");
             } else {
               out << "RunHooks " << command.event;
             }
@@ -416,6 +424,22 @@ TEST(MachineUnitsTest, TheAddressAppearingRestartsTheUnitsInAnyState) {
   h.Send(TailscaleAddressEvent{false});
   h.Send(TailscaleAddressEvent{true});
   EXPECT_EQ(h.DependentRestarts(), 2);
+}
+
+// Issue 14, defect 1: an address present when the daemon starts is no
+// appearance. Restarting the units then (at every start of the daemon) left
+// Debian's Accept=no ssh.socket stopped once ssh.service ran; sockets are
+// only started, for the boot race, and services are left alone.
+TEST(MachineUnitsTest, AnAddressThereAtStartOnlyStartsTheSockets) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(/*services=*/false), 1);
+  EXPECT_EQ(h.DependentRestarts(), 0);
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(/*services=*/false), 1);
+  h.Send(TailscaleAddressEvent{false});
+  h.Send(TailscaleAddressEvent{true});  // that one appeared
+  EXPECT_EQ(h.DependentRestarts(), 1);
 }
 
 TEST(MachineUnitsTest, ARecoveryRestartsTheUnits) {
@@ -738,6 +762,10 @@ TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
   // After an hour the budget frees and the ladder reaches reup again.
   EXPECT_GT(h.disruptive_total(), 3);
   EXPECT_EQ(h.Hooks("gave-up"), static_cast<int>(gave_up_at.size()));
+  // The metrics behind the "ladder exhausted" alert.
+  EXPECT_EQ(h.machine().counters().gave_up, gave_up_at.size());
+  EXPECT_EQ(h.machine().exhausted_passes(),
+            static_cast<int>(gave_up_at.size()));
 }
 
 TEST(MachineStoryTest, LinkFlappingEvery200msForAMinute) {
@@ -900,6 +928,12 @@ TEST(MachineStoryTest, UnreachableWithoutARestartStepGivesUpWithoutActing) {
   EXPECT_TRUE(h.Steps().empty());
   EXPECT_EQ(h.Hooks("gave-up"), 1);
   EXPECT_EQ(h.Hooks("unhealthy"), 1);
+  EXPECT_EQ(h.machine().exhausted_passes(), 1);
+  // Healthy again: the passes in a row start over, the total stays.
+  h.Health(HealthKind::kHealthy);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.machine().exhausted_passes(), 0);
+  EXPECT_EQ(h.machine().counters().gave_up, 1u);
 }
 
 TEST(MachineStoryTest, UnreachableWithTheBudgetSpentGivesUp) {

@@ -35,7 +35,12 @@ class StderrCapture {
     s << in.rdbuf();
     return s.str();
   }
-  int fd() const { return fd_; }
+  // $JOURNAL_STREAM as systemd would set it for this stderr.
+  std::string JournalStream() const {
+    struct stat st {};
+    EXPECT_EQ(fstat(fd_, &st), 0);
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  }
 
  private:
   int fd_ = -1, saved_ = -1;
@@ -84,17 +89,26 @@ TEST(Logging, ForeignTextCannotForgeALineInAnyStyle) {
 
 TEST(Logging, DetectsTheJournalOnlyWhenStderrIsIt) {
   StderrCapture capture;
-  struct stat st {};
-  ASSERT_EQ(fstat(capture.fd(), &st), 0);
-  const std::string ours =
-      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  setenv("JOURNAL_STREAM", ours.c_str(), 1);
+  setenv("JOURNAL_STREAM", capture.JournalStream().c_str(), 1);
   EXPECT_EQ(DetectLogStyle(), LogStyle::kJournal);
   // A wrapper that redirected stderr elsewhere: not the journal any more.
   setenv("JOURNAL_STREAM", "1:2", 1);
   EXPECT_EQ(DetectLogStyle(), LogStyle::kPlain);
   unsetenv("JOURNAL_STREAM");
   EXPECT_EQ(DetectLogStyle(), LogStyle::kPlain);  // a file, not a tty
+}
+
+// Issue 14, defect 4: a bad config at start went to the journal at info, so
+// `journalctl -p err` did not say why the unit failed.
+TEST(Logging, AStartupErrorIsAnErrorInTheJournal) {
+  StderrCapture capture;
+  setenv("JOURNAL_STREAM", capture.JournalStream().c_str(), 1);
+  PrintStartupError("tswatchdog: /etc/t.toml:1: key 'grace': bad");
+  unsetenv("JOURNAL_STREAM");
+  PrintStartupError("tswatchdog: elsewhere, plain");
+  EXPECT_EQ(capture.Text(),
+            "<3>tswatchdog: /etc/t.toml:1: key 'grace': bad\n"
+            "tswatchdog: elsewhere, plain\n");
 }
 
 }  // namespace

@@ -335,9 +335,10 @@ TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
       << metrics;
 }
 
-// restart_on_ip: the listed units are restarted when a Tailscale address
-// appears on tailscale0 and after a recovery; hooks run on the events with
-// their environment, and a failing hook is logged and changes nothing.
+// restart_on_ip: the listed units are brought back when a Tailscale address
+// appears on tailscale0 and after a recovery (a socket is started, never
+// restarted); hooks run on the events with their environment, and a
+// failing hook is logged and changes nothing.
 TEST_F(DaemonLab, RestartOnIpAndHooks) {
   LAB_RUN(kWan0ThenWan1);
   // A stand-in systemctl first on PATH records what it is asked (there is no
@@ -373,7 +374,7 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
       /*capture_log=*/true);
   ASSERT_TRUE(WaitStateIs("healthy"));
 
-  // tailscaled brings up its address: ssh.socket is restarted once.
+  // tailscaled brings up its address: ssh.socket is started once.
   LAB_RUN(
       "ip tuntap add dev tailscale0 mode tun\nip link set tailscale0 up\n"
       "ip addr add 100.101.102.103/32 dev tailscale0");
@@ -381,8 +382,9 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
                               seconds(10)));
   std::string line;
   std::getline(std::ifstream(systemctl_log), line);
-  // "--": a unit name is never taken for an option (issue 13, defect 7).
-  EXPECT_EQ(line, "restart -- ssh.socket");
+  // Sockets are started, never restarted; "--": a unit name is never taken
+  // for an option (issue 13, defect 7).
+  EXPECT_EQ(line, "start -- ssh.socket");
 
   // A failover healed by start: hooks for each event, and ssh.socket again.
   fake_->MustControl("stuck control");

@@ -160,6 +160,19 @@ TEST_F(RunCli, PrintConfigShowsFileAndFlagsMerged) {
   EXPECT_EQ(again, out);
 }
 
+// What the systemd unit's ExecReload= runs before it sends SIGHUP.
+TEST_F(RunCli, CheckConfigIsSilentOnAGoodConfigAndNamesTheErrorOfABadOne) {
+  std::string out;
+  EXPECT_EQ(Run({"run", "--config", WriteConfig("grace = \"45s\"\n"),
+                 "--check-config"},
+                &out),
+            0);
+  EXPECT_EQ(out, "");
+  const std::string path = WriteConfig("debounce = \"2s\"\ngrace = 5\n");
+  EXPECT_EQ(Run({"run", "--config", path, "--check-config"}, &out), 2);
+  EXPECT_NE(out.find(path + ":2: key 'grace'"), std::string::npos) << out;
+}
+
 TEST_F(RunCli, StatusWithoutAStateFileExitsTwo) {
   std::string out;
   EXPECT_EQ(Run({"status", "--config", WriteConfig(""), "--state-file",

@@ -188,6 +188,7 @@ write_uci "config tswatchdog 'main'
 	option hooks_dir '/etc/tswatchdog/hooks.d'
 	option state_file '/tmp/tsw/state.json'
 	option metrics_file '/tmp/tsw/metrics.prom'
+	option metrics_interval '15s'
 	option dry_run 'yes'
 	option log_level 'debug'
 	option log_style 'plain'
@@ -202,7 +203,7 @@ expect "every option set" "$(instance "$prog" run \
 	--max-disruptive-per-hour 0 --backoff-initial 5s --backoff-max 5m \
 	--restart-on-ip uhttpd,dropbear --hooks-dir /etc/tswatchdog/hooks.d \
 	--state-file /tmp/tsw/state.json --metrics-file /tmp/tsw/metrics.prom \
-	--dry-run=true --log-level debug --log-style plain --tailscale-interface ts0 \
+	--metrics-interval 15s --dry-run=true --log-level debug --log-style plain --tailscale-interface ts0 \
 	--debug)" "$out"
 daemon_accepts "every option set" "$out" \
 	'socket = "/tmp/ts.sock"' 'debounce = "2s"' 'settle_max = "30s"' \
@@ -214,7 +215,8 @@ daemon_accepts "every option set" "$out" \
 	'backoff_max = "5m"' 'restart_on_ip = [ "uhttpd", "dropbear" ]' \
 	'hooks_dir = "/etc/tswatchdog/hooks.d"' \
 	'state_file = "/tmp/tsw/state.json"' \
-	'metrics_file = "/tmp/tsw/metrics.prom"' 'dry_run = true' \
+	'metrics_file = "/tmp/tsw/metrics.prom"' 'metrics_interval = "15s"' \
+	'dry_run = true' \
 	'log_level = "debug"' 'log_style = "plain"' 'tailscale_interface = "ts0"'
 
 # --- Lists written as plain options, and boolean spellings -----------------

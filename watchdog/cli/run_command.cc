@@ -2,7 +2,6 @@
 // supervise it; it never forks).
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cxxopts.hpp>
 #include <iostream>
 #include <system_error>
@@ -45,9 +44,11 @@ config::Result<config::Config> LoadForRun(const cxxopts::ParseResult& args) {
 
 }  // namespace
 
-int RunDaemonCommand(int argc, char** argv) {
-  // Kept alive for the SIGHUP reload, which re-reads the file under the
-  // same flags.
+namespace {
+
+// `run`'s options: every config key, and the command's own. Kept alive for
+// the SIGHUP reload, which re-reads the file under the same flags.
+cxxopts::Options& RunOptions() {
   static cxxopts::Options options(
       "tswatchdog run",
       "Keep tailscaled healthy through uplink changes. Runs in the "
@@ -55,12 +56,22 @@ int RunDaemonCommand(int argc, char** argv) {
   config::AddOptions(options);
   options.add_options()("debug", "log every parsed change and every decision")(
       "print-config", "print the effective config as TOML and exit")(
-      "h,help", "show this help");
+      "check-config",
+      "check the config (file and flags) and exit: 0 valid, 2 not (the "
+      "systemd unit's ExecReload= runs it before SIGHUP)")("h,help",
+                                                           "show this help");
+  return options;
+}
+
+}  // namespace
+
+int RunDaemonCommand(int argc, char** argv) {
+  cxxopts::Options& options = RunOptions();
   static cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog run: %s\n", e.what());
+    PrintStartupError(std::string("tswatchdog run: ") + e.what());
     return 2;
   }
   if (args.count("help")) {
@@ -68,19 +79,19 @@ int RunDaemonCommand(int argc, char** argv) {
     return 0;
   }
   if (!args.unmatched().empty()) {
-    std::fprintf(stderr,
-                 "tswatchdog run: unexpected argument '%s' (booleans take "
-                 "--flag=false, not --flag false)\n",
-                 args.unmatched().front().c_str());
+    PrintStartupError("tswatchdog run: unexpected argument '" +
+                      args.unmatched().front() +
+                      "' (booleans take --flag=false, not --flag false)");
     return 2;
   }
   // As at a start, also for --print-config (OpenWrt's init script checks).
   config::Result<config::Config> loaded = LoadForRun(args);
   if (!loaded.ok()) {
-    std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
+    PrintStartupError("tswatchdog: " + loaded.error().ToString());
     return 2;
   }
   const config::Config& config = loaded.value();
+  if (args.count("check-config")) return 0;
   if (args.count("print-config")) {
     std::cout << config::ToToml(config);
     return 0;

@@ -299,9 +299,15 @@ void Machine::OnStepFinished(const StepFinished& event, MonoTime now,
 // restarting them acts on nothing tailscaled does.
 void Machine::OnTailscaleAddress(const TailscaleAddressEvent& event,
                                  Commands& out) {
+  const bool first_view = !address_present_.has_value();
   const bool appeared = event.present && address_present_ != true;
   address_present_ = event.present;
   if (!event.present) units_restarted_ = false;
+  if (first_view && event.present) {
+    out.push_back(RestartDependentUnits{
+        "the Tailscale address is there at start", /*services=*/false});
+    return;
+  }
   if (appeared && !units_restarted_) {
     RestartUnits("the Tailscale address appeared", out);
   }

@@ -126,11 +126,17 @@ struct RunStep {
 // Fetch status?peers=false now and answer with a HealthEvent.
 struct RefreshHealth {};
 
-// Restart the units of `restart_on_ip`: when the Tailscale address appears,
-// and after a recovery with the address present; at most once between two
-// losses of the address or two episodes.
+// Bring back the units of `restart_on_ip`: when the Tailscale address
+// appears, and after a recovery with the address present; at most once
+// between two losses of the address or two episodes. A socket unit is only
+// started (a listening one is left alone: restarting an Accept=no socket
+// whose service runs leaves it stopped), a service is restarted.
+// `services` is false for the address already there when the daemon starts:
+// that is no appearance, so services are left alone and only sockets that
+// failed before it existed (the boot race) are started.
 struct RestartDependentUnits {
   std::string why;  // "the Tailscale address appeared", "recovered"
+  bool services = true;
 };
 
 // Run the hooks for `event`: "uplink-changed", "unhealthy", "action",
@@ -149,6 +155,7 @@ struct Counters {
   std::map<std::string, uint64_t> actions;  // by step name, kicks included
   uint64_t recoveries = 0;
   uint64_t disruptive_skipped = 0;  // blocked by max_disruptive_per_hour
+  uint64_t gave_up = 0;             // ladder passes that ended in cooldown
 };
 
 struct LastAction {
@@ -188,6 +195,8 @@ class Machine {
   std::optional<std::chrono::milliseconds> last_time_to_recover() const {
     return last_time_to_recover_;
   }
+  // Ladder passes in a row that ended in cooldown; 0 again once healthy.
+  int exhausted_passes() const { return exhausted_passes_; }
   // Disruptive steps issued in the hour before `now`.
   int DisruptiveInLastHour(MonoTime now) const;
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "watchdog/core/service_state.h"
 #include "watchdog/daemon/conntrack_step.h"
 
 namespace watchdog {
@@ -17,6 +18,21 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
   std::string text;
   for (const auto& a : argv) text += (text.empty() ? "" : " ") + a;
   return text;
+}
+
+// The units of restart_on_ip this request brings back: all of them, or
+// (for the address already there at start) the sockets only.
+std::vector<std::string> UnitsToBringBack(const RestartDependentUnits& request,
+                                          const ActionSettings& settings) {
+  std::vector<std::string> units;
+  for (const std::string& unit : settings.restart_on_ip) {
+    if (request.services || IsSocketUnit(unit)) {
+      units.push_back(unit);
+    } else {
+      spdlog::debug("restart_on_ip: {} left alone ({})", unit, request.why);
+    }
+  }
+  return units;
 }
 
 template <typename T>
@@ -73,7 +89,7 @@ std::vector<std::string> UnitRestartCommand(const std::string& unit) {
       access(init_script.c_str(), X_OK) == 0) {
     return {init_script, "restart"};
   }
-  return {"systemctl", "restart", "--", unit};
+  return SystemctlCommandForUnit(unit);
 }
 
 // --- Live -------------------------------------------------------------------
@@ -217,20 +233,27 @@ void LiveActuator::StopHooks() {
   hook_queue_.Clear();
 }
 
-void LiveActuator::RestartUnits(const std::string& why,
+void LiveActuator::RestartUnits(const RestartDependentUnits& request,
                                 const ActionSettings& settings) {
-  for (const std::string& unit : settings.restart_on_ip) {
-    spdlog::info("restarting {} ({})", unit, why);
-    ports_.processes.Run(ports_.unit_restart_argv(unit),
-                         settings.restart_timeout, {},
-                         [unit](const ProcessResult& result) {
-                           if (result.ok()) {
-                             spdlog::info("restarted {}", unit);
-                           } else {
-                             spdlog::warn("restarting {} failed: {} {}", unit,
-                                          result.Describe(), result.output);
-                           }
-                         });
+  for (const std::string& unit : UnitsToBringBack(request, settings)) {
+    std::vector<std::string> argv = ports_.unit_restart_argv(unit);
+    spdlog::info("{} ({})", JoinArgv(argv), request.why);
+    ports_.processes.Run(
+        std::move(argv), settings.restart_timeout, {},
+        [unit](const ProcessResult& result) {
+          if (result.ok()) {
+            spdlog::info("restart_on_ip: {} is up", unit);
+          } else {
+            // A stopped Accept=no socket whose service runs is refused
+            // ("Socket service ... already active, refusing"): nothing
+            // else is done to it; restarting the service would make it
+            // bind every address.
+            spdlog::warn(
+                "restart_on_ip: bringing {} back failed: {}{}{}", unit,
+                result.Describe(),
+                result.output.empty() ? "" : "; output: ", result.output);
+          }
+        });
   }
 }
 
@@ -259,11 +282,11 @@ void DryRunActuator::RunHooks(const std::string& event,
   }
 }
 
-void DryRunActuator::RestartUnits(const std::string& why,
+void DryRunActuator::RestartUnits(const RestartDependentUnits& request,
                                   const ActionSettings& settings) {
-  for (const std::string& unit : settings.restart_on_ip) {
+  for (const std::string& unit : UnitsToBringBack(request, settings)) {
     spdlog::info("dry run: would run {} ({})",
-                 JoinArgv(ports_.unit_restart_argv(unit)), why);
+                 JoinArgv(ports_.unit_restart_argv(unit)), request.why);
   }
 }
 

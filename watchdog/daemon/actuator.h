@@ -19,6 +19,7 @@
 #include "netlink/conntrack.h"
 #include "watchdog/core/ladder.h"
 #include "watchdog/daemon/hooks.h"
+#include "watchdog/core/machine.h"
 #include "watchdog/io/process_runner.h"
 #include "watchdog/localapi/localapi_client.h"
 
@@ -57,7 +58,8 @@ class Actuator {
                        const ActionSettings& settings, StepDone done) = 0;
   virtual void RunHooks(const std::string& event, const HookEnvironment& env,
                         const ActionSettings& settings) = 0;
-  virtual void RestartUnits(const std::string& why,
+  // Brings back the units of restart_on_ip (see RestartDependentUnits).
+  virtual void RestartUnits(const RestartDependentUnits& request,
                             const ActionSettings& settings) = 0;
 };
 
@@ -69,7 +71,7 @@ struct ActuatorPorts {
   // The hooks of `dir` that may run, sorted by name (run-parts order), and
   // what was refused (hooks.h).
   using ListHooks = std::function<HookListing(const std::string& dir)>;
-  // The command that restarts `unit`.
+  // The command that brings `unit` back (UnitRestartCommand).
   using UnitRestartArgv =
       std::function<std::vector<std::string>(const std::string& unit)>;
 
@@ -81,9 +83,9 @@ struct ActuatorPorts {
 };
 
 // The real ports' system parts: netlink::DeleteConntrackBoundTo,
-// ListHookPrograms (hooks.h), and `systemctl restart -- UNIT` where systemd
-// runs, else the init script /etc/init.d/UNIT when it is a regular file
-// (OpenWrt, SysV).
+// ListHookPrograms (hooks.h), and SystemctlCommandForUnit where systemd runs
+// (start a socket, restart the rest; `--` before the name), else the init
+// script /etc/init.d/UNIT restart when it is a regular file (OpenWrt, SysV).
 std::vector<std::string> UnitRestartCommand(const std::string& unit);
 
 // Says what the hook directory refused, each time that changes (not on every
@@ -110,7 +112,7 @@ class LiveActuator final : public Actuator {
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
   // Shutdown: no further hook starts (the one running is the process
   // runner's to end).
@@ -147,7 +149,7 @@ class DryRunActuator final : public Actuator {
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
 
  private:

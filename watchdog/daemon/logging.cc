@@ -96,6 +96,12 @@ spdlog::level::level_enum SpdlogLevel(config::LogLevel level) {
   return spdlog::level::info;
 }
 
+void PrintStartupError(std::string_view message) {
+  const char* prefix = DetectLogStyle() == LogStyle::kJournal ? "<3>" : "";
+  std::fprintf(stderr, "%s%.*s\n", prefix, static_cast<int>(message.size()),
+               message.data());
+}
+
 LogStyle DetectLogStyle() {
   if (const char* stream = std::getenv("JOURNAL_STREAM")) {
     // "<dev>:<inode>" of the journal's stream socket; it is ours only if

@@ -18,7 +18,8 @@ bool StatePublisher::Publish(const Snapshot& snapshot,
   const nlohmann::json state = StateJson(snapshot, ClockPair::Now(), getpid());
   bool ok = true;
   if (!targets.metrics_file.empty()) {
-    ok &= Write(metrics_output_, targets.metrics_file, RenderMetrics(state));
+    ok &= Write(metrics_output_, targets.metrics_file,
+                RenderMetrics(state, targets.metrics_interval));
   }
   if (!targets.state_file.empty()) {
     // Strings are made valid UTF-8 where they enter; `replace` is the last

@@ -66,10 +66,12 @@ class Process {
         publisher_(SystemdNotifier::FromEnvironment()),
         live_(Ports()),
         dry_run_(Ports()),
+        service_probe_(processes_),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
                  std::random_device{}()},
-                {loop_, uplink_, client_, publisher_, live_, dry_run_}) {}
+                {loop_, uplink_, client_, publisher_, live_, dry_run_,
+                 service_probe_}) {}
 
   int Run();
 
@@ -90,6 +92,7 @@ class Process {
   StatePublisher publisher_;
   LiveActuator live_;
   DryRunActuator dry_run_;
+  SystemctlServiceProbe service_probe_;
   Daemon daemon_;
 };
 
