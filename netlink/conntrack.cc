@@ -1,6 +1,7 @@
 #include "netlink/conntrack.h"
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 
 #ifdef TSWATCHDOG_WITH_CONNTRACK
@@ -42,6 +43,47 @@ std::optional<size_t> BoundTo(const ConntrackTuple& entry,
     }
   }
   return std::nullopt;
+}
+
+namespace {
+
+bool IsUnspecified(const IpAddress& ip) {
+  for (size_t i = 0; i < ip.size(); ++i) {
+    if (ip.data()[i] != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<FlowSelector> FlowsOfSockets(
+    std::span<const SocketRecord> sockets) {
+  std::vector<FlowSelector> flows;
+  for (const SocketRecord& s : sockets) {
+    FlowSelector f;
+    f.protocol = s.protocol;
+    f.local_port = s.local.port;
+    if (!IsUnspecified(s.local.address)) f.local_address = s.local.address;
+    if (!IsUnspecified(s.remote.address) && s.remote.port != 0) {
+      f.remote_address = s.remote.address;
+      f.remote_port = s.remote.port;
+    }
+    if (std::find(flows.begin(), flows.end(), f) == flows.end()) {
+      flows.push_back(std::move(f));
+    }
+  }
+  return flows;
+}
+
+bool MatchesFlow(const ConntrackEntry& entry,
+                 std::span<const FlowSelector> flows, CtMarkMatch mark) {
+  if ((entry.mark & mark.mask) != mark.value) return false;
+  return std::any_of(flows.begin(), flows.end(), [&](const FlowSelector& f) {
+    return f.protocol == entry.protocol && f.local_port == entry.orig_sport &&
+           (!f.local_address || f.local_address == entry.tuple.orig_src) &&
+           (!f.remote_address || (f.remote_address == entry.orig_dst &&
+                                  f.remote_port == entry.orig_dport));
+  });
 }
 
 size_t ConntrackResult::total_matched() const {
@@ -91,13 +133,28 @@ NlSock Connect(std::string* error) {
   return sk;
 }
 
+// Which bucket an entry falls in (an old source, a flow set), or none.
+using Matcher = std::function<std::optional<size_t>(const ConntrackEntry&)>;
+
 struct DumpState {
-  std::span<const OldSource> old;
+  const Matcher* match;
   const ConntrackOptions* options;
   ConntrackResult* result;
-  // Matched entries to delete, with the index of their old source.
+  // Matched entries to delete, with their bucket.
   std::vector<std::pair<CtRef, size_t>> to_delete;
 };
+
+ConntrackEntry ReadEntry(nfnl_ct* ct) {
+  ConntrackEntry t;
+  t.tuple.orig_src = ToIp(nfnl_ct_get_src(ct, /*repl=*/0));
+  t.tuple.reply_dst = ToIp(nfnl_ct_get_dst(ct, /*repl=*/1));
+  t.protocol = nfnl_ct_get_proto(ct);
+  t.orig_dst = ToIp(nfnl_ct_get_dst(ct, 0));
+  if (nfnl_ct_test_src_port(ct, 0)) t.orig_sport = nfnl_ct_get_src_port(ct, 0);
+  if (nfnl_ct_test_dst_port(ct, 0)) t.orig_dport = nfnl_ct_get_dst_port(ct, 0);
+  if (nfnl_ct_test_mark(ct)) t.mark = nfnl_ct_get_mark(ct);
+  return t;
+}
 
 int OnEntry(nl_msg* msg, void* arg) {
   auto* state = static_cast<DumpState*>(arg);
@@ -110,9 +167,7 @@ int OnEntry(nl_msg* msg, void* arg) {
   nfnl_ct* parsed = nullptr;
   if (nfnlmsg_ct_parse(nlmsg_hdr(msg), &parsed) < 0) return NL_SKIP;
   CtRef ct(parsed);
-  ConntrackTuple tuple{ToIp(nfnl_ct_get_src(ct.get(), /*repl=*/0)),
-                       ToIp(nfnl_ct_get_dst(ct.get(), /*repl=*/1))};
-  std::optional<size_t> which = BoundTo(tuple, state->old);
+  std::optional<size_t> which = (*state->match)(ReadEntry(ct.get()));
   if (!which) return NL_OK;
   ++result.matched[*which];
   if (state->options->dry_run) return NL_OK;
@@ -124,51 +179,76 @@ int OnEntry(nl_msg* msg, void* arg) {
   return NL_OK;
 }
 
+// Dumps the table, then deletes what `match` picked (bounded by `options`).
+void DumpAndDelete(const Matcher& match, const ConntrackOptions& options,
+                   ConntrackResult* result) {
+  // One socket for the dump; a fresh one for the deletes, so that a dump cut
+  // short at max_examined leaves nothing unread in their way.
+  NlSock dump = Connect(&result->error);
+  if (!dump) return;
+  DumpState state{&match, &options, result, {}};
+  nl_socket_modify_cb(dump.get(), NL_CB_VALID, NL_CB_CUSTOM, OnEntry, &state);
+  if (int err = nfnl_ct_dump_request(dump.get()); err < 0) {
+    result->error = std::string("conntrack: dump request: ") + nl_geterror(err);
+    return;
+  }
+  if (int err = nl_recvmsgs_default(dump.get()); err < 0) {
+    result->error = std::string("conntrack: dump: ") + nl_geterror(err);
+    return;
+  }
+  dump.reset();
+  if (state.to_delete.empty()) return;
+
+  NlSock del = Connect(&result->error);
+  if (!del) return;
+  for (const auto& [ct, which] : state.to_delete) {
+    int err = nfnl_ct_del(del.get(), ct.get(), 0);
+    if (err == 0) {
+      ++result->deleted[which];
+    } else if (err != -NLE_OBJ_NOTFOUND) {  // timed out meanwhile: gone anyway
+      if (result->failed++ == 0) {
+        result->failure = std::string("conntrack: delete: ") + nl_geterror(err);
+      }
+    }
+  }
+}
+
+ConntrackResult Run(size_t buckets, const Matcher& match,
+                    const ConntrackOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  ConntrackResult result;
+  result.matched.assign(buckets, 0);
+  result.deleted.assign(buckets, 0);
+  if (buckets > 0) DumpAndDelete(match, options, &result);
+  result.took = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return result;
+}
+
 }  // namespace
 
 ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
                                        const ConntrackOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  ConntrackResult result;
-  result.matched.assign(old.size(), 0);
-  result.deleted.assign(old.size(), 0);
-  auto finish = [&] {
-    result.took = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
-    return result;
-  };
-  if (old.empty()) return finish();
+  return Run(
+      old.size(),
+      [&](const ConntrackEntry& e) { return BoundTo(e.tuple, old); }, options);
+}
 
-  // One socket for the dump; a fresh one for the deletes, so that a dump cut
-  // short at max_examined leaves nothing unread in their way.
-  NlSock dump = Connect(&result.error);
-  if (!dump) return finish();
-  DumpState state{old, &options, &result, {}};
-  nl_socket_modify_cb(dump.get(), NL_CB_VALID, NL_CB_CUSTOM, OnEntry, &state);
-  if (int err = nfnl_ct_dump_request(dump.get()); err < 0) {
-    result.error = std::string("conntrack: dump request: ") + nl_geterror(err);
-    return finish();
+ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector> flows,
+                                     CtMarkMatch mark,
+                                     const ConntrackOptions& options) {
+  ConntrackResult result = Run(
+      flows.empty() ? 0 : 1,
+      [&](const ConntrackEntry& e) -> std::optional<size_t> {
+        if (MatchesFlow(e, flows, mark)) return 0;
+        return std::nullopt;
+      },
+      options);
+  if (flows.empty()) {
+    result.matched.assign(1, 0);
+    result.deleted.assign(1, 0);
   }
-  if (int err = nl_recvmsgs_default(dump.get()); err < 0) {
-    result.error = std::string("conntrack: dump: ") + nl_geterror(err);
-    return finish();
-  }
-  dump.reset();
-  if (state.to_delete.empty()) return finish();
-
-  NlSock del = Connect(&result.error);
-  if (!del) return finish();
-  for (const auto& [ct, which] : state.to_delete) {
-    int err = nfnl_ct_del(del.get(), ct.get(), 0);
-    if (err == 0) {
-      ++result.deleted[which];
-    } else if (err != -NLE_OBJ_NOTFOUND) {  // timed out meanwhile: gone anyway
-      if (result.failed++ == 0) {
-        result.failure = std::string("conntrack: delete: ") + nl_geterror(err);
-      }
-    }
-  }
-  return finish();
+  return result;
 }
 
 #else  // !TSWATCHDOG_WITH_CONNTRACK
@@ -182,6 +262,12 @@ ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
       "this tswatchdog was built without conntrack support "
       "(TSWATCHDOG_WITH_CONNTRACK=OFF: no libnl-nf)";
   return result;
+}
+
+ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector>, CtMarkMatch,
+                                     const ConntrackOptions&) {
+  const OldSource none[1] = {};
+  return DeleteConntrackBoundTo(none, {});
 }
 
 #endif  // TSWATCHDOG_WITH_CONNTRACK

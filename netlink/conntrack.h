@@ -13,12 +13,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "netlink/address.h"
+#include "netlink/sock_diag.h"
 #include "netlink/uplink.h"
 
 namespace netlink {
@@ -63,12 +65,50 @@ struct ConntrackTuple {
   std::optional<IpAddress> reply_dst;  // where replies go: the SNAT address
 };
 
+// What we read of a conntrack entry.
+struct ConntrackEntry {
+  ConntrackTuple tuple;
+  uint8_t protocol = 0;  // IPPROTO_TCP, IPPROTO_UDP, ...
+  std::optional<IpAddress> orig_dst;
+  uint16_t orig_sport = 0;
+  uint16_t orig_dport = 0;
+  uint32_t mark = 0;  // ctmark (mwan3 keeps its WAN's mark here)
+};
+
 // The old source an entry is bound to, or nullopt. Bound to A: its
 // original-direction source is A (router-originated flows, such as
 // tailscaled's own UDP socket) or its reply-direction destination is A
 // (flows SNATed or masqueraded to A). Both families.
 std::optional<size_t> BoundTo(const ConntrackTuple& entry,
                               std::span<const OldSource> old);
+
+// Mode B (mwan3, tailscaled's rules at 5210): one of tailscaled's flows as
+// its socket shows it, i.e. the original direction of its conntrack entries
+// (its own packets start them). An unconnected UDP socket (magicsock's)
+// matches every remote; a wildcard-bound one (0.0.0.0:41641) every local
+// address the kernel picked.
+struct FlowSelector {
+  uint8_t protocol = 0;
+  std::optional<IpAddress> local_address;  // nullopt: wildcard
+  uint16_t local_port = 0;
+  std::optional<IpAddress> remote_address;  // nullopt: any remote
+  uint16_t remote_port = 0;                 // with remote_address
+  bool operator==(const FlowSelector&) const = default;
+};
+
+// The flows of sockets from a sock_diag dump (TCP and UDP).
+std::vector<FlowSelector> FlowsOfSockets(std::span<const SocketRecord> sockets);
+
+// ctmark & mask == value: mwan3's WAN `id` is
+// {Mwan3IdToMark(id, 0x3f00), 0x3f00}.
+struct CtMarkMatch {
+  uint32_t value = 0;
+  uint32_t mask = 0;
+};
+
+// Whether an entry is one of `flows` and carries `mark`.
+bool MatchesFlow(const ConntrackEntry& entry,
+                 std::span<const FlowSelector> flows, CtMarkMatch mark);
 
 struct ConntrackOptions {
   bool dry_run = false;  // count the matches, delete nothing
@@ -100,6 +140,13 @@ struct ConntrackResult {
 // TSWATCHDOG_WITH_CONNTRACK (a build without libnl-nf) it returns an error.
 ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
                                        const ConntrackOptions& options);
+
+// Mode B's cleanup: deletes (or counts) the entries of `flows` that carry
+// `mark`, and no other; never the whole table (mwan3's own flush_conntrack
+// does that). The result has one bucket (matched[0], deleted[0]).
+ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector> flows,
+                                     CtMarkMatch mark,
+                                     const ConntrackOptions& options);
 
 }  // namespace netlink
 

@@ -12,6 +12,14 @@
 
 namespace netlink {
 
+// Kernel constants the layers above need without including the kernel's
+// headers (parser.cc checks them against those).
+inline constexpr uint32_t kRouteTableMain = 254;      // RT_TABLE_MAIN
+inline constexpr uint8_t kRouteTypeUnicast = 1;       // RTN_UNICAST
+inline constexpr uint8_t kRuleActionToTable = 1;      // FR_ACT_TO_TBL
+inline constexpr uint8_t kRuleActionBlackhole = 6;    // FR_ACT_BLACKHOLE
+inline constexpr uint8_t kRuleActionUnreachable = 7;  // FR_ACT_UNREACHABLE
+
 struct LinkMessage {
   bool deleted = false;
   int32_t index = 0;
@@ -56,6 +64,7 @@ struct RuleMessage {
   uint32_t priority = 0;
   std::optional<uint32_t> fwmark;
   std::optional<uint32_t> fwmask;
+  std::string iifname;  // FRA_IIFNAME ("iif DEV"); empty if absent
 };
 
 struct DoneMessage {};

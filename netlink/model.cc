@@ -165,7 +165,8 @@ Relevance Model::ApplyRoute(const RouteMessage& msg) {
     changed = Relevance::kChanged;
   } else if (it->second.oif != msg.oif || it->second.gateway != msg.gateway ||
              it->second.prefsrc != msg.prefsrc || it->second.type != msg.type ||
-             it->second.flags != msg.flags) {
+             it->second.flags != msg.flags ||
+             it->second.protocol != msg.protocol) {
     it->second = msg;
     changed = Relevance::kChanged;
   }
@@ -180,15 +181,31 @@ Relevance Model::ApplyRoute(const RouteMessage& msg) {
 
 Relevance Model::ApplyRule(const RuleMessage& msg) {
   const RuleKey key{msg.family, msg.priority,           msg.table,
-                    msg.action, msg.fwmark.value_or(0), msg.fwmask.value_or(0)};
+                    msg.action, msg.fwmark.value_or(0), msg.fwmask.value_or(0),
+                    msg.iifname};
   Relevance changed = Relevance::kUnchanged;
-  if (msg.deleted ? rules_.erase(key) > 0 : rules_.insert(key).second) {
+  if (msg.deleted ? rules_.erase(key) > 0
+                  : rules_.try_emplace(key, msg).second) {
     changed = Relevance::kChanged;
   }
   const bool tailscale = std::find(policy_.tailscale_tables.begin(),
                                    policy_.tailscale_tables.end(),
                                    msg.table) != policy_.tailscale_tables.end();
   return tailscale ? Relevance::kIgnored : changed;
+}
+
+std::vector<RuleMessage> Model::rules() const {
+  std::vector<RuleMessage> out;
+  out.reserve(rules_.size());
+  for (const auto& entry : rules_) out.push_back(entry.second);
+  return out;
+}
+
+std::vector<RouteMessage> Model::routes() const {
+  std::vector<RouteMessage> out;
+  out.reserve(routes_.size());
+  for (const auto& entry : routes_) out.push_back(entry.second);
+  return out;
 }
 
 }  // namespace netlink

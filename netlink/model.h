@@ -82,6 +82,11 @@ class Model {
   size_t address_count() const { return addresses_.size(); }
   size_t route_count() const { return routes_.size(); }
   size_t rule_count() const { return rules_.size(); }
+  // Every rule, v4 then v6, by priority (mwan3 detection reads them).
+  std::vector<RuleMessage> rules() const;
+  // The stored routes (those short enough to carry the uplink, see
+  // kMaxUplinkPrefixV4): default routes of every table among them.
+  std::vector<RouteMessage> routes() const;
   const IgnorePolicy& policy() const { return policy_; }
 
  private:
@@ -90,9 +95,9 @@ class Model {
   using RouteKey =
       std::tuple<Family, uint32_t /*table*/, IpAddress /*dst*/,
                  uint8_t /*dst_len*/, uint8_t /*tos*/, uint32_t /*priority*/>;
-  using RuleKey =
-      std::tuple<Family, uint32_t /*priority*/, uint32_t /*table*/,
-                 uint8_t /*action*/, uint32_t /*fwmark*/, uint32_t /*fwmask*/>;
+  using RuleKey = std::tuple<Family, uint32_t /*priority*/, uint32_t /*table*/,
+                             uint8_t /*action*/, uint32_t /*fwmark*/,
+                             uint32_t /*fwmask*/, std::string /*iifname*/>;
 
   Relevance ApplyLink(const LinkMessage& msg);
   Relevance ApplyAddress(const AddressMessage& msg);
@@ -104,7 +109,7 @@ class Model {
   std::map<int32_t, Link> links_;
   std::map<AddressKey, Address> addresses_;
   std::map<RouteKey, RouteMessage> routes_;
-  std::set<RuleKey> rules_;
+  std::map<RuleKey, RuleMessage> rules_;
 };
 
 }  // namespace netlink

@@ -10,63 +10,25 @@
 #include <cstring>
 #include <string>
 
+#include "netlink/wire.h"
+
 namespace netlink {
+
+static_assert(kRouteTableMain == RT_TABLE_MAIN);
+static_assert(kRouteTypeUnicast == RTN_UNICAST);
+static_assert(kRuleActionToTable == FR_ACT_TO_TBL);
+static_assert(kRuleActionBlackhole == FR_ACT_BLACKHOLE);
+static_assert(kRuleActionUnreachable == FR_ACT_UNREACHABLE);
+
 namespace {
 
-constexpr size_t Align4(size_t n) { return (n + 3) & ~size_t{3}; }
-
-// Reads a trivially copyable T at `offset` of `bytes`, or fails.
-template <typename T>
-bool ReadAt(std::span<const uint8_t> bytes, size_t offset, T* out) {
-  if (offset > bytes.size() || bytes.size() - offset < sizeof(T)) return false;
-  std::memcpy(out, bytes.data() + offset, sizeof(T));
-  return true;
-}
-
-struct Attribute {
-  uint16_t type;  // NLA_TYPE_MASK applied
-  std::span<const uint8_t> payload;
-};
-
-// Walks the attributes in `area`, calling `visit` for each. Returns false if an
-// attribute header or length runs past the area.
-template <typename Visit>
-bool ForEachAttribute(std::span<const uint8_t> area, Visit visit) {
-  size_t offset = 0;
-  while (offset < area.size()) {
-    nlattr header;
-    if (!ReadAt(area, offset, &header)) return false;
-    if (header.nla_len < sizeof(nlattr) ||
-        header.nla_len > area.size() - offset) {
-      return false;
-    }
-    Attribute attr{
-        static_cast<uint16_t>(header.nla_type & NLA_TYPE_MASK),
-        area.subspan(offset + sizeof(nlattr), header.nla_len - sizeof(nlattr))};
-    if (!visit(attr)) return false;
-    // The last attribute may omit its padding.
-    offset += std::min(Align4(header.nla_len), area.size() - offset);
-  }
-  return true;
-}
-
-bool AttrU32(const Attribute& attr, uint32_t* out) {
-  return attr.payload.size() == sizeof(uint32_t) &&
-         ReadAt(attr.payload, 0, out);
-}
-
-bool AttrI32(const Attribute& attr, int32_t* out) {
-  return attr.payload.size() == sizeof(int32_t) && ReadAt(attr.payload, 0, out);
-}
-
-// Strings are NUL-terminated on the wire; tolerate a missing terminator.
-std::string AttrString(const Attribute& attr) {
-  const auto* begin = reinterpret_cast<const char*>(attr.payload.data());
-  size_t len = attr.payload.size();
-  const void* nul = std::memchr(begin, '\0', len);
-  if (nul != nullptr) len = static_cast<const char*>(nul) - begin;
-  return std::string(begin, len);
-}
+using wire::Align4;
+using wire::AttrI32;
+using wire::Attribute;
+using wire::AttrString;
+using wire::AttrU32;
+using wire::ForEachAttribute;
+using wire::ReadAt;
 
 bool AttrAddress(const Attribute& attr, size_t expected_size,
                  std::optional<IpAddress>* out) {
@@ -154,15 +116,13 @@ std::optional<MessageBody> MessageParser::Parse(uint16_t type) {
 }
 
 std::optional<MessageBody> MessageParser::ParseErrorMessage() {
-  // The kernel may cap the echoed request, but the errno itself is always
-  // there.
-  int32_t code;
-  if (!ReadAt(Payload(), offsetof(nlmsgerr, error), &code)) {
+  std::optional<int32_t> code = wire::ErrorCode(message_);
+  if (!code) {
     Fail(ParseErrorKind::kTruncatedPayload,
          "NLMSG_ERROR without an error code");
     return std::nullopt;
   }
-  return ErrorMessage{code};
+  return ErrorMessage{*code};
 }
 
 std::optional<MessageBody> MessageParser::ParseLink(bool deleted) {
@@ -310,6 +270,9 @@ std::optional<MessageBody> MessageParser::ParseRule(bool deleted) {
         if (!AttrU32(attr, &value)) return false;
         rule.fwmask = value;
         return true;
+      case FRA_IIFNAME:
+        rule.iifname = AttrString(attr);
+        return true;
       default:
         return true;
     }
@@ -349,34 +312,18 @@ int ErrnoFromNetlinkError(int code) {
 
 ParseResult ParseDatagram(std::span<const uint8_t> datagram) {
   ParseResult result;
-  size_t offset = 0;
-  while (offset < datagram.size()) {
-    nlmsghdr header;
-    if (!ReadAt(datagram, offset, &header)) {
-      result.error =
-          ParseError{ParseErrorKind::kTruncatedHeader, offset,
-                     std::to_string(datagram.size() - offset) + " bytes left"};
-      break;
-    }
-    if (header.nlmsg_len < sizeof(nlmsghdr) ||
-        header.nlmsg_len > datagram.size() - offset) {
-      result.error = ParseError{
-          ParseErrorKind::kBadMessageLength, offset,
-          "nlmsg_len " + std::to_string(header.nlmsg_len) + " with " +
-              std::to_string(datagram.size() - offset) + " bytes left"};
-      break;
-    }
-    MessageParser parser(datagram.subspan(offset, header.nlmsg_len), offset);
-    std::optional<MessageBody> body = parser.Parse(header.nlmsg_type);
-    if (!body) {
-      result.error = parser.error();
-      break;
-    }
-    result.messages.push_back(Message{header.nlmsg_type, header.nlmsg_flags,
-                                      header.nlmsg_seq, header.nlmsg_pid,
-                                      std::move(*body)});
-    offset += std::min(Align4(header.nlmsg_len), datagram.size() - offset);
-  }
+  result.error = wire::ForEachMessage(
+      datagram,
+      [&](const nlmsghdr& header, std::span<const uint8_t> message,
+          size_t offset) -> std::optional<ParseError> {
+        MessageParser parser(message, offset);
+        std::optional<MessageBody> body = parser.Parse(header.nlmsg_type);
+        if (!body) return parser.error();
+        result.messages.push_back(Message{header.nlmsg_type, header.nlmsg_flags,
+                                          header.nlmsg_seq, header.nlmsg_pid,
+                                          std::move(*body)});
+        return std::nullopt;
+      });
   return result;
 }
 

@@ -26,10 +26,14 @@ RtnlSocket::RtnlSocket(RtnlSocket&&) noexcept = default;
 RtnlSocket& RtnlSocket::operator=(RtnlSocket&&) noexcept = default;
 RtnlSocket::~RtnlSocket() = default;
 
-RtnlSocket RtnlSocket::Open(bool nonblocking) {
+RtnlSocket RtnlSocket::Open(bool nonblocking, int protocol) {
   int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
-  mnl_socket* raw = mnl_socket_open2(NETLINK_ROUTE, flags);
-  if (raw == nullptr) ThrowErrno("socket(NETLINK_ROUTE)");
+  mnl_socket* raw = mnl_socket_open2(protocol, flags);
+  if (raw == nullptr) {
+    ThrowErrno(protocol == NETLINK_ROUTE ? std::string("socket(NETLINK_ROUTE)")
+                                         : "socket(netlink protocol " +
+                                               std::to_string(protocol) + ")");
+  }
   RtnlSocket socket(raw);
   // Port id 0: the kernel picks a unique one (a fixed pid-based id collides
   // across PID namespaces, Chromium crbug 1224428).

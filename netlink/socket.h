@@ -1,5 +1,6 @@
 // The kernel seam of netlink/: one small class around a NETLINK_ROUTE socket
-// (opened and bound through libmnl). Everything else in netlink/ is pure and
+// (or another netlink protocol: NETLINK_SOCK_DIAG), opened and bound through
+// libmnl. Everything else in netlink/ is pure and
 // works on bytes. Failures to set the socket up throw std::system_error with
 // errno and context; receive errors are returned as values.
 #ifndef TSWATCHDOG_NETLINK_SOCKET_H_
@@ -20,8 +21,9 @@ namespace netlink {
 
 class RtnlSocket {
  public:
-  // Opens and binds a NETLINK_ROUTE socket with a kernel-chosen port id.
-  static RtnlSocket Open(bool nonblocking);
+  // Opens and binds a netlink socket (NETLINK_ROUTE = 0 unless `protocol`
+  // says otherwise) with a kernel-chosen port id.
+  static RtnlSocket Open(bool nonblocking, int protocol = 0);
 
   RtnlSocket(RtnlSocket&&) noexcept;
   RtnlSocket& operator=(RtnlSocket&&) noexcept;

@@ -162,20 +162,25 @@ bool Watcher::SendQuery(std::span<const uint8_t> request,
   }
 }
 
-Egress Watcher::ResolveFamily(Family family) {
+std::optional<Egress> Watcher::RouteTo(const IpAddress& destination) {
   const uint32_t seq = next_seq_++;
-  const IpAddress& probe =
-      family == Family::kV4 ? options_.probe_v4 : options_.probe_v6;
-  if (SendQuery(BuildRouteQuery(probe, options_.fwmark, seq), "route lookup")) {
+  if (SendQuery(BuildRouteQuery(destination, options_.fwmark, seq),
+                "route lookup")) {
     while (auto parsed = ReceiveReply("route lookup")) {
       if (auto lookup = FindRouteReply(parsed->messages, seq)) {
         return MakeEgress(*lookup, model_);
       }
     }
   }
+  return std::nullopt;
+}
+
+Egress Watcher::ResolveFamily(Family family) {
+  const IpAddress& probe =
+      family == Family::kV4 ? options_.probe_v4 : options_.probe_v6;
   // The kernel did not answer: we know nothing new, so keep what we had
   // rather than report a loss that did not happen.
-  return view_.Get(family);
+  return RouteTo(probe).value_or(view_.Get(family));
 }
 
 UplinkView Watcher::Resolve() {

@@ -67,6 +67,11 @@ class Watcher {
   // Dumps everything again into a fresh model and diffs. `why` is logged.
   std::optional<UplinkChange> Resync(std::string_view why);
 
+  // The way one of tailscaled's packets to `destination` would leave now
+  // (RTM_GETROUTE with its mark; nothing is sent). nullopt when the kernel
+  // did not answer.
+  std::optional<Egress> RouteTo(const IpAddress& destination);
+
   const UplinkView& view() const { return view_; }
   const Model& model() const { return model_; }
   const WatcherStats& stats() const { return stats_; }

@@ -3,6 +3,7 @@
 #include "netlink/conntrack.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include "watchdog/daemon/conntrack_step.h"
 
@@ -241,3 +242,91 @@ TEST(ConntrackStep, TruncatedRunSaysSo) {
 
 }  // namespace
 }  // namespace watchdog
+
+// Mode B: tailscaled's flows (from its sockets) with the dead WAN's mark.
+namespace netlink {
+namespace {
+
+netlink::SocketRecord Sock(uint8_t protocol, const char* local, uint16_t lport,
+                           const char* remote, uint16_t rport) {
+  netlink::SocketRecord s;
+  s.protocol = protocol;
+  s.local = {Ip(local), lport};
+  s.remote = {Ip(remote), rport};
+  return s;
+}
+
+ConntrackEntry Entry(uint8_t protocol, const char* src, uint16_t sport,
+                     const char* dst, uint16_t dport, uint32_t mark) {
+  ConntrackEntry t;
+  t.protocol = protocol;
+  t.tuple.orig_src = Ip(src);
+  t.orig_sport = sport;
+  t.orig_dst = Ip(dst);
+  t.orig_dport = dport;
+  t.mark = mark;
+  return t;
+}
+
+TEST(ConntrackFlows, FlowsOfSockets) {
+  const std::vector<netlink::SocketRecord> sockets = {
+      Sock(IPPROTO_UDP, "0.0.0.0", 41641, "0.0.0.0", 0),  // magicsock v4
+      Sock(IPPROTO_UDP, "::", 41641, "::", 0),            // magicsock v6
+      Sock(IPPROTO_TCP, "198.51.100.2", 41234, "192.0.2.10", 80),
+      Sock(IPPROTO_TCP, "198.51.100.2", 41234, "192.0.2.10", 80),  // again
+  };
+  std::vector<FlowSelector> flows = FlowsOfSockets(sockets);
+  // :: is a wildcard like 0.0.0.0: both magicsock sockets are one selector.
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(flows[0],
+            (FlowSelector{IPPROTO_UDP, std::nullopt, 41641, std::nullopt, 0}));
+  EXPECT_EQ(flows[1], (FlowSelector{IPPROTO_TCP, Ip("198.51.100.2"), 41234,
+                                    Ip("192.0.2.10"), 80}));
+}
+
+TEST(ConntrackFlows, MatchesOnlyTheFlowsWithTheDeadWansMark) {
+  const std::vector<FlowSelector> flows = FlowsOfSockets(
+      std::vector{Sock(IPPROTO_UDP, "0.0.0.0", 41641, "0.0.0.0", 0),
+                  Sock(IPPROTO_TCP, "198.51.100.2", 41234, "192.0.2.10", 80)});
+  const CtMarkMatch wan1{0x100, 0x3f00};
+  const struct {
+    const char* name;
+    ConntrackEntry entry;
+    bool want;
+  } cases[] = {
+      {"magicsock to a peer, dead WAN's mark",
+       Entry(IPPROTO_UDP, "198.51.100.2", 41641, "192.0.2.77", 41641, 0x100),
+       true},
+      {"the same with other mark bits set too (tailscaled's 0x80000)",
+       Entry(IPPROTO_UDP, "198.51.100.2", 41641, "192.0.2.78", 3478, 0x80100),
+       true},
+      {"magicsock on the live WAN's mark",
+       Entry(IPPROTO_UDP, "203.0.113.2", 41641, "192.0.2.77", 41641, 0x200),
+       false},
+      {"not yet marked by mwan3",
+       Entry(IPPROTO_UDP, "198.51.100.2", 41641, "192.0.2.77", 41641, 0),
+       false},
+      {"someone else's UDP on the dead WAN",
+       Entry(IPPROTO_UDP, "198.51.100.2", 5000, "192.0.2.77", 41641, 0x100),
+       false},
+      {"TCP to the port magicsock uses for UDP",
+       Entry(IPPROTO_TCP, "198.51.100.2", 41641, "192.0.2.77", 80, 0x100),
+       false},
+      {"the control connection",
+       Entry(IPPROTO_TCP, "198.51.100.2", 41234, "192.0.2.10", 80, 0x100),
+       true},
+      {"the same local port to another server",
+       Entry(IPPROTO_TCP, "198.51.100.2", 41234, "192.0.2.11", 80, 0x100),
+       false},
+      {"the same port from another local address",
+       Entry(IPPROTO_TCP, "203.0.113.2", 41234, "192.0.2.10", 80, 0x100),
+       false},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(MatchesFlow(c.entry, flows, wan1), c.want) << c.name;
+  }
+  EXPECT_FALSE(MatchesFlow(cases[0].entry, {}, wan1));
+}
+
+}  // namespace
+}  // namespace netlink

@@ -1,5 +1,5 @@
 // libFuzzer target: one LocalAPI JSON document (a status or prefs reply, a
-// watch-ipn-bus line, a health.State) through every decoder, then whatever
+// watch-ipn-bus line, a health.State, a DERP map) through every decoder, then whatever
 // decodes into the health classifier, as the daemon combines them.
 #include <chrono>
 #include <cstdint>
@@ -53,6 +53,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!prefs.ok()) Check(!prefs.error().empty());
   if (!notify.ok()) Check(!notify.error().empty());
   if (!health.ok()) Check(!health.error().empty());
+  // GET derpmap: every server listens somewhere, addresses of their family.
+  auto derp = watchdog::ParseDerpMap(text);
+  if (!derp.ok()) Check(!derp.error().empty());
+  if (derp) {
+    for (const watchdog::DerpServer& server : derp->servers) {
+      Check(server.port != 0);
+      Check(!server.ipv4 || server.ipv4->is_v4());
+      Check(!server.ipv6 || !server.ipv6->is_v4());
+    }
+  }
 
   watchdog::HealthInputs inputs;
   Classify(inputs);  // unreachable

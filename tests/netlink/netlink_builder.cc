@@ -4,8 +4,10 @@
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 
 #include <stdexcept>
 #include <string>
@@ -146,15 +148,17 @@ MessageBuilder RouteMessage(bool add, std::string_view dst, int dst_len,
 }
 
 MessageBuilder RuleMessage(bool add, bool v6, uint32_t priority, uint32_t table,
-                           uint32_t fwmark, uint32_t fwmask) {
+                           uint32_t fwmark, uint32_t fwmask,
+                           std::string_view iifname, uint8_t action) {
   MessageBuilder b(add ? RTM_NEWRULE : RTM_DELRULE);
   fib_rule_hdr info{};
   info.family = v6 ? AF_INET6 : AF_INET;
-  info.action = FR_ACT_TO_TBL;
+  info.action = action;
   info.table = table < 256 ? static_cast<uint8_t>(table)
                            : static_cast<uint8_t>(RT_TABLE_UNSPEC);
   b.Payload(info).AttrU32(FRA_TABLE, table).AttrU32(FRA_PRIORITY, priority);
   if (fwmark != 0) b.AttrU32(FRA_FWMARK, fwmark).AttrU32(FRA_FWMASK, fwmask);
+  if (!iifname.empty()) b.AttrString(FRA_IIFNAME, iifname);
   return b;
 }
 
@@ -169,6 +173,31 @@ MessageBuilder ErrorMessage(int error, uint32_t seq) {
   nlmsgerr err{};
   err.error = error;
   return b.Payload(err);
+}
+
+MessageBuilder SocketMessage(const SocketSpec& spec, uint32_t seq) {
+  MessageBuilder b(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, seq);
+  inet_diag_msg msg{};
+  const bool v6 = IsV6(spec.local);
+  const int af = v6 ? AF_INET6 : AF_INET;
+  msg.idiag_family = static_cast<uint8_t>(af);
+  msg.idiag_state = spec.state;
+  msg.id.idiag_sport = htons(spec.local_port);
+  msg.id.idiag_dport = htons(spec.remote_port);
+  std::string local(spec.local), remote(spec.remote);
+  if (inet_pton(af, local.c_str(), msg.id.idiag_src) != 1 ||
+      inet_pton(af, remote.c_str(), msg.id.idiag_dst) != 1) {
+    throw std::invalid_argument("bad IP in test: " + local + " " + remote);
+  }
+  msg.id.idiag_cookie[0] = spec.inode;
+  msg.idiag_inode = spec.inode;
+  msg.idiag_uid = spec.uid;
+  b.Payload(msg);
+  if (spec.mark) b.AttrU32(INET_DIAG_MARK, *spec.mark);
+  if (spec.tcp_info) {
+    b.Attr(INET_DIAG_INFO, spec.tcp_info->data(), spec.tcp_info->size());
+  }
+  return b;
 }
 
 }  // namespace netlink::test

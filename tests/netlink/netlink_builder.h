@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -44,8 +45,25 @@ MessageBuilder RouteMessage(bool add, std::string_view dst, int dst_len,
                             int oif, std::string_view gateway,
                             uint32_t table = 254, uint32_t priority = 0);
 MessageBuilder RuleMessage(bool add, bool v6, uint32_t priority, uint32_t table,
-                           uint32_t fwmark = 0, uint32_t fwmask = 0);
+                           uint32_t fwmark = 0, uint32_t fwmask = 0,
+                           std::string_view iifname = "",
+                           uint8_t action = 1 /* FR_ACT_TO_TBL */);
 MessageBuilder DoneMessage(uint32_t seq = 0);
+
+// A sock_diag reply (SOCK_DIAG_BY_FAMILY with struct inet_diag_msg).
+struct SocketSpec {
+  std::string_view local = "198.51.100.2";  // v6 when it contains ':'
+  uint16_t local_port = 41234;
+  std::string_view remote = "192.0.2.10";
+  uint16_t remote_port = 80;
+  uint8_t state = 1;  // TCP_ESTABLISHED
+  uint32_t inode = 4242;
+  uint32_t uid = 0;
+  std::optional<uint32_t> mark = 0x80000;
+  // INET_DIAG_INFO payload (struct tcp_info bytes), if any.
+  std::optional<std::vector<uint8_t>> tcp_info;
+};
+MessageBuilder SocketMessage(const SocketSpec& spec, uint32_t seq = 0);
 MessageBuilder ErrorMessage(int error, uint32_t seq = 0);
 
 }  // namespace netlink::test

@@ -1,5 +1,7 @@
 #include "watchdog/localapi/tailscale_json.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 namespace watchdog {
@@ -151,6 +153,70 @@ Parsed<Notify> ParseNotify(std::string_view json_line) {
     notify.health = HealthFromJson(*it);
   }
   return notify;
+}
+
+namespace {
+
+std::optional<netlink::IpAddress> AddressOfFamily(const json& node,
+                                                  const char* key,
+                                                  netlink::Family family) {
+  auto ip = netlink::IpAddress::Parse(StringField(node, key));
+  if (!ip || ip->family() != family) return std::nullopt;
+  return ip;
+}
+
+// One tailcfg.DERPNode; nullopt for a STUN-only or malformed node.
+std::optional<DerpServer> DerpNodeFromJson(const json& node, bool* malformed) {
+  *malformed = !node.is_object();
+  if (*malformed || BoolField(node, "STUNOnly")) return std::nullopt;
+  DerpServer server;
+  server.name = StringField(node, "Name");
+  server.region_id = Int64Field(node, "RegionID");
+  server.host = StringField(node, "HostName");
+  server.ipv4 = AddressOfFamily(node, "IPv4", netlink::Family::kV4);
+  server.ipv6 = AddressOfFamily(node, "IPv6", netlink::Family::kV6);
+  const int64_t port = Int64Field(node, "DERPPort");
+  if (port < 0 || port > 65535) {
+    *malformed = true;
+    return std::nullopt;
+  }
+  server.port = port == 0 ? 443 : static_cast<uint16_t>(port);
+  return server;
+}
+
+}  // namespace
+
+Parsed<DerpMap> ParseDerpMap(std::string_view json_text) {
+  auto doc = ParseObject(json_text, "derpmap");
+  if (!doc) return Parsed<DerpMap>::Error(doc.error());
+  auto regions = doc->find("Regions");
+  if (regions == doc->end() || regions->is_null()) return DerpMap{};
+  if (!regions->is_object()) {
+    return Parsed<DerpMap>::Error("derpmap: Regions is not an object");
+  }
+  // JSON object keys are region IDs as strings: order them numerically.
+  std::vector<std::pair<int64_t, const json*>> ordered;
+  for (const auto& [key, region] : regions->items()) {
+    ordered.emplace_back(std::strtoll(key.c_str(), nullptr, 10), &region);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  DerpMap map;
+  for (const auto& [id, region] : ordered) {
+    auto nodes = region->is_object() ? region->find("Nodes") : region->end();
+    if (!region->is_object() || nodes == region->end() || !nodes->is_array()) {
+      ++map.skipped;
+      continue;
+    }
+    for (const json& node : *nodes) {
+      bool malformed = false;
+      if (auto server = DerpNodeFromJson(node, &malformed)) {
+        map.servers.push_back(std::move(*server));
+      }
+      map.skipped += malformed ? 1 : 0;
+    }
+  }
+  return map;
 }
 
 }  // namespace watchdog

@@ -1,8 +1,8 @@
 // Pure parsers for the LocalAPI JSON that tswatchdog reads (status, prefs,
-// watch-ipn-bus lines) into the values of watchdog/core/tailscale_types.h.
-// Unknown fields are ignored; a missing, null or wrongly typed field gives
-// its default, so a tailscaled version that changes an unrelated field
-// cannot break us.
+// watch-ipn-bus lines, the DERP map) into the values of
+// watchdog/core/tailscale_types.h. Unknown fields are ignored; a missing, null
+// or wrongly typed field gives its default, so a tailscaled version that
+// changes an unrelated field cannot break us.
 #ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
 #define TSWATCHDOG_WATCHDOG_LOCALAPI_TAILSCALE_JSON_H_
 
@@ -10,7 +10,9 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
+#include "watchdog/core/connections.h"
 #include "watchdog/core/tailscale_types.h"
 
 namespace watchdog {
@@ -46,6 +48,21 @@ Parsed<Prefs> ParsePrefs(std::string_view json_text);
 Parsed<Notify> ParseNotify(std::string_view json_line);
 // Parses a health.State object on its own (as found in Notify.Health).
 Parsed<HealthState> ParseHealthState(std::string_view json_text);
+
+// `GET derpmap` (tailcfg.DERPMap): where the DERP servers listen, for telling
+// DERP connections from the control connection. Shape:
+//   {"Regions": {"1": {"RegionID": 1, "Nodes": [{"Name": "1a",
+//     "RegionID": 1, "HostName": "derp1.example", "IPv4": "192.0.2.1",
+//     "IPv6": "2001:db8::1", "DERPPort": 0, "STUNOnly": false}]}}}
+// IPv4/IPv6 are optional; anything but an address literal of their family
+// ("none" disables the family, a name means DNS) gives no address. DERPPort
+// 0 or absent means 443. STUN-only nodes run no DERP server: left out. A
+// malformed node is skipped (and counted), a malformed map is an error.
+struct DerpMap {
+  std::vector<DerpServer> servers;  // by region ID, then node order
+  size_t skipped = 0;
+};
+Parsed<DerpMap> ParseDerpMap(std::string_view json_text);
 
 }  // namespace watchdog
 

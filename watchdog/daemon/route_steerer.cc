@@ -1,0 +1,94 @@
+#include "watchdog/daemon/route_steerer.h"
+
+#include <linux/rtnetlink.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "netlink/route_control.h"
+
+namespace watchdog {
+namespace {
+
+std::string Describe(const netlink::RouteMessage& r) {
+  std::string text =
+      std::string(r.family == netlink::Family::kV4 ? "" : "-6 ") + "default";
+  if (r.gateway) text += " via " + r.gateway->ToString();
+  return text + " if" + std::to_string(r.oif) + " metric " +
+         std::to_string(r.priority) + " proto " + std::to_string(r.protocol);
+}
+
+void Remove(RouteTablePort& port, const netlink::RouteMessage& route,
+            std::string_view why, SteeringResult* result) {
+  const int err = port.DeleteRoute(route);
+  if (err == 0) {
+    ++result->removed;
+    spdlog::info("steering: removed {}: {}", Describe(route), why);
+  } else if (err == ESRCH) {
+    ++result->removed;  // gone already (its device went away)
+  } else {
+    result->errors.push_back("removing " + Describe(route) + ": " +
+                             std::strerror(err));
+    spdlog::error("steering: {}, ignoring", result->errors.back());
+  }
+}
+
+}  // namespace
+
+KernelRouteTable::KernelRouteTable()
+    : control_(std::make_unique<netlink::RouteControl>()) {}
+KernelRouteTable::~KernelRouteTable() = default;
+
+int KernelRouteTable::AddRoute(const netlink::RouteMessage& route) {
+  return control_->Add(route);
+}
+
+int KernelRouteTable::DeleteRoute(const netlink::RouteMessage& route) {
+  return control_->Delete(route);
+}
+
+netlink::RouteMessage ToRouteMessage(const SteeringRoute& route) {
+  netlink::RouteMessage r;
+  r.family = route.family;
+  r.table = RT_TABLE_MAIN;
+  r.protocol = kSteeringProtocol;
+  r.scope = RT_SCOPE_UNIVERSE;
+  r.type = RTN_UNICAST;
+  r.dst_len = 0;
+  r.gateway = route.gateway;
+  r.oif = route.oif;
+  r.priority = route.metric;
+  return r;
+}
+
+SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan) {
+  SteeringResult result;
+  for (const netlink::RouteMessage& route : plan.remove) {
+    Remove(port, route, plan.why, &result);
+  }
+  if (!plan.add) return result;
+  const netlink::RouteMessage route = ToRouteMessage(*plan.add);
+  if (const int err = port.AddRoute(route); err != 0) {
+    result.errors.push_back("adding " + plan.add->ToString() + ": " +
+                            std::strerror(err));
+    spdlog::error("steering: {}, ignoring", result.errors.back());
+    return result;
+  }
+  ++result.added;
+  spdlog::info("steering: added {} proto {}: {}", plan.add->ToString(),
+               kSteeringProtocol, plan.why);
+  return result;
+}
+
+SteeringResult RemoveOwnRoutes(RouteTablePort& port,
+                               std::span<const netlink::RouteMessage> routes,
+                               std::string_view why) {
+  SteeringResult result;
+  for (const netlink::RouteMessage& route : OwnSteeringRoutes(routes)) {
+    Remove(port, route, why, &result);
+  }
+  return result;
+}
+
+}  // namespace watchdog
