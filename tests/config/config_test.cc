@@ -60,6 +60,8 @@ const std::vector<std::string> kAllKeys = {
     "log_level",
     "log_style",
     "tailscale_interface",
+    "mwan3_steering",
+    "mwan3_flow_cleanup",
 };
 
 // A file under /tmp with the given content, removed when it goes out of
@@ -144,6 +146,8 @@ Config EveryFieldChanged() {
   config.log_level = LogLevel::kDebug;
   config.log_style = "syslog";
   config.tailscale_interface = "ts0";
+  config.mwan3_steering = false;
+  config.mwan3_flow_cleanup = false;
   return config;
 }
 

@@ -173,8 +173,12 @@ TEST(Mwan3View, ViewJoinsRulesNamesAndStates) {
   EXPECT_EQ(view.FindByDevice("wan1", Family::kV6), nullptr);
   EXPECT_EQ(view.FindByDevice("", Family::kV4), nullptr);
   EXPECT_EQ(view.Describe(),
-            "mwan3: tailscaled mode A (1310); wan (wan0) offline, wanb (wan1) "
-            "online, wan6 (wan0) unknown, lte offline");
+            "mwan3: tailscaled mode A (rule 1310); wan (id 1, wan0) offline, "
+            "wanb (id 2, wan1) online, wan6 (id 3, wan0) unknown, lte (id 4) "
+            "offline");
+  EXPECT_EQ(view.wans[0].Label(), "wan (wan0)");
+  EXPECT_EQ(view.wans[3].Label(), "lte");
+  EXPECT_EQ(Mwan3Wan{.id = 7}.Label(), "id 7");
   EXPECT_EQ(BuildMwan3View({}, {}, {}).Describe(), "mwan3: not present");
 }
 

@@ -43,6 +43,10 @@ MachineConfig MachineConfigFromConfig(const config::Config& config) {
   return machine;
 }
 
+Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config) {
+  return {config.mwan3_steering, config.mwan3_flow_cleanup, config.dry_run};
+}
+
 Daemon::Daemon(config::Config config, DaemonSettings settings,
                DaemonPorts ports)
     : config_(std::move(config)),
@@ -63,6 +67,10 @@ void Daemon::Start() {
     OnUplinkBurst(c);
   });
   old_sources_.Observe(view);
+  // Routes of ours an earlier run left, and mwan3 as it is now.
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "start");
+  });
   Feed(UplinkEvent{view.AnyUsable(), {}, UplinkSummary(view)});
   CheckTailscaleAddress();
   ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
@@ -71,13 +79,21 @@ void Daemon::Start() {
   dirty_ = true;
 }
 
-void Daemon::Stop() { ports_.tailscale.StopWatchingBus(); }
+void Daemon::Stop() {
+  ports_.tailscale.StopWatchingBus();
+  if (ports_.mwan3 && ports_.uplink.kernel()) {
+    ports_.mwan3->Stop(*ports_.uplink.kernel());
+  }
+}
 
 void Daemon::OnUplinkHint() {
   // Re-read everything and treat it as an uplink change even if our view
   // did not move.
   spdlog::info("SIGUSR1: external uplink hint, resyncing");
   OnUplinkBurst(ports_.uplink.Resync("SIGUSR1"));
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "SIGUSR1");
+  });
   const netlink::UplinkView& view = ports_.uplink.view();
   Feed(UplinkEvent{
       view.AnyUsable(), {}, "external hint (SIGUSR1); " + UplinkSummary(view)});
@@ -94,13 +110,35 @@ void Daemon::Reconfigure(config::Config next) {
   config_ = std::move(next);
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
   spdlog::info("SIGHUP: config reloaded");
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Reconfigure(Mwan3SettingsFromConfig(config_), kernel);
+  });
   dirty_ = true;
+}
+
+void Daemon::OnMwan3Files() {
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnStatusReadable(kernel);
+  });
+}
+
+void Daemon::FollowMwan3(
+    const std::function<Mwan3Report(const netlink::Model&)>& look) {
+  if (ports_.mwan3 == nullptr || ports_.uplink.kernel() == nullptr) return;
+  OnMwan3Report(look(*ports_.uplink.kernel()));
+}
+
+void Daemon::OnMwan3Report(const Mwan3Report& report) {
+  if (report.changed) dirty_ = true;
 }
 
 // --- What the ports report --------------------------------------------------
 
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleAddress();
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnKernel(kernel);
+  });
   if (!change) return;
   old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
@@ -352,6 +390,7 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  if (ports_.mwan3) snapshot.mwan3 = ports_.mwan3->status();
   return snapshot;
 }
 

@@ -21,6 +21,7 @@
 #include "watchdog/core/health.h"
 #include "watchdog/core/machine.h"
 #include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/mwan3_agent.h"
 #include "watchdog/daemon/publisher.h"
 #include "watchdog/daemon/snapshot.h"
 #include "watchdog/daemon/uplink_source.h"
@@ -31,6 +32,8 @@ namespace watchdog {
 
 // The machine's timings, ladder and budget from the config (jitter_seed 0).
 MachineConfig MachineConfigFromConfig(const config::Config& config);
+// mwan3_steering, mwan3_flow_cleanup and dry_run.
+Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config);
 
 struct DaemonPorts {
   Timers& timers;
@@ -40,6 +43,8 @@ struct DaemonPorts {
   // What acts (the daemon acts through the dry-run one when dry_run is set).
   Actuator& live;
   Actuator& dry_run;
+  // Follows mwan3 (nullptr: not at all; the executor tests).
+  Mwan3Agent* mwan3 = nullptr;
 };
 
 struct DaemonSettings {
@@ -61,6 +66,9 @@ class Daemon {
   void Stop();
   // SIGUSR1: an external hint (mwan3/hotplug) that the uplink changed.
   void OnUplinkHint();
+  // mwan3's status directory changed (the agent's inotify descriptor is
+  // readable).
+  void OnMwan3Files();
   // SIGHUP with a valid config: `socket` and `tailscale_interface` keep
   // their running values (they need a restart).
   void Reconfigure(config::Config next);
@@ -75,6 +83,9 @@ class Daemon {
 
  private:
   void OnUplinkBurst(const std::optional<netlink::UplinkChange>& change);
+  // What the mwan3 agent found (`look`: what to ask it) and did.
+  void FollowMwan3(const std::function<Mwan3Report(const netlink::Model&)>& look);
+  void OnMwan3Report(const Mwan3Report& report);
   void OnNotify(const Notify& notify);
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);

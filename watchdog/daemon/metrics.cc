@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "watchdog/core/machine.h"
+#include "watchdog/daemon/mwan3_json.h"
 
 namespace watchdog {
 namespace {
@@ -96,6 +97,7 @@ std::string RenderMetrics(const nlohmann::json& state) {
     out += fmt::format("tswatchdog_last_time_to_recover_seconds {:.3f}\n",
                        Number(state, "last_time_to_recover_ms") / 1000);
   }
+  RenderMwan3Metrics(state, &out);
   return out;
 }
 

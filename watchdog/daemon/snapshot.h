@@ -14,6 +14,7 @@
 #include "watchdog/core/health.h"
 #include "watchdog/core/ladder.h"
 #include "watchdog/core/machine.h"
+#include "watchdog/core/mwan3_follow.h"
 #include "watchdog/core/time.h"
 
 namespace watchdog {
@@ -38,6 +39,8 @@ struct Snapshot {
   std::optional<LadderStep> ladder_step;  // in kRecovering
   Counters counters;
   std::optional<std::chrono::milliseconds> last_time_to_recover;
+  // mwan3's view and what we did about it; nullopt: no mwan3 here.
+  std::optional<Mwan3Status> mwan3;
 };
 
 // Monotonic times of the snapshot become wall times through this pair of
