@@ -424,7 +424,11 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
 
   {
     // The polling watchdog people run: poll status every N s, `start` when
-    // Self is not online. Its fake is stuck after each failover until then.
+    // Self is not online. Its fake goes offline the instant the route
+    // changes (`stuck control`, healed by start): what this measures is the
+    // script's polling delay alone. A real tailscaled shows Online false
+    // only after its 120 s watchdog; benchmark 5 (bench_heal) measures the
+    // whole time to heal against the faithful fake.
     fake::FakeTailscaledProcess fake;
     lab::Child poller(
         {"/bin/sh", TSWATCHDOG_BENCH_DIR "/poll_watchdog.sh",
@@ -439,7 +443,7 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       std::this_thread::sleep_for(milliseconds(phase(rng)));
       const Uplink uplink = next_uplink();
       const int64_t t0 = writer.ReplaceDefault(uplink);
-      fake.MustControl("stuck start");
+      fake.MustControl("stuck control");
       if (!ip_monitor->WaitForLine("default via " + uplink.gateway,
                                    seconds(5))) {
         Fail("ip monitor route did not report a failover");
@@ -490,8 +494,12 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       "sends the kick.\n"
       "poll script (tests/bench/poll_watchdog.sh): curl status every N s, "
       "POST start when Self is not Online;\n"
-      "  its fake is stuck after each failover until `start`. Each failover "
-      "costs ~N s, so it ran %d\n"
+      "  its fake goes offline the instant the route changes (stuck control, "
+      "healed by start), so this is\n"
+      "  its polling delay alone: a real tailscaled shows Online false only "
+      "after its 120 s watchdog\n"
+      "  (benchmark 5 measures the time to heal). Each failover costs ~N s, "
+      "so it ran %d\n"
       "  failovers (10 by default; --polling-failovers N, or --full for as "
       "many as tswatchdog), each at a random\n"
       "  point of its cycle.\n",

@@ -81,13 +81,15 @@ TEST(RouteSteerer, ErrorsAreReportedAndAGoneRouteIsNoError) {
   SteeringPlan plan;
   plan.remove = {Ours(5), Ours(6)};
   plan.add = kWanted;
-  SteeringResult result = ApplySteering(table, plan);
+  LinkNames links;
+  links[3] = netlink::Link{3, "wan1", "veth", 0};
+  SteeringResult result = ApplySteering(table, plan, links);
   EXPECT_EQ(result.removed, 1);
   EXPECT_EQ(result.added, 0);
   EXPECT_FALSE(result.already);
   ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_EQ(result.errors[0],
-            "removing default via 203.0.113.1 if3 metric 6 proto 122: "
+            "removing default via 203.0.113.1 dev wan1 metric 6 proto 122: "
             "Operation not permitted");
   EXPECT_EQ(result.errors[1],
             "adding default via 203.0.113.1 dev wan1 metric 9: Network is "

@@ -80,6 +80,32 @@ TEST(FakeHealthTracker, NotInMapPollIsArmedAfterTenSecondsAndShowsAfterEight) {
   EXPECT_TRUE(t.CurrentState(armed + minutes(9))["Warnings"].is_null());
 }
 
+// In the 10 s after the poll ends not-in-map-poll is not armed yet and the
+// check falls through to mapresponse-timeout: a check 125-130 s after the
+// last MapResponse sets it (visible at once), and nothing clears it until
+// the poll is back (the not-in-map-poll branch returns first).
+TEST(FakeHealthTracker, MapResponseTimeoutInTheWindowAfterTheWatchdog) {
+  const Time last{};
+  HealthTracker t = Healthy(last);
+  const Time watchdog = last + seconds(120);
+  t.inputs().in_map_poll = false;
+  t.inputs().last_map_poll_ended = watchdog;
+  Check(t, watchdog);
+  EXPECT_FALSE(IsSet(t, "mapresponse-timeout")) << "120 s < 2m05s";
+  Check(t, watchdog + seconds(6));
+  EXPECT_TRUE(Visible(t, "mapresponse-timeout", watchdog + seconds(6)));
+  Check(t, watchdog + minutes(1));
+  EXPECT_TRUE(IsSet(t, "not-in-map-poll"));
+  EXPECT_TRUE(Visible(t, "mapresponse-timeout", watchdog + minutes(5)));
+  // Without a check in that window it never shows.
+  HealthTracker quiet = Healthy(last);
+  quiet.inputs().in_map_poll = false;
+  quiet.inputs().last_map_poll_ended = watchdog;
+  Check(quiet, watchdog);
+  Check(quiet, watchdog + seconds(11));
+  EXPECT_FALSE(IsSet(quiet, "mapresponse-timeout"));
+}
+
 // Before 1.70: the terse string, ~10 s after the poll ended, no delay.
 TEST(FakeHealthTracker, LegacyNotInMapPollHasNoVisibilityDelay) {
   const Time t0{};

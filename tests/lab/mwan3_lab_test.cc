@@ -188,7 +188,8 @@ TEST_F(Mwan3KernelLab, SteeringAddsAndRemovesExactlyOurRoute) {
   SetState("wan", "offline");
   watchdog::SteeringPlan plan = Plan(watcher);
   ASSERT_TRUE(plan.add) << plan.why;
-  watchdog::SteeringResult result = watchdog::ApplySteering(table, plan);
+  watchdog::SteeringResult result =
+      watchdog::ApplySteering(table, plan, watcher.model().links());
   ASSERT_TRUE(result.errors.empty()) << result.errors[0];
   const std::set<std::string> steered = AllRoutes();
   EXPECT_EQ(Minus(before, steered), std::set<std::string>{});
@@ -208,7 +209,7 @@ TEST_F(Mwan3KernelLab, SteeringAddsAndRemovesExactlyOurRoute) {
   plan = Plan(watcher);
   EXPECT_FALSE(plan.add);
   ASSERT_EQ(plan.remove.size(), 1u);
-  result = watchdog::ApplySteering(table, plan);
+  result = watchdog::ApplySteering(table, plan, watcher.model().links());
   ASSERT_TRUE(result.errors.empty()) << result.errors[0];
   EXPECT_EQ(AllRoutes(), before);
   EXPECT_EQ(NetmonDefaultInterface(), "wan0");
@@ -224,8 +225,8 @@ TEST_F(Mwan3KernelLab, ALeftoverRouteOfOursIsRemovedAtStartAndNothingElse) {
   netlink::Watcher watcher;
   watchdog::KernelRouteTable table;
   const std::vector<netlink::RouteMessage> routes = watcher.model().routes();
-  watchdog::SteeringResult result =
-      watchdog::RemoveOwnRoutes(table, routes, "left over from an earlier run");
+  watchdog::SteeringResult result = watchdog::RemoveOwnRoutes(
+      table, routes, "left over from an earlier run", watcher.model().links());
   EXPECT_TRUE(result.errors.empty());
   EXPECT_EQ(result.removed, 2);
   EXPECT_EQ(AllRoutes(), clean);  // the proto 122 route in table 7 stays

@@ -134,6 +134,23 @@ void Daemon::OnMwan3Report(const Mwan3Report& report) {
 
 // --- What the ports report --------------------------------------------------
 
+void Daemon::SetFindings(const std::string& source,
+                         std::vector<Finding> findings) {
+  std::vector<Finding>& mine = findings_[source];
+  if (mine == findings) return;
+  for (const Finding& f : findings) {
+    spdlog::info("evidence from {}: {}", source, f.evidence);
+  }
+  if (findings.empty()) spdlog::info("evidence from {}: none now", source);
+  mine = std::move(findings);
+  evidence_.findings.clear();
+  for (const auto& [name, list] : findings_) {
+    evidence_.findings.insert(evidence_.findings.end(), list.begin(),
+                              list.end());
+  }
+  dirty_ = true;
+}
+
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleAddress();
   FollowMwan3([this](const netlink::Model& kernel) {

@@ -13,11 +13,14 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "netlink/conntrack.h"
+#include "watchdog/core/diagnosis.h"
 #include "watchdog/core/health.h"
 #include "watchdog/core/machine.h"
 #include "watchdog/daemon/actuator.h"
@@ -78,6 +81,15 @@ class Daemon {
   // iteration (one event: one write, however many parts of it changed).
   void FlushIfDirty();
 
+  // Evidence another component contributes to the diagnosis (mwan3's view,
+  // core/diagnosis.h Finding): replaces every earlier finding of `source`
+  // (an empty list clears them); the diagnosis takes it into account from
+  // the next decision on.
+  void SetFindings(const std::string& source, std::vector<Finding> findings);
+  // What the daemon knows from outside tailscaled: its connections as judged
+  // at the last check, and every component's findings.
+  const Evidence& evidence() const { return evidence_; }
+
   Snapshot TakeSnapshot() const;
   const config::Config& config() const { return config_; }
 
@@ -121,6 +133,10 @@ class Daemon {
   bool status_in_flight_ = false;
   bool answer_machine_pending_ = false;
   std::optional<bool> had_tailscale_address_;
+  // The kernel's evidence and the findings, by source.
+  Evidence evidence_;
+  std::map<std::string, std::vector<Finding>> findings_;
+
   // Uplink sources since tailscaled was last healthy: the conntrack step's
   // "old" addresses.
   netlink::OldSources old_sources_;

@@ -11,24 +11,28 @@
 namespace watchdog {
 namespace {
 
-std::string Describe(const netlink::RouteMessage& r) {
+std::string Describe(const netlink::RouteMessage& r, const LinkNames& links) {
   std::string text =
       std::string(r.family == netlink::Family::kV4 ? "" : "-6 ") + "default";
   if (r.gateway) text += " via " + r.gateway->ToString();
-  return text + " if" + std::to_string(r.oif) + " metric " +
-         std::to_string(r.priority) + " proto " + std::to_string(r.protocol);
+  auto link = links.find(r.oif);
+  text += link != links.end() ? " dev " + link->second.name
+                              : " if" + std::to_string(r.oif);
+  return text + " metric " + std::to_string(r.priority) + " proto " +
+         std::to_string(r.protocol);
 }
 
 void Remove(RouteTablePort& port, const netlink::RouteMessage& route,
-            std::string_view why, SteeringResult* result) {
+            std::string_view why, const LinkNames& links,
+            SteeringResult* result) {
   const int err = port.DeleteRoute(route);
   if (err == 0) {
     ++result->removed;
-    spdlog::info("steering: removed {}: {}", Describe(route), why);
+    spdlog::info("steering: removed {}: {}", Describe(route, links), why);
   } else if (err == ESRCH) {
     ++result->removed;  // gone already (its device went away)
   } else {
-    result->errors.push_back("removing " + Describe(route) + ": " +
+    result->errors.push_back("removing " + Describe(route, links) + ": " +
                              std::strerror(err));
     spdlog::error("steering: {}, ignoring", result->errors.back());
   }
@@ -62,10 +66,11 @@ netlink::RouteMessage ToRouteMessage(const SteeringRoute& route) {
   return r;
 }
 
-SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan) {
+SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan,
+                             const LinkNames& links) {
   SteeringResult result;
   for (const netlink::RouteMessage& route : plan.remove) {
-    Remove(port, route, plan.why, &result);
+    Remove(port, route, plan.why, links, &result);
   }
   if (!plan.add) return result;
   const netlink::RouteMessage route = ToRouteMessage(*plan.add);
@@ -93,10 +98,10 @@ SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan) {
 
 SteeringResult RemoveOwnRoutes(RouteTablePort& port,
                                std::span<const netlink::RouteMessage> routes,
-                               std::string_view why) {
+                               std::string_view why, const LinkNames& links) {
   SteeringResult result;
   for (const netlink::RouteMessage& route : OwnSteeringRoutes(routes)) {
-    Remove(port, route, why, &result);
+    Remove(port, route, why, links, &result);
   }
   return result;
 }

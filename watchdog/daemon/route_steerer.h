@@ -5,6 +5,7 @@
 #ifndef TSWATCHDOG_WATCHDOG_DAEMON_ROUTE_STEERER_H_
 #define TSWATCHDOG_WATCHDOG_DAEMON_ROUTE_STEERER_H_
 
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "netlink/messages.h"
+#include "netlink/model.h"
 #include "watchdog/core/steering.h"
 
 namespace netlink {
@@ -50,14 +52,19 @@ struct SteeringResult {
   bool already = false;  // the main table had a default with that metric
 };
 
+// Device names for the log (Model::links); an unknown index logs as "ifN".
+using LinkNames = std::map<int32_t, netlink::Link>;
+
 // Removes, then adds (a replacement may have the same metric).
-SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan);
+SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan,
+                             const LinkNames& links = {});
 
 // Removes every route of ours among `routes` (Model::routes), both
 // families: at start and at exit.
 SteeringResult RemoveOwnRoutes(RouteTablePort& port,
                                std::span<const netlink::RouteMessage> routes,
-                               std::string_view why);
+                               std::string_view why,
+                               const LinkNames& links = {});
 
 }  // namespace watchdog
 
