@@ -103,6 +103,13 @@ class FakeKernel : public RouteTablePort {
 
 const RouteMessage kOurs = Default(3, "203.0.113.1", 9, RT_TABLE_MAIN, 122);
 
+const MovedConnection kControl{{*IpAddress::Parse("198.51.100.2"), 41234},
+                               {*IpAddress::Parse("192.0.2.100"), 80},
+                               ConnectionKind::kControl};
+const MovedConnection kDerp{{*IpAddress::Parse("198.51.100.2"), 41236},
+                            {*IpAddress::Parse("192.0.2.101"), 443},
+                            ConnectionKind::kOther};
+
 class Mwan3AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -147,9 +154,11 @@ class Mwan3AgentTest : public ::testing::Test {
                           r.sockets = 2;
                           r.matched = 3;
                           r.deleted = dry_run ? 0 : 3;
+                          r.tcp_on_dead_wan = {kControl, kDerp};
                           return r;
                         },
-                        paths_, [] { return MonoTime{}; }},
+                        [this] { return established_; }, paths_,
+                        [this] { return now_; }},
         settings);
   }
   // Waits (deadline) for the status watch and lets the agent read.
@@ -164,6 +173,8 @@ class Mwan3AgentTest : public ::testing::Test {
   FakeKernel kernel_;
   std::vector<FlowCleanupOrder> cleanups_;
   std::vector<bool> dry_runs_;
+  std::optional<std::vector<MovedConnection>> established_;
+  MonoTime now_{std::chrono::hours(1000)};
 };
 
 TEST_F(Mwan3AgentTest, ModeASteersAroundTheDeadWanAndBack) {
@@ -366,6 +377,74 @@ TEST_F(Mwan3AgentTest, Mwan3StartingAfterUsIsPickedUp) {
   EXPECT_EQ(kernel_.calls,
             (std::vector<std::string>{"add via 203.0.113.1 if3 metric 9 "
                                       "proto 122"}));
+}
+
+TEST_F(Mwan3AgentTest, ASteeringChangeIsHandledForAWhile) {
+  Rules(1300);
+  State("wan", "online");
+  State("wanb", "online");
+  Mwan3Settings settings;
+  settings.handling = std::chrono::seconds(25);
+  auto agent = Agent(settings);
+  agent->Look(kernel_.model, "start");
+  EXPECT_TRUE(agent->Findings({}).empty());
+  State("wan", "offline");
+  FilesChanged(*agent);
+  std::vector<Finding> findings = agent->Findings({});
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, Finding::Kind::kHandling);
+  EXPECT_EQ(findings[0].source, "mwan3");
+  EXPECT_NE(findings[0].evidence.find("added default via 203.0.113.1 dev "
+                                      "wan1 metric 9"),
+            std::string::npos)
+      << findings[0].evidence;
+  EXPECT_EQ(agent->handling_until(), now_ + std::chrono::seconds(25));
+  now_ += std::chrono::seconds(25);
+  EXPECT_TRUE(agent->Findings({}).empty());
+}
+
+TEST_F(Mwan3AgentTest, ModeBFindingsLastWhileTheConnectionsDo) {
+  Rules(5200);
+  State("wan", "online");
+  State("wanb", "online");
+  auto agent = Agent();
+  agent->Look(kernel_.model, "start");
+  State("wan", "offline");
+  FilesChanged(*agent);
+  // The last check judged the 443 connection: DERP.
+  JudgedConnection derp;
+  derp.kind = ConnectionKind::kDerp;
+  derp.local = kDerp.local;
+  derp.remote = kDerp.remote;
+  std::vector<JudgedConnection> judged = {derp};
+  std::vector<Finding> findings = agent->Findings(judged);
+  ASSERT_EQ(findings.size(), 2u);
+  EXPECT_EQ(findings[0].kind, Finding::Kind::kControlPathDead);
+  EXPECT_EQ(findings[0].evidence,
+            "wan (wan0) is offline per mwan3 (tailscaled in mode B); its "
+            "control connection 198.51.100.2:41234 -> 192.0.2.100:80 carried "
+            "its mark 0x100: its conntrack entry is gone, its next packets "
+            "leave by another WAN with another address, which the far side "
+            "drops or resets");
+  EXPECT_EQ(findings[1].kind, Finding::Kind::kDerpPathDead);
+  // Without a judgement the 443 one is neither: no finding for it.
+  EXPECT_EQ(agent->Findings({}).size(), 1u);
+
+  // Both still established: nothing changes. Cannot list: kept.
+  established_ = std::vector<MovedConnection>{kControl, kDerp};
+  EXPECT_FALSE(agent->RecheckMovedConnections());
+  established_.reset();
+  EXPECT_FALSE(agent->RecheckMovedConnections());
+  // `start` replaced the control connection.
+  established_ = std::vector<MovedConnection>{kDerp};
+  EXPECT_TRUE(agent->RecheckMovedConnections());
+  findings = agent->Findings(judged);
+  ASSERT_EQ(findings.size(), 1u);
+  EXPECT_EQ(findings[0].kind, Finding::Kind::kDerpPathDead);
+  established_ = std::vector<MovedConnection>{};
+  EXPECT_TRUE(agent->RecheckMovedConnections());
+  EXPECT_TRUE(agent->Findings(judged).empty());
+  EXPECT_FALSE(agent->RecheckMovedConnections());
 }
 
 }  // namespace

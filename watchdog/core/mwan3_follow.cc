@@ -161,4 +161,73 @@ std::string FlowCleanupReport::Describe() const {
   return text;
 }
 
+namespace {
+
+bool SameEndpoints(const netlink::SocketEndpoint& local,
+                   const netlink::SocketEndpoint& remote,
+                   const MovedConnection& c) {
+  return local == c.local && remote == c.remote;
+}
+
+}  // namespace
+
+std::vector<Finding> FlowCleanupFindings(
+    const FlowCleanupReport& report,
+    std::span<const MovedConnection> still_there,
+    std::span<const JudgedConnection> judged) {
+  std::string control, derp;
+  for (const MovedConnection& c : still_there) {
+    ConnectionKind kind = c.kind;
+    for (const JudgedConnection& j : judged) {
+      if (SameEndpoints(j.local, j.remote, c)) kind = j.kind;
+    }
+    if (kind == ConnectionKind::kOther) continue;
+    std::string& text = kind == ConnectionKind::kControl ? control : derp;
+    text += (text.empty() ? "" : ", ") + c.local.ToString() + " -> " +
+            c.remote.ToString();
+  }
+  const std::string context =
+      report.order.wan + " is offline per mwan3 (tailscaled in mode B); ";
+  const std::string consequence =
+      " carried its mark " + Hex(report.order.mark) +
+      (report.dry_run
+           ? ": dead with that WAN (dry run: its entry was left)"
+           : ": its conntrack entry is gone, its next packets leave by "
+             "another WAN with another address, which the far side drops or "
+             "resets");
+  std::vector<Finding> findings;
+  if (!control.empty()) {
+    findings.push_back({Finding::Kind::kControlPathDead, "mwan3",
+                        context + "its control connection " + control +
+                            consequence});
+  }
+  if (!derp.empty()) {
+    findings.push_back({Finding::Kind::kDerpPathDead, "mwan3",
+                        context + "its DERP connection " + derp + consequence});
+  }
+  return findings;
+}
+
+Finding SteeringFinding(const std::string& change) {
+  return {Finding::Kind::kHandling, "mwan3",
+          "steering " + change +
+              "; tailscaled's default route interface moved, its netmon "
+              "redials by itself"};
+}
+
+std::vector<MovedConnection> StillEstablished(
+    std::span<const MovedConnection> moved,
+    std::span<const MovedConnection> established) {
+  std::vector<MovedConnection> out;
+  for (const MovedConnection& c : moved) {
+    if (std::any_of(established.begin(), established.end(),
+                    [&](const MovedConnection& e) {
+                      return SameEndpoints(e.local, e.remote, c);
+                    })) {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace watchdog

@@ -24,13 +24,17 @@
 #define TSWATCHDOG_WATCHDOG_CORE_MWAN3_FOLLOW_H_
 
 #include <cstdint>
+#include <chrono>
 #include <map>
+#include <span>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "netlink/address.h"
 #include "netlink/sock_diag.h"
+#include "watchdog/core/connections.h"
+#include "watchdog/core/diagnosis.h"
 #include "watchdog/core/mwan3.h"
 #include "watchdog/core/steering.h"
 #include "watchdog/core/time.h"
@@ -43,6 +47,9 @@ struct Mwan3Settings {
   bool steering = true;      // mode A: steer tailscaled to a live WAN
   bool flow_cleanup = true;  // mode B: delete its flows' entries on a dead WAN
   bool dry_run = false;      // log what would be done, change nothing
+  // How long after a steering change tailscaled counts as handling it (its
+  // netmon redials at once; the daemon's debounce + grace).
+  std::chrono::milliseconds handling{std::chrono::seconds(25)};
   bool operator==(const Mwan3Settings&) const = default;
 };
 
@@ -90,6 +97,10 @@ std::optional<std::string> SteeringHold(const Mwan3View& view,
 struct MovedConnection {
   netlink::SocketEndpoint local;
   netlink::SocketEndpoint remote;
+  // By port, among tailscaled's TCP sockets at the cleanup
+  // (ClassifyConnections without a DERP map: port 80, or 443 without a
+  // port-80 connection, is control).
+  ConnectionKind kind = ConnectionKind::kOther;
   bool operator==(const MovedConnection&) const = default;
 };
 
@@ -110,6 +121,24 @@ struct FlowCleanupReport {
   // its TCP connections on wan: 198.51.100.2:41234 -> 192.0.2.100:80"
   std::string Describe() const;
 };
+
+// The findings for the diagnosis (core/diagnosis.h) from the last mode-B
+// cleanup: of its TCP connections on the dead WAN, those still established
+// (`still_there`), as control or DERP (as the last connection check judged
+// them, else by port): kControlPathDead, kDerpPathDead, with the evidence.
+std::vector<Finding> FlowCleanupFindings(
+    const FlowCleanupReport& report,
+    std::span<const MovedConnection> still_there,
+    std::span<const JudgedConnection> judged);
+
+// The finding while tailscaled redials after a steering change (mode A):
+// kHandling, nothing disruptive meanwhile.
+Finding SteeringFinding(const std::string& change);
+
+// Those of `moved` that are among `established` (by endpoints).
+std::vector<MovedConnection> StillEstablished(
+    std::span<const MovedConnection> moved,
+    std::span<const MovedConnection> established);
 
 // What the agent shows (state file, status, metrics).
 struct Mwan3Status {

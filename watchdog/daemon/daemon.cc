@@ -44,7 +44,8 @@ MachineConfig MachineConfigFromConfig(const config::Config& config) {
 }
 
 Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config) {
-  return {config.mwan3_steering, config.mwan3_flow_cleanup, config.dry_run};
+  return {config.mwan3_steering, config.mwan3_flow_cleanup, config.dry_run,
+          config.debounce + config.grace};
 }
 
 Daemon::Daemon(config::Config config, DaemonSettings settings,
@@ -58,6 +59,7 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
 }
 
 void Daemon::Start() {
@@ -130,6 +132,25 @@ void Daemon::FollowMwan3(
 
 void Daemon::OnMwan3Report(const Mwan3Report& report) {
   if (report.changed) dirty_ = true;
+  if (!report.steering.empty() || !report.cleanups.empty()) {
+    UpdateMwan3Findings();
+  }
+}
+
+// mwan3's findings for the diagnosis, until they expire (a steering change
+// handled) or their connections are gone (mode B).
+void Daemon::UpdateMwan3Findings() {
+  if (ports_.mwan3 == nullptr) return;
+  SetFindings("mwan3", ports_.mwan3->Findings(evidence_.connections));
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
+  mwan3_timer_ = 0;
+  const std::optional<MonoTime> until = ports_.mwan3->handling_until();
+  if (until && *until > ports_.timers.Now()) {
+    mwan3_timer_ = ports_.timers.AddTimer(*until, [this] {
+      mwan3_timer_ = 0;
+      UpdateMwan3Findings();
+    });
+  }
 }
 
 // --- What the ports report --------------------------------------------------
@@ -243,6 +264,10 @@ void Daemon::FetchStatus(bool answer_machine) {
 
 void Daemon::Classify(bool force_event) {
   if (!status_ && status_error_.empty()) return;  // nothing known yet
+  // tailscaled's word changed: the connections mwan3 found dead may be gone.
+  if (ports_.mwan3 && ports_.mwan3->RecheckMovedConnections()) {
+    UpdateMwan3Findings();
+  }
   HealthInputs in;
   in.status = status_;
   in.unreachable_error = status_error_;

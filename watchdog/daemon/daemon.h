@@ -98,6 +98,7 @@ class Daemon {
   // What the mwan3 agent found (`look`: what to ask it) and did.
   void FollowMwan3(const std::function<Mwan3Report(const netlink::Model&)>& look);
   void OnMwan3Report(const Mwan3Report& report);
+  void UpdateMwan3Findings();
   void OnNotify(const Notify& notify);
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);
@@ -144,6 +145,7 @@ class Daemon {
   bool dirty_ = false;
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
+  Timers::TimerId mwan3_timer_ = 0;  // mwan3's handling finding expires
 };
 
 }  // namespace watchdog

@@ -175,6 +175,10 @@ void Mwan3Agent::SteerFamily(const netlink::Model& kernel,
   if (added.added > 0) {
     out->steering.push_back("added " + plan.add->ToString() + ": " + plan.why);
   }
+  if (removed.removed > 0 || added.added > 0) {
+    handling_change_ = out->steering.back();
+    handling_until_ = ports_.now() + settings_.handling;
+  }
 }
 
 void Mwan3Agent::CleanUp(const FlowCleanupOrder& order, Mwan3Report* out) {
@@ -189,6 +193,7 @@ void Mwan3Agent::CleanUp(const FlowCleanupOrder& order, Mwan3Report* out) {
   }
   ++status_.cleanups;
   status_.entries_deleted += report.deleted;
+  moved_ = report.tcp_on_dead_wan;
   status_.last_cleanup = report;
   out->cleanups.push_back(std::move(report));
   out->changed = true;
@@ -233,6 +238,37 @@ void Mwan3Agent::Stop(const netlink::Model& kernel) {
 std::optional<Mwan3Status> Mwan3Agent::status() const {
   if (!ever_seen_ && status_.steering.empty()) return std::nullopt;
   return status_;
+}
+
+std::vector<Finding> Mwan3Agent::Findings(
+    std::span<const JudgedConnection> judged) const {
+  std::vector<Finding> findings;
+  if (handling_until_ && ports_.now() < *handling_until_) {
+    findings.push_back(SteeringFinding(handling_change_));
+  }
+  if (status_.last_cleanup && !moved_.empty()) {
+    for (Finding& f : FlowCleanupFindings(*status_.last_cleanup, moved_,
+                                          judged)) {
+      findings.push_back(std::move(f));
+    }
+  }
+  return findings;
+}
+
+bool Mwan3Agent::RecheckMovedConnections() {
+  if (moved_.empty() || !ports_.established_tcp) return false;
+  const std::optional<std::vector<MovedConnection>> now =
+      ports_.established_tcp();
+  if (!now) return false;  // cannot tell: keep them
+  std::vector<MovedConnection> still = StillEstablished(moved_, *now);
+  if (still.size() == moved_.size()) return false;
+  spdlog::info(
+      "mwan3: {} of tailscaled's {} TCP connections on {} closed (replaced "
+      "by a step or by tailscaled)",
+      moved_.size() - still.size(), moved_.size(),
+      status_.last_cleanup ? status_.last_cleanup->order.wan : "?");
+  moved_ = std::move(still);
+  return true;
 }
 
 }  // namespace watchdog

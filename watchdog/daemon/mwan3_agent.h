@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,9 @@ struct Mwan3AgentPorts {
   // Mode B's cleanup for one dead WAN (Mwan3FlowCleaner, mwan3_flows.h).
   std::function<FlowCleanupReport(const FlowCleanupOrder&, bool dry_run)>
       clean_flows;
+  // tailscaled's established TCP connections now (EstablishedTailscaledTcp,
+  // mwan3_flows.h); nullopt when they cannot be listed.
+  std::function<std::optional<std::vector<MovedConnection>>()> established_tcp;
   Mwan3Paths paths;
   std::function<MonoTime()> now;
 };
@@ -82,6 +86,17 @@ class Mwan3Agent {
   // never been seen (no rules, no status files).
   std::optional<Mwan3Status> status() const;
 
+  // The findings for the diagnosis (core/diagnosis.h): tailscaled handling
+  // a steering change (until handling_until()), and its connections on a
+  // WAN that went offline in mode B while they are still established
+  // (`judged`: the last connection check, to tell control from DERP).
+  std::vector<Finding> Findings(std::span<const JudgedConnection> judged) const;
+  std::optional<MonoTime> handling_until() const { return handling_until_; }
+  // Lists tailscaled's connections again while some of the last cleanup's
+  // are established; true when some of those are gone (closed by a step,
+  // or by tailscaled): the findings changed.
+  bool RecheckMovedConnections();
+
  private:
   void ReadFiles();
   Mwan3Report Evaluate(const netlink::Model& kernel, std::string_view why);
@@ -105,6 +120,11 @@ class Mwan3Agent {
   // it would have made (each logged once).
   std::map<netlink::Family, std::string> last_why_;
   std::map<netlink::Family, std::string> last_dry_change_;
+  // The last steering change, and until when tailscaled is handling it.
+  std::string handling_change_;
+  std::optional<MonoTime> handling_until_;
+  // The last cleanup's TCP connections still established.
+  std::vector<MovedConnection> moved_;
 };
 
 }  // namespace watchdog

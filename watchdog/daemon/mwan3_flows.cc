@@ -11,8 +11,10 @@ namespace {
 
 constexpr std::chrono::milliseconds kDumpTimeout{2000};
 
-// tailscaled's TCP client connections and UDP sockets, by its mark.
-bool DumpTailscaledSockets(std::vector<netlink::SocketRecord>* sockets,
+// tailscaled's TCP client connections (in `states`) and, with `udp`, its
+// UDP sockets, by its mark.
+bool DumpTailscaledSockets(bool udp, uint32_t states,
+                           std::vector<netlink::SocketRecord>* sockets,
                            std::string* error) {
   std::unique_ptr<netlink::NetlinkChannel> channel;
   try {
@@ -23,11 +25,11 @@ bool DumpTailscaledSockets(std::vector<netlink::SocketRecord>* sockets,
   }
   netlink::SockDiag diag(std::move(channel));
   for (uint8_t protocol : {netlink::kIpProtocolUdp, netlink::kIpProtocolTcp}) {
+    if (protocol == netlink::kIpProtocolUdp && !udp) continue;
     netlink::SockDiagQuery query;
     query.protocol = protocol;
-    query.states = protocol == netlink::kIpProtocolTcp
-                       ? netlink::ClientTcpStates()
-                       : netlink::kAllStates;
+    query.states =
+        protocol == netlink::kIpProtocolTcp ? states : netlink::kAllStates;
     query.mark = netlink::TailscaleMark();
     query.tcp_info = false;
     netlink::SockDump dump = diag.DumpBothFamilies(query);
@@ -48,7 +50,10 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
   report.order = order;
   report.dry_run = dry_run;
   std::vector<netlink::SocketRecord> sockets;
-  if (!DumpTailscaledSockets(&sockets, &report.error)) return report;
+  if (!DumpTailscaledSockets(true, netlink::ClientTcpStates(), &sockets,
+                             &report.error)) {
+    return report;
+  }
   report.sockets = sockets.size();
   const std::vector<netlink::FlowSelector> flows =
       netlink::FlowsOfSockets(sockets);
@@ -63,17 +68,38 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
   report.matched = result.total_matched();
   report.deleted = result.total_deleted();
   if (result.failed > 0) report.error = result.failure;
+  const std::vector<ClassifiedConnection> kinds =
+      ClassifyConnections(sockets, {});
   for (size_t i = 0; i < flows.size() && i < result.matched.size(); ++i) {
     const netlink::FlowSelector& flow = flows[i];
     if (flow.protocol != netlink::kIpProtocolTcp || result.matched[i] == 0 ||
         !flow.local_address || !flow.remote_address) {
       continue;
     }
-    report.tcp_on_dead_wan.push_back(
-        {{*flow.local_address, flow.local_port},
-         {*flow.remote_address, flow.remote_port}});
+    MovedConnection moved{{*flow.local_address, flow.local_port},
+                          {*flow.remote_address, flow.remote_port}};
+    for (const ClassifiedConnection& c : kinds) {
+      if (c.socket.local == moved.local && c.socket.remote == moved.remote) {
+        moved.kind = c.kind;
+      }
+    }
+    report.tcp_on_dead_wan.push_back(moved);
   }
   return report;
+}
+
+std::optional<std::vector<MovedConnection>> EstablishedTailscaledTcp() {
+  std::vector<netlink::SocketRecord> sockets;
+  std::string error;
+  if (!DumpTailscaledSockets(false, 1u << netlink::kTcpEstablished, &sockets,
+                             &error)) {
+    return std::nullopt;
+  }
+  std::vector<MovedConnection> out;
+  for (const netlink::SocketRecord& s : sockets) {
+    out.push_back({s.local, s.remote});
+  }
+  return out;
 }
 
 }  // namespace watchdog

@@ -6,6 +6,9 @@
 #ifndef TSWATCHDOG_WATCHDOG_DAEMON_MWAN3_FLOWS_H_
 #define TSWATCHDOG_WATCHDOG_DAEMON_MWAN3_FLOWS_H_
 
+#include <optional>
+#include <vector>
+
 #include "watchdog/core/mwan3_follow.h"
 
 namespace watchdog {
@@ -14,6 +17,10 @@ namespace watchdog {
 // no ctnetlink) come back in FlowCleanupReport::error.
 FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
                                        bool dry_run);
+
+// tailscaled's established TCP connections now (by its mark); nullopt when
+// sock_diag fails.
+std::optional<std::vector<MovedConnection>> EstablishedTailscaledTcp();
 
 }  // namespace watchdog
 
