@@ -115,13 +115,13 @@ class DoctorTest : public ::testing::Test {
 
   static std::vector<std::string> Ids(const DoctorReport& report) {
     std::vector<std::string> ids;
-    for (const Finding& f : report.findings) ids.push_back(f.id);
+    for (const DoctorFinding& f : report.findings) ids.push_back(f.id);
     return ids;
   }
 
-  static const Finding* Find(const DoctorReport& report,
-                             const std::string& id) {
-    for (const Finding& f : report.findings) {
+  static const DoctorFinding* Find(const DoctorReport& report,
+                                   const std::string& id) {
+    for (const DoctorFinding& f : report.findings) {
       if (f.id == id) return &f;
     }
     return nullptr;
@@ -304,7 +304,7 @@ TEST_F(DoctorTest, TailscaledNotAfterNetworkOnline) {
   fs::remove(root_ + kEtc + "tailscaled.service.d/10-wait-online.conf");
   DoctorReport report = Diagnosed();
   EXPECT_EQ(Ids(report), std::vector<std::string>{"tailscaled-network-online"});
-  const Finding& f = report.findings.at(0);
+  const DoctorFinding& f = report.findings.at(0);
   ASSERT_EQ(f.files.size(), 1u);
   EXPECT_EQ(f.files[0].path,
             "/etc/systemd/system/tailscaled.service.d/10-wait-online.conf");
@@ -336,7 +336,7 @@ TEST_F(DoctorTest, SocketOnTailscaleAddressWithoutWayBack) {
         "[Socket]\nListenStream=\nListenStream=100.101.102.103:22\n");
   DoctorReport report = Diagnosed();
   ASSERT_EQ(Ids(report), std::vector<std::string>{"tailscale-address-unit"});
-  const Finding& f = report.findings[0];
+  const DoctorFinding& f = report.findings[0];
   EXPECT_EQ(f.unit, "ssh.socket");
   EXPECT_NE(f.what.find("100.101.102.103"), std::string::npos);
   EXPECT_NE(f.why.find("EADDRNOTAVAIL"), std::string::npos);
@@ -374,7 +374,7 @@ TEST_F(DoctorTest, OrderingCycleWithBindsToOrRequires) {
               "[Socket]\nListenStream=\nListenStream=100.101.102.103:22\n");
     const DoctorReport report = Diagnosed();
     ASSERT_EQ(Ids(report), std::vector<std::string>{"ordering-cycle"});
-    const Finding& f = report.findings[0];
+    const DoctorFinding& f = report.findings[0];
     EXPECT_EQ(f.unit, "ssh.socket");
     EXPECT_NE(f.what.find("before sockets.target (implicit"),
               std::string::npos);
@@ -450,7 +450,7 @@ TEST_F(DoctorTest, StartLimitDisabledWithFastRestart) {
         "[Unit]\nStartLimitIntervalSec=0\n");
   DoctorReport report = Diagnosed();
   ASSERT_EQ(Ids(report), std::vector<std::string>{"start-limit-disabled"});
-  const Finding& f = report.findings[0];
+  const DoctorFinding& f = report.findings[0];
   EXPECT_NE(f.what.find("`StartLimitIntervalSec=0` at /etc/systemd/system/"
                         "tailscaled.service.d/override.conf:2"),
             std::string::npos)

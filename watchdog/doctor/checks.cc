@@ -18,7 +18,7 @@ using std::chrono::microseconds;
 void SetScalar(const LoadedUnit& unit, const UnitEntry* last,
                const std::string& section, const std::string& key,
                const std::string& value, std::string_view dropin,
-               Finding* finding) {
+               DoctorFinding* finding) {
   if (last != nullptr && unit.IsDropIn(last->file)) {
     finding->steps.push_back("in " + Where(*last) + " change `" +
                              Assignment(*last) + "` to `" + key + "=" + value +
@@ -100,7 +100,7 @@ void CheckOrderedAfterNetworkOnline(const LoadedUnit& ts,
   const bool wants = ts.ListHas("Unit", "Wants", "network-online.target") ||
                      ts.ListHas("Unit", "Requires", "network-online.target");
   if (after && wants) return;
-  Finding f;
+  DoctorFinding f;
   f.id = "tailscaled-network-online";
   f.unit = kTailscaledUnit;
   f.what = std::string(kTailscaledUnit) + " is not ordered after " +
@@ -134,7 +134,7 @@ void CheckNetworkOnline(const SystemView& view, const DoctorInputs& /*in*/,
     report->notes.push_back("network-online.target is reached through " + list);
     return;
   }
-  Finding f;
+  DoctorFinding f;
   f.id = "network-online-empty";
   f.unit = "network-online.target";
   f.what =
@@ -215,7 +215,7 @@ void CheckDisabledStartLimit(const LoadedUnit& ts, const StartLimits& l,
         "): no restart storm");
     return;
   }
-  Finding f;
+  DoctorFinding f;
   f.id = "start-limit-disabled";
   f.unit = kTailscaledUnit;
   const UnitEntry* culprit =
@@ -251,7 +251,7 @@ void CheckTightStartLimit(const LoadedUnit& ts, const StartLimits& l,
                             " leaves room for tswatchdog's restarts");
     return;
   }
-  Finding f;
+  DoctorFinding f;
   f.id = "start-limit-tight";
   f.unit = kTailscaledUnit;
   f.what = std::string(kTailscaledUnit) + " allows only " +

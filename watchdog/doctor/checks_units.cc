@@ -84,7 +84,7 @@ Binding Bind(const LoadedUnit& unit, const DoctorInputs& in) {
   return b;
 }
 
-void RemoveDependencies(const Binding& b, Finding* f) {
+void RemoveDependencies(const Binding& b, DoctorFinding* f) {
   for (const auto& item : b.ts_deps) {
     const std::string what = item.entry->value == item.value
                                  ? "remove `" + Assignment(*item.entry) + "`"
@@ -106,7 +106,7 @@ std::string RestartOnIpStep(const DoctorInputs& in, const std::string& unit) {
          " whenever the Tailscale address appears";
 }
 
-void AddRecovery(const Binding& b, const DoctorInputs& in, Finding* f) {
+void AddRecovery(const Binding& b, const DoctorInputs& in, DoctorFinding* f) {
   const std::string& name = b.unit->name;
   if (b.socket && b.address && !b.freebind) {
     f->files.push_back(
@@ -120,9 +120,9 @@ void AddRecovery(const Binding& b, const DoctorInputs& in, Finding* f) {
   f->commands.push_back("systemctl restart " + name);
 }
 
-Finding OrderingCycle(const Binding& b, const DoctorInputs& in) {
+DoctorFinding OrderingCycle(const Binding& b, const DoctorInputs& in) {
   const std::string& name = b.unit->name;
-  Finding f;
+  DoctorFinding f;
   f.id = "ordering-cycle";
   f.unit = name;
   f.what =
@@ -141,9 +141,9 @@ Finding OrderingCycle(const Binding& b, const DoctorInputs& in) {
   return f;
 }
 
-Finding UnprotectedAddress(const Binding& b, const DoctorInputs& in) {
+DoctorFinding UnprotectedAddress(const Binding& b, const DoctorInputs& in) {
   const std::string& address = *b.address;
-  Finding f;
+  DoctorFinding f;
   f.id = "tailscale-address-unit";
   f.unit = b.unit->name;
   f.what = b.unit->name + (b.socket ? " listens on " : " uses ") +
@@ -247,9 +247,9 @@ void NoteSocket(const SystemView& view, DoctorReport* report) {
            : ", only its owner and group can connect"));
 }
 
-Finding ReadOnlyAccess(const SystemView& view, const DoctorInputs& in,
-                       const RunAs& who) {
-  Finding f;
+DoctorFinding ReadOnlyAccess(const SystemView& view, const DoctorInputs& in,
+                             const RunAs& who) {
+  DoctorFinding f;
   f.id = "localapi-read-only";
   f.unit = kTswatchdogUnit;
   f.what =

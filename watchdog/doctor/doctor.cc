@@ -59,7 +59,7 @@ std::string FormatReport(const DoctorReport& report) {
            (where.empty() ? "" : " (paths below as that system sees them)") +
            ".\n";
   }
-  for (const Finding& f : report.findings) {
+  for (const DoctorFinding& f : report.findings) {
     out += "\n[" + f.id + "] " + f.what + "\n";
     out += "  why: " + f.why + "\n";
     const char* label = "  fix: ";
@@ -86,7 +86,7 @@ std::string FormatReport(const DoctorReport& report) {
 
 nlohmann::json ReportJson(const DoctorReport& report) {
   nlohmann::json findings = nlohmann::json::array();
-  for (const Finding& f : report.findings) {
+  for (const DoctorFinding& f : report.findings) {
     nlohmann::json files = nlohmann::json::array();
     for (const FixFile& file : f.files) {
       files.push_back({{"path", file.path}, {"content", file.content}});

@@ -51,7 +51,7 @@ struct FixFile {
   std::string content;
 };
 
-struct Finding {
+struct DoctorFinding {
   std::string id;    // stable: "tailscaled-network-online", ...
   std::string unit;  // the unit it is about ("" when none)
   std::string what;
@@ -81,7 +81,7 @@ struct DoctorReport {
   enum class System { kSystemd, kOpenWrt };
   System system = System::kSystemd;
   std::string root;
-  std::vector<Finding> findings;
+  std::vector<DoctorFinding> findings;
   std::vector<std::string> notes;  // what was checked or skipped, and why
 };
 
