@@ -126,13 +126,14 @@ class WorldDaemonLab : public ::testing::Test {
     return t0;
   }
 
-  // Sets `id` up (routes, mwan3 with a recorder of its hotplug events),
-  // starts tailscaled and waits until it is Online.
+  // Sets `id` up (routes, mwan3 with a recorder of its hotplug events that
+  // runs first, before mwan3's own 15-mwan3), starts tailscaled and waits
+  // until it is Online.
   const Scenario* SetUpScenario(const std::string& id) {
     const Scenario* s = FindScenario(id);
     EXPECT_NE(s, nullptr);
     std::filesystem::create_directories("/etc/hotplug.d/iface");
-    std::ofstream("/etc/hotplug.d/iface/90-record")
+    std::ofstream("/etc/hotplug.d/iface/00-record")
         << "echo \"$(date +%s%3N) $ACTION $INTERFACE\" >> " << dir_
         << "/mwan3-events\n";
     s->setup(ctx_);
