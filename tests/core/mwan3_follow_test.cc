@@ -6,26 +6,15 @@
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
 
+#include "tests/core/kernel_messages.h"
+
 namespace watchdog {
 namespace {
 
 using netlink::Family;
 using netlink::IpAddress;
 using netlink::RuleMessage;
-
-RuleMessage Rule(uint32_t priority, uint32_t table, uint32_t mark = 0,
-                 uint32_t mask = 0, const char* iif = "") {
-  RuleMessage r;
-  r.priority = priority;
-  r.table = table;
-  r.action = FR_ACT_TO_TBL;
-  if (mask) {
-    r.fwmark = mark;
-    r.fwmask = mask;
-  }
-  r.iifname = iif;
-  return r;
-}
+using testing::Rule;
 
 // wan (id 1, wan0) and wanb (id 2, wan1); tailscaled at `base` (0: no
 // rules of its own); `wan`, `wanb`: their iface_state ("" = no file).
@@ -51,7 +40,7 @@ struct Look {
 };
 
 void FollowAll(const std::string& name, const std::vector<Look>& looks,
-         Mwan3Settings settings = {}) {
+               Mwan3Settings settings = {}) {
   Mwan3Memory memory;
   for (size_t i = 0; i < looks.size(); ++i) {
     const Mwan3Follow out = FollowMwan3(looks[i].view, settings, &memory);
@@ -66,52 +55,57 @@ void FollowAll(const std::string& name, const std::vector<Look>& looks,
   }
 }
 
-const char* kPresent = "mwan3: not present -> present: its rules are in "
-                       "the kernel";
+const char* kPresent =
+    "mwan3: not present -> present: its rules are in "
+    "the kernel";
 const char* kModeB =
     "mwan3: tailscaled's rules: mode none -> B (rule 5210): behind mwan3's "
     "rules, its new flows follow mwan3's policy";
-const char* kWanOnline = "mwan3: wan (wan0) unknown -> online (mwan3's "
-                         "iface_state)";
-const char* kWanbOnline = "mwan3: wanb (wan1) unknown -> online (mwan3's "
-                          "iface_state)";
-const char* kWanOffline = "mwan3: wan (wan0) online -> offline (mwan3's "
-                          "iface_state)";
+const char* kWanOnline =
+    "mwan3: wan (wan0) unknown -> online (mwan3's "
+    "iface_state)";
+const char* kWanbOnline =
+    "mwan3: wanb (wan1) unknown -> online (mwan3's "
+    "iface_state)";
+const char* kWanOffline =
+    "mwan3: wan (wan0) online -> offline (mwan3's "
+    "iface_state)";
 
 TEST(Mwan3Follow, ModeBCleansUpOnceWhenAWanGoesOffline) {
   FollowAll("mode B",
-      {{View(5200, "online", "online"),
-        {kPresent, kModeB, kWanOnline, kWanbOnline},
-        {}},
-       {View(5200, "offline", "online"), {kWanOffline}, {1}},
-       {View(5200, "offline", "online"), {}, {}},  // a rewrite: once only
-       {View(5200, "online", "online"),
-        {"mwan3: wan (wan0) offline -> online (mwan3's iface_state)"},
-        {}},
-       {View(5200, "offline\n", "offline\n"),
-        {kWanOffline,
-         "mwan3: wanb (wan1) online -> offline (mwan3's iface_state)"},
-        {1, 2}}});
+            {{View(5200, "online", "online"),
+              {kPresent, kModeB, kWanOnline, kWanbOnline},
+              {}},
+             {View(5200, "offline", "online"), {kWanOffline}, {1}},
+             {View(5200, "offline", "online"), {}, {}},  // a rewrite: once only
+             {View(5200, "online", "online"),
+              {"mwan3: wan (wan0) offline -> online (mwan3's iface_state)"},
+              {}},
+             {View(5200, "offline\n", "offline\n"),
+              {kWanOffline,
+               "mwan3: wanb (wan1) online -> offline (mwan3's iface_state)"},
+              {1, 2}}});
 }
 
 TEST(Mwan3Follow, UnknownIsNeverActedOn) {
   FollowAll("unknown in between",
-      {{View(5200, "offline", "online"),
-        {kPresent, kModeB,
-         "mwan3: wan (wan0) unknown -> offline (mwan3's iface_state)",
-         kWanbOnline},
-        {1}},  // at our start: offline in mode B
-       // caught mid-write (empty), missing, garbage: unknown, no change
-       // logged, nothing done
-       {View(5200, "\n", "online"), {}, {}},
-       {View(5200, "", "online"), {}, {}},
-       {View(5200, "offl", "online"), {}, {}},
-       // back to offline: it never left offline as far as we know
-       {View(5200, "offline", "online"), {}, {}}});
+            {{View(5200, "offline", "online"),
+              {kPresent, kModeB,
+               "mwan3: wan (wan0) unknown -> offline (mwan3's iface_state)",
+               kWanbOnline},
+              {1}},  // at our start: offline in mode B
+             // caught mid-write (empty), missing, garbage: unknown, no change
+             // logged, nothing done
+             {View(5200, "\n", "online"), {}, {}},
+             {View(5200, "", "online"), {}, {}},
+             {View(5200, "offl", "online"), {}, {}},
+             // back to offline: it never left offline as far as we know
+             {View(5200, "offline", "online"), {}, {}}});
 }
 
 TEST(Mwan3Follow, ModeAAndCleanupOffDoNoCleanup) {
-  FollowAll("mode A",
+  FollowAll(
+      "mode A",
       {{View(1300, "online", "online"),
         {kPresent,
          "mwan3: tailscaled's rules: mode none -> A (rule 1310): its traffic "
@@ -122,17 +116,18 @@ TEST(Mwan3Follow, ModeAAndCleanupOffDoNoCleanup) {
   Mwan3Settings off;
   off.flow_cleanup = false;
   FollowAll("cleanup off",
-      {{View(5200, "online", "online"),
-        {kPresent, kModeB, kWanOnline, kWanbOnline},
-        {}},
-       {View(5200, "offline", "online"), {kWanOffline}, {}}},
-      off);
+            {{View(5200, "online", "online"),
+              {kPresent, kModeB, kWanOnline, kWanbOnline},
+              {}},
+             {View(5200, "offline", "online"), {kWanOffline}, {}}},
+            off);
 }
 
 TEST(Mwan3Follow, ModeBBeginningWithAWanOfflineCleansItUp) {
   // tailscaled restarted into mode B while wan was already offline (or its
   // rules moved from A to B).
-  FollowAll("A -> B",
+  FollowAll(
+      "A -> B",
       {{View(1300, "offline", "online"),
         {kPresent,
          "mwan3: tailscaled's rules: mode none -> A (rule 1310): its traffic "
@@ -149,15 +144,15 @@ TEST(Mwan3Follow, ModeBBeginningWithAWanOfflineCleansItUp) {
 TEST(Mwan3Follow, PresenceComesAndGoes) {
   FollowAll("no mwan3", {{View(0, "", "", false), {}, {}}});
   FollowAll("tailscaled's rules at 5210 without mwan3: nothing to say",
-      {{View(5200, "", "", false), {}, {}}});
+            {{View(5200, "", "", false), {}, {}}});
   FollowAll("mwan3 starts after us, then stops",
-      {{View(5200, "", "", false), {}, {}},
-       {View(5200, "online", "online"),
-        {kPresent, kModeB, kWanOnline, kWanbOnline},
-        {}},
-       {View(5200, "", "", false),
-        {"mwan3: present -> not present: its rules are gone"},
-        {}}});
+            {{View(5200, "", "", false), {}, {}},
+             {View(5200, "online", "online"),
+              {kPresent, kModeB, kWanOnline, kWanbOnline},
+              {}},
+             {View(5200, "", "", false),
+              {"mwan3: present -> not present: its rules are gone"},
+              {}}});
 }
 
 TEST(Mwan3Follow, SteeringWaitsOnAnUnknownWanWithRules) {
@@ -175,13 +170,11 @@ TEST(Mwan3Follow, SteeringWaitsOnAnUnknownWanWithRules) {
       {"wanb unreadable", View(1300, "offline", "onl"), {}, true},
       {"steering off: removing ours is fine", View(1300, "", "online"), off,
        false},
-      {"mode B: nothing of ours to hold", View(5200, "", "online"), {},
-       false},
+      {"mode B: nothing of ours to hold", View(5200, "", "online"), {}, false},
       {"no mwan3 rules", View(1300, "", "", false), {}, false},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(SteeringHold(c.view, Family::kV4, c.settings).has_value(),
-              c.hold)
+    EXPECT_EQ(SteeringHold(c.view, Family::kV4, c.settings).has_value(), c.hold)
         << c.name;
     EXPECT_FALSE(SteeringHold(c.view, Family::kV6, c.settings)) << c.name;
   }
@@ -196,9 +189,8 @@ TEST(Mwan3Follow, CleanupReportSaysWhatItDid) {
   r.sockets = 4;
   r.matched = 3;
   r.deleted = 3;
-  r.tcp_on_dead_wan = {
-      {{*IpAddress::Parse("198.51.100.2"), 41234},
-       {*IpAddress::Parse("192.0.2.100"), 80}}};
+  r.tcp_on_dead_wan = {{{*IpAddress::Parse("198.51.100.2"), 41234},
+                        {*IpAddress::Parse("192.0.2.100"), 80}}};
   EXPECT_EQ(r.Describe(),
             "deleted 3 conntrack entries of tailscaled's flows (4 sockets) "
             "with wan (wan0)'s mark 0x100/0x3f00; its TCP connections on it "

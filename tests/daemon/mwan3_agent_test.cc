@@ -9,11 +9,13 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
-#include <cerrno>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
+
+#include "tests/core/kernel_messages.h"
 
 namespace watchdog {
 namespace {
@@ -23,33 +25,12 @@ using netlink::Family;
 using netlink::IpAddress;
 using netlink::RouteMessage;
 using netlink::RuleMessage;
+using testing::Rule;
 
 RouteMessage Default(int32_t oif, const char* gw, uint32_t metric,
                      uint32_t table = RT_TABLE_MAIN,
                      uint8_t protocol = RTPROT_STATIC) {
-  RouteMessage r;
-  r.table = table;
-  r.type = RTN_UNICAST;
-  r.protocol = protocol;
-  r.scope = RT_SCOPE_UNIVERSE;
-  r.oif = oif;
-  r.gateway = IpAddress::Parse(gw);
-  r.priority = metric;
-  return r;
-}
-
-RuleMessage Rule(uint32_t priority, uint32_t table, uint32_t mark = 0,
-                 uint32_t mask = 0, const char* iif = "") {
-  RuleMessage r;
-  r.priority = priority;
-  r.table = table;
-  r.action = FR_ACT_TO_TBL;
-  if (mask) {
-    r.fwmark = mark;
-    r.fwmask = mask;
-  }
-  r.iifname = iif;
-  return r;
+  return testing::DefaultRoute(oif, gw, metric, table, protocol);
 }
 
 std::string Text(const RouteMessage& r) {

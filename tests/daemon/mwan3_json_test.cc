@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
 
+#include "tests/core/kernel_messages.h"
 #include "watchdog/daemon/metrics.h"
 
 namespace watchdog {
@@ -13,20 +14,7 @@ namespace {
 using netlink::Family;
 using netlink::IpAddress;
 using nlohmann::json;
-
-netlink::RuleMessage Rule(uint32_t priority, uint32_t table, uint32_t mark = 0,
-                          uint32_t mask = 0, const char* iif = "") {
-  netlink::RuleMessage r;
-  r.priority = priority;
-  r.table = table;
-  r.action = FR_ACT_TO_TBL;
-  if (mask) {
-    r.fwmark = mark;
-    r.fwmask = mask;
-  }
-  r.iifname = iif;
-  return r;
-}
+using testing::Rule;
 
 Mwan3Status Steering() {
   const std::vector<netlink::RuleMessage> rules = {
@@ -37,11 +25,10 @@ Mwan3Status Steering() {
   files["wan"] = {"offline\n", "offline\n"};
   files["wanb"] = {"online\n", "online\n"};
   Mwan3Status status;
-  status.view =
-      BuildMwan3View(DetectMwan3(rules), std::vector<std::string>{"wan", "wanb"},
-                     files);
-  status.steering = {{Family::kV4, 3, "wan1", IpAddress::Parse("203.0.113.1"),
-                      9}};
+  status.view = BuildMwan3View(DetectMwan3(rules),
+                               std::vector<std::string>{"wan", "wanb"}, files);
+  status.steering = {
+      {Family::kV4, 3, "wan1", IpAddress::Parse("203.0.113.1"), 9}};
   status.steering_why[Family::kV4] =
       "wan (wan0) is offline, wanb (wan1) is online: tailscaled's traffic "
       "goes by wan1";
@@ -62,13 +49,12 @@ TEST(Mwan3Json, StateFileCarriesTheViewAndWhatWasDone) {
   EXPECT_EQ(m["tailscale_mode"], "A");
   EXPECT_EQ(m["tailscale_rule"], 1310);
   EXPECT_EQ(m["mask"], "0x3f00");
-  EXPECT_EQ(m["wans"][0],
-            json({{"name", "wan"},
-                  {"id", 1},
-                  {"family", "v4"},
-                  {"device", "wan0"},
-                  {"state", "offline"},
-                  {"tracker", "offline"}}));
+  EXPECT_EQ(m["wans"][0], json({{"name", "wan"},
+                                {"id", 1},
+                                {"family", "v4"},
+                                {"device", "wan0"},
+                                {"state", "offline"},
+                                {"tracker", "offline"}}));
   EXPECT_EQ(m["wans"][1]["state"], "online");
   EXPECT_EQ(m["steering"]["routes"],
             json::array({"default via 203.0.113.1 dev wan1 metric 9"}));
@@ -118,7 +104,8 @@ TEST(Mwan3Json, StatusLines) {
   EXPECT_EQ(lines[0],
             "mwan3:      present, tailscaled mode A (rule 1310); steering on, "
             "flow cleanup on");
-  EXPECT_EQ(lines[1], "            wan id 1 v4 wan0: offline (tracker offline)");
+  EXPECT_EQ(lines[1],
+            "            wan id 1 v4 wan0: offline (tracker offline)");
   EXPECT_EQ(lines[2], "            wanb id 2 v4 wan1: online (tracker online)");
   EXPECT_EQ(lines[3],
             "steering:   default via 203.0.113.1 dev wan1 metric 9 (ours, "

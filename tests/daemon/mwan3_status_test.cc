@@ -82,9 +82,9 @@ TEST_F(Mwan3Files, TruncatedContentIsNamedAndEmptyIsNot) {
   Write(paths_.iface_state_dir + "/wan", "onl");
   Write(paths_.iface_state_dir + "/wanb", "");  // between truncate and write
   watchdog::Mwan3Files files = ReadMwan3Files(paths_);
-  EXPECT_EQ(files.problems, (std::vector<std::string>{
-                                paths_.iface_state_dir +
-                                "/wan: not a state: 'onl'"}));
+  EXPECT_EQ(files.problems,
+            (std::vector<std::string>{paths_.iface_state_dir +
+                                      "/wan: not a state: 'onl'"}));
   EXPECT_EQ(files.status["wan"].iface_state, "onl");
   EXPECT_EQ(files.status["wanb"].iface_state, "");
 }

@@ -31,8 +31,9 @@ std::string Capture(const std::string& command) {
 
 // Our routes: protocol 122, every table, both families.
 std::string OurRoutes() {
-  return Capture("ip -4 route show table all proto 122; "
-                 "ip -6 route show table all proto 122");
+  return Capture(
+      "ip -4 route show table all proto 122; "
+      "ip -6 route show table all proto 122");
 }
 
 const char kSteered[] = "default via 203.0.113.1 dev wan1 metric 9 \n";
@@ -57,9 +58,9 @@ class Mwan3DaemonLab : public WorldDaemonLab {
     std::optional<int64_t> healed;
     fake::WaitUntil(
         [&] {
-          healed = bench::HealedAt(
-              bench::ReadEvents(events()), t0,
-              NowMs() - static_cast<int64_t>(10000 * kScale));
+          healed =
+              bench::HealedAt(bench::ReadEvents(events()), t0,
+                              NowMs() - static_cast<int64_t>(10000 * kScale));
           return healed.has_value();
         },
         seconds(20));
@@ -84,11 +85,11 @@ TEST_F(Mwan3DaemonLab, ModeASteersTailscaledToTheLiveWanAndBack) {
   const int64_t disconnected = WaitMwan3("disconnected", t0);
   const int64_t healed = WaitHealed(t0);
   ASSERT_GT(healed, 0) << "tailscaled never healed";
-  std::printf("(c) at time scale %.2f: healed %lld ms after mwan3's "
-              "disconnected (goal: %lld ms scaled, + %lld ms slack)\n",
-              kScale, static_cast<long long>(healed - disconnected),
-              static_cast<long long>(10000 * kScale),
-              static_cast<long long>(kSlackMs));
+  std::printf(
+      "(c) at time scale %.2f: healed %lld ms after mwan3's "
+      "disconnected (goal: %lld ms scaled, + %lld ms slack)\n",
+      kScale, static_cast<long long>(healed - disconnected),
+      static_cast<long long>(10000 * kScale), static_cast<long long>(kSlackMs));
   EXPECT_LE(healed - disconnected, 10000 * kScale + kSlackMs);
   ExpectNothingDisruptiveSince(t0);
   EXPECT_EQ(OurRoutes(), kSteered);
@@ -134,10 +135,11 @@ TEST_F(Mwan3DaemonLab, ModeBCleansUpTailscaledsFlowsAndStartHeals) {
   // The goal (10 s scaled) needs the machine to act on the evidence at once
   // (the diagnosis, issue 12 item 4); until then the ladder gets to `start`
   // after `unhealthy_after` and `rebind`: a figure, not an assertion.
-  std::printf("(d) at time scale %.2f: healed %lld ms after mwan3's "
-              "disconnected (goal: %lld ms scaled)\n",
-              kScale, static_cast<long long>(healed - disconnected),
-              static_cast<long long>(10000 * kScale));
+  std::printf(
+      "(d) at time scale %.2f: healed %lld ms after mwan3's "
+      "disconnected (goal: %lld ms scaled)\n",
+      kScale, static_cast<long long>(healed - disconnected),
+      static_cast<long long>(10000 * kScale));
   const bench::Steps steps =
       bench::CountSteps(fake_->Requests(), dir_ + "/restarts", t0);
   EXPECT_EQ(steps.start, 1);
@@ -155,8 +157,8 @@ TEST_F(Mwan3DaemonLab, ACrashLeavesTheRouteTheNextStartRemovesIt) {
   WaitMwan3("disconnected", t0);
   ASSERT_TRUE(WaitRoutes(kSteered)) << OurRoutes();
 
-  Sh("sed 's|state.json|state2.json|' " + dir_ + "/tswatchdog.toml > " +
-     dir_ + "/second.toml");
+  Sh("sed 's|state.json|state2.json|' " + dir_ + "/tswatchdog.toml > " + dir_ +
+     "/second.toml");
   {
     Child second({TSWATCHDOG_BINARY, "run", "--config", dir_ + "/second.toml"});
     EXPECT_TRUE(fake::WaitUntil(
@@ -184,7 +186,8 @@ TEST_F(Mwan3DaemonLab, ACrashLeavesTheRouteTheNextStartRemovesIt) {
 // has nothing to steer, and it never removes or replaces it: not at start,
 // not on mwan3's events, not at exit.
 TEST_F(Mwan3DaemonLab, AnotherProtocolsRouteOfTheSameShapeIsNeverTouched) {
-  const char kTheirs[] = "default via 203.0.113.1 dev wan1 proto static metric 9";
+  const char kTheirs[] =
+      "default via 203.0.113.1 dev wan1 proto static metric 9";
   SetUpScenario("c");
   ASSERT_EQ(Sh(std::string("ip route add ") + kTheirs), 0);
   const std::string before = Capture("ip route show table all");

@@ -15,8 +15,8 @@
 #include <sstream>
 
 #include "netlink/watcher.h"
-#include "tests/lab/world.h"
 #include "tests/lab/lab.h"
+#include "tests/lab/world.h"
 #include "watchdog/core/mwan3.h"
 #include "watchdog/core/steering.h"
 #include "watchdog/daemon/mwan3_status.h"
@@ -253,7 +253,8 @@ TEST(Mwan3MonitorLab, ShowsMwan3sViewAndItsChanges) {
     fs::create_directories(fs::path(path).parent_path());
     std::ofstream(path) << text;
   };
-  write("/etc/config/mwan3", "config interface 'wan'\nconfig interface 'wanb'\n");
+  write("/etc/config/mwan3",
+        "config interface 'wan'\nconfig interface 'wanb'\n");
   write("/var/run/mwan3/iface_state/wan", "online\n");
   write("/var/run/mwan3/iface_state/wanb", "online\n");
   LAB_RUN(Mwan3Rules(1300));
@@ -265,13 +266,12 @@ TEST(Mwan3MonitorLab, ShowsMwan3sViewAndItsChanges) {
   EXPECT_EQ(view["event"], "mwan3");
   EXPECT_EQ(view["mwan3"]["tailscale_mode"], "A");
   EXPECT_EQ(view["mwan3"]["tailscale_rule"], 1310);
-  EXPECT_EQ(view["mwan3"]["wans"][0],
-            nlohmann::json({{"name", "wan"},
-                            {"id", 1},
-                            {"family", "v4"},
-                            {"device", "wan0"},
-                            {"state", "online"},
-                            {"tracker", "unknown"}}));
+  EXPECT_EQ(view["mwan3"]["wans"][0], nlohmann::json({{"name", "wan"},
+                                                      {"id", 1},
+                                                      {"family", "v4"},
+                                                      {"device", "wan0"},
+                                                      {"state", "online"},
+                                                      {"tracker", "unknown"}}));
   write("/var/run/mwan3/iface_state/wan", "offline\n");
   ASSERT_TRUE(monitor.ReadLine(&line, std::chrono::seconds(10)));
   view = nlohmann::json::parse(line);

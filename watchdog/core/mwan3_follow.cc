@@ -37,8 +37,8 @@ void FollowPresence(const Mwan3View& view, Mwan3Memory* memory,
   const Mwan3Rules& rules = view.rules;
   if (rules.present != memory->present) {
     out->changes.push_back(
-        std::string("mwan3: ") +
-        (memory->present ? "present" : "not present") + " -> " +
+        std::string("mwan3: ") + (memory->present ? "present" : "not present") +
+        " -> " +
         (rules.present ? "present: its rules are in the kernel"
                        : "not present: its rules are gone"));
   }
@@ -106,8 +106,8 @@ Mwan3Follow FollowMwan3(const Mwan3View& view, const Mwan3Settings& settings,
     }
     std::string why;
     if (before != WanState::kOffline) {
-      why = wan.Label() + (before == WanState::kUnknown ? " is offline"
-                                                        : " went offline");
+      why = wan.Label() +
+            (before == WanState::kUnknown ? " is offline" : " went offline");
     } else if (!was_mode_b) {
       why = wan.Label() + " is offline and tailscaled is in mode B";
     } else {
@@ -142,18 +142,18 @@ std::optional<std::string> SteeringHold(const Mwan3View& view,
 
 std::string FlowCleanupReport::Describe() const {
   if (!error.empty()) return "cleanup for " + order.wan + " failed: " + error;
-  std::string text =
-      dry_run ? "would delete " + std::to_string(matched)
-      : deleted == matched
-          ? "deleted " + std::to_string(deleted)
-          : "deleted " + std::to_string(deleted) + " of " +
-                std::to_string(matched);
+  std::string text = dry_run ? "would delete " + std::to_string(matched)
+                     : deleted == matched
+                         ? "deleted " + std::to_string(deleted)
+                         : "deleted " + std::to_string(deleted) + " of " +
+                               std::to_string(matched);
   text += " conntrack entries of tailscaled's flows (" +
-          std::to_string(sockets) + " sockets) with " + order.wan +
-          "'s mark " + Hex(order.mark) + "/" + Hex(order.mask);
+          std::to_string(sockets) + " sockets) with " + order.wan + "'s mark " +
+          Hex(order.mark) + "/" + Hex(order.mask);
   if (!tcp_on_dead_wan.empty()) {
-    text += "; its TCP connections on it (dead now, their next packets leave "
-            "by another WAN with another address):";
+    text +=
+        "; its TCP connections on it (dead now, their next packets leave "
+        "by another WAN with another address):";
     for (const MovedConnection& c : tcp_on_dead_wan) {
       text += " " + c.local.ToString() + " -> " + c.remote.ToString();
     }
@@ -197,9 +197,9 @@ std::vector<Finding> FlowCleanupFindings(
              "resets");
   std::vector<Finding> findings;
   if (!control.empty()) {
-    findings.push_back({Finding::Kind::kControlPathDead, "mwan3",
-                        context + "its control connection " + control +
-                            consequence});
+    findings.push_back(
+        {Finding::Kind::kControlPathDead, "mwan3",
+         context + "its control connection " + control + consequence});
   }
   if (!derp.empty()) {
     findings.push_back({Finding::Kind::kDerpPathDead, "mwan3",

@@ -23,11 +23,11 @@
 #ifndef TSWATCHDOG_WATCHDOG_CORE_MWAN3_FOLLOW_H_
 #define TSWATCHDOG_WATCHDOG_CORE_MWAN3_FOLLOW_H_
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <map>
-#include <span>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -109,10 +109,10 @@ struct FlowCleanupReport {
   FlowCleanupOrder order;
   MonoTime at{};
   bool dry_run = false;
-  size_t sockets = 0;   // tailscaled's sockets found (by its mark)
-  size_t matched = 0;   // entries with the dead WAN's mark
-  size_t deleted = 0;   // of those, deleted (0 in a dry run)
-  std::string error;    // the cleanup failed (sock_diag, conntrack)
+  size_t sockets = 0;  // tailscaled's sockets found (by its mark)
+  size_t matched = 0;  // entries with the dead WAN's mark
+  size_t deleted = 0;  // of those, deleted (0 in a dry run)
+  std::string error;   // the cleanup failed (sock_diag, conntrack)
   // tailscaled's TCP connections that were on the dead WAN: dead now (see
   // the header comment); the diagnosis tells control from DERP.
   std::vector<MovedConnection> tcp_on_dead_wan;

@@ -96,7 +96,8 @@ class Daemon {
  private:
   void OnUplinkBurst(const std::optional<netlink::UplinkChange>& change);
   // What the mwan3 agent found (`look`: what to ask it) and did.
-  void FollowMwan3(const std::function<Mwan3Report(const netlink::Model&)>& look);
+  void FollowMwan3(
+      const std::function<Mwan3Report(const netlink::Model&)>& look);
   void OnMwan3Report(const Mwan3Report& report);
   void UpdateMwan3Findings();
   void OnNotify(const Notify& notify);

@@ -19,8 +19,8 @@ std::string PlanText(const SteeringPlan& plan,
   for (const netlink::RouteMessage& r : plan.remove) {
     SteeringRoute route{r.family, r.oif, "", r.gateway, r.priority};
     auto link = links.find(r.oif);
-    route.dev = link == links.end() ? "if" + std::to_string(r.oif)
-                                    : link->second.name;
+    route.dev =
+        link == links.end() ? "if" + std::to_string(r.oif) : link->second.name;
     text += (text.empty() ? "remove " : ", remove ") + route.ToString();
   }
   if (plan.add) {
@@ -40,7 +40,8 @@ Mwan3Agent::Mwan3Agent(Mwan3AgentPorts ports, Mwan3Settings settings)
     : ports_(std::move(ports)), settings_(settings) {
   status_.settings = settings_;
   try {
-    watcher_ = std::make_unique<Mwan3StatusWatcher>(ports_.paths.iface_state_dir);
+    watcher_ =
+        std::make_unique<Mwan3StatusWatcher>(ports_.paths.iface_state_dir);
   } catch (const std::system_error& e) {
     spdlog::warn(
         "mwan3: cannot watch {}: {}; its verdicts are read only on netlink "
@@ -144,7 +145,8 @@ void Mwan3Agent::SteerFamily(const netlink::Model& kernel,
     spdlog::debug("steering{}: {}", FamilyTag(family), *hold);
     for (const netlink::RouteMessage& r : OwnSteeringRoutes(routes)) {
       if (r.family == family) {
-        status_.steering.push_back({r.family, r.oif, "", r.gateway, r.priority});
+        status_.steering.push_back(
+            {r.family, r.oif, "", r.gateway, r.priority});
       }
     }
     return;
@@ -160,9 +162,9 @@ void Mwan3Agent::SteerFamily(const netlink::Model& kernel,
   }
   last_dry_change_[family].clear();
   // At start, ours that are not wanted are an earlier run's (a crash).
-  SteeringPlan removal{plan.remove, std::nullopt, std::nullopt,
-                       (at_start ? "left by an earlier run, not wanted now: "
-                                 : "") + plan.why};
+  SteeringPlan removal{
+      plan.remove, std::nullopt, std::nullopt,
+      (at_start ? "left by an earlier run, not wanted now: " : "") + plan.why};
   const SteeringResult removed = ApplySteering(ports_.routes, removal);
   plan.remove.clear();
   const SteeringResult added = ApplySteering(ports_.routes, plan);
@@ -223,9 +225,8 @@ void Mwan3Agent::Stop(const netlink::Model& kernel) {
   std::vector<netlink::RouteMessage> ours = OwnSteeringRoutes(kernel.routes());
   for (const SteeringRoute& route : status_.steering) {
     const netlink::RouteMessage message = ToRouteMessage(route);
-    if (std::none_of(ours.begin(), ours.end(), [&](const auto& r) {
-          return SameRoute(r, message);
-        })) {
+    if (std::none_of(ours.begin(), ours.end(),
+                     [&](const auto& r) { return SameRoute(r, message); })) {
       ours.push_back(message);
     }
   }
@@ -247,8 +248,8 @@ std::vector<Finding> Mwan3Agent::Findings(
     findings.push_back(SteeringFinding(handling_change_));
   }
   if (status_.last_cleanup && !moved_.empty()) {
-    for (Finding& f : FlowCleanupFindings(*status_.last_cleanup, moved_,
-                                          judged)) {
+    for (Finding& f :
+         FlowCleanupFindings(*status_.last_cleanup, moved_, judged)) {
       findings.push_back(std::move(f));
     }
   }

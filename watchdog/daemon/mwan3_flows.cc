@@ -59,8 +59,8 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
       netlink::FlowsOfSockets(sockets);
   netlink::ConntrackOptions options;
   options.dry_run = dry_run;
-  const netlink::ConntrackResult result = netlink::DeleteConntrackFlows(
-      flows, {order.mark, order.mask}, options);
+  const netlink::ConntrackResult result =
+      netlink::DeleteConntrackFlows(flows, {order.mark, order.mask}, options);
   if (!result.error.empty()) {
     report.error = result.error;
     return report;

@@ -136,8 +136,9 @@ void RenderMwan3Metrics(const json& state, std::string* out) {
   for (const auto& [key, help] :
        {std::pair{"routes_added", "Steering routes added (mode A)."},
         std::pair{"flow_cleanups", "Mode-B cleanups run."},
-        std::pair{"flow_entries_deleted",
-                  "Conntrack entries of tailscaled's flows deleted (mode B)."}}) {
+        std::pair{
+            "flow_entries_deleted",
+            "Conntrack entries of tailscaled's flows deleted (mode B)."}}) {
     const std::string name = std::string(key) + "_total";
     Help(out, name.c_str(), "counter", help);
     *out += fmt::format("tswatchdog_mwan3_{} {}\n", name,
@@ -176,7 +177,7 @@ std::vector<std::string> Mwan3StatusLines(const json& state) {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now().time_since_epoch());
     lines.push_back(fmt::format(
-        "cleanup:    {} ago: {}", 
+        "cleanup:    {} ago: {}",
         FormatAgo(now - std::chrono::milliseconds(static_cast<int64_t>(
                             Num(Member(last, "at_unix_ms"))))),
         Str(Member(last, "summary"))));

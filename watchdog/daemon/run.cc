@@ -71,11 +71,11 @@ class Process {
         mwan3_({route_table_, CleanTailscaledFlows, EstablishedTailscaledTcp,
                 Mwan3Paths{}, [this] { return loop_.Now(); }},
                Mwan3SettingsFromConfig(config)),
-        daemon_(config,
-                {options_.restart_timeout, options_.hook_timeout,
-                 std::random_device{}()},
-                {loop_, uplink_, client_, publisher_, live_, dry_run_,
-                 &mwan3_}) {}
+        daemon_(
+            config,
+            {options_.restart_timeout, options_.hook_timeout,
+             std::random_device{}()},
+            {loop_, uplink_, client_, publisher_, live_, dry_run_, &mwan3_}) {}
 
   int Run();
 
