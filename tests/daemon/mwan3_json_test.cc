@@ -67,7 +67,8 @@ TEST(Mwan3Json, StateFileCarriesTheViewAndWhatWasDone) {
 TEST(Mwan3Json, MetricsPerWanAndMode) {
   Snapshot snapshot;
   snapshot.mwan3 = Steering();
-  const std::string metrics = RenderMetrics(StateJson(snapshot, kClocks, 1));
+  const std::string metrics =
+      RenderMetrics(StateJson(snapshot, kClocks, 1), std::chrono::minutes(1));
   for (const char* line :
        {"tswatchdog_mwan3_present 1\n",
         "tswatchdog_mwan3_tailscale_mode{mode=\"A\"} 1\n",
@@ -83,7 +84,8 @@ TEST(Mwan3Json, MetricsPerWanAndMode) {
         "# TYPE tswatchdog_mwan3_flow_cleanups_total counter\n"}) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
   }
-  const std::string without = RenderMetrics(StateJson({}, kClocks, 1));
+  const std::string without =
+      RenderMetrics(StateJson({}, kClocks, 1), std::chrono::minutes(1));
   EXPECT_EQ(without.find("mwan3"), std::string::npos) << without;
 }
 

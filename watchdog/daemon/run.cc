@@ -68,14 +68,15 @@ class Process {
         publisher_(SystemdNotifier::FromEnvironment()),
         live_(Ports()),
         dry_run_(Ports()),
+        service_probe_(processes_),
         mwan3_({route_table_, CleanTailscaledFlows, EstablishedTailscaledTcp,
                 Mwan3Paths{}, [this] { return loop_.Now(); }},
                Mwan3SettingsFromConfig(config)),
-        daemon_(
-            config,
-            {options_.restart_timeout, options_.hook_timeout,
-             std::random_device{}()},
-            {loop_, uplink_, client_, publisher_, live_, dry_run_, &mwan3_}) {}
+        daemon_(config,
+                {options_.restart_timeout, options_.hook_timeout,
+                 std::random_device{}()},
+                {loop_, uplink_, client_, publisher_, live_, dry_run_,
+                 service_probe_, &mwan3_}) {}
 
   int Run();
 
@@ -96,6 +97,7 @@ class Process {
   StatePublisher publisher_;
   LiveActuator live_;
   DryRunActuator dry_run_;
+  SystemctlServiceProbe service_probe_;
   KernelRouteTable route_table_;
   Mwan3Agent mwan3_;
   Daemon daemon_;
@@ -130,6 +132,7 @@ int Process::Run() {
   publisher_.Stopping();
   spdlog::info("stopping");
   daemon_.Stop();
+  live_.StopHooks();
   if (processes_.running() > 0) {
     spdlog::info("waiting for {} child process(es) to end",
                  processes_.running());
