@@ -28,8 +28,8 @@ const Strings kRestartTailscaled = {"systemctl", "restart",
 const Strings kRebindRequests = {"POST debug?action=rebind",
                                  "POST debug?action=restun"};
 // restart_on_ip starts a socket (never restarts it) and restarts a service.
-const Strings kStartSshSocket = {"systemctl", "start", "ssh.socket"};
-const Strings kRestartNginx = {"systemctl", "restart", "nginx.service"};
+const Strings kStartSshSocket = {"systemctl", "start", "--", "ssh.socket"};
+const Strings kRestartNginx = {"systemctl", "restart", "--", "nginx.service"};
 
 class ExecutorTest : public ::testing::Test {
  protected:
