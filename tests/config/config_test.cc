@@ -368,6 +368,8 @@ dry_run = true
 log_level = "debug"
 log_style = "syslog"
 tailscale_interface = "ts0"
+mwan3_steering = false
+mwan3_flow_cleanup = false
 )",
                           "all.toml");
   ASSERT_TRUE(parsed.ok()) << ErrorText(parsed);
@@ -654,6 +656,8 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--log-level", "debug",
       "--log-style", "syslog",
       "--tailscale-interface", "ts0",
+      "--mwan3-steering=false",
+      "--mwan3-flow-cleanup=false",
   });
   // clang-format on
   auto applied = ApplyFlags(Config{}, flags.result());
