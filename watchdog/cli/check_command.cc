@@ -152,6 +152,24 @@ Diagnosis DiagnoseOnce(LocalApiSync& api, const HealthVerdict& verdict,
   return Diagnose(report.evidence, verdict);
 }
 
+// Prints the verdict line and the diagnosis; the exit status.
+int Report(LocalApiSync& api, const HealthVerdict& verdict,
+           const Status& last_status, const std::string& socket_path) {
+  std::string line = verdict.Describe();
+  if (verdict.healthy()) line += " (" + Summary(last_status) + ")";
+  if (verdict.kind == HealthKind::kUserIntentOff) {
+    line += " -- switched off on purpose, not broken";
+  }
+  std::printf("%s\n", line.c_str());
+  const Diagnosis diagnosis = DiagnoseOnce(api, verdict, socket_path);
+  std::printf("diagnosis: %s\n", diagnosis.Describe().c_str());
+  // As the daemon: a control connection seen dead is not healthy, whatever
+  // tailscaled says (Machine::LooksHealthy).
+  const bool dead_control =
+      diagnosis.confirmed && diagnosis.fault == Fault::kControl;
+  return verdict.healthy() && !dead_control ? kExitOk : kExitProblem;
+}
+
 }  // namespace
 
 int RunCheckCommand(int argc, char** argv) {
@@ -203,19 +221,7 @@ int RunCheckCommand(int argc, char** argv) {
       AskUntilNotStarting(api, start_timeout, &last_status);
   if (!verdict) return kExitError;
 
-  std::string line = verdict->Describe();
-  if (verdict->healthy()) line += " (" + Summary(*last_status) + ")";
-  if (verdict->kind == HealthKind::kUserIntentOff) {
-    line += " -- switched off on purpose, not broken";
-  }
-  std::printf("%s\n", line.c_str());
-  const Diagnosis diagnosis = DiagnoseOnce(api, *verdict, options.socket_path);
-  std::printf("diagnosis: %s\n", diagnosis.Describe().c_str());
-  // As the daemon: a control connection seen dead is not healthy, whatever
-  // tailscaled says (Machine::LooksHealthy).
-  const bool dead_control =
-      diagnosis.confirmed && diagnosis.fault == Fault::kControl;
-  return verdict->healthy() && !dead_control ? kExitOk : kExitProblem;
+  return Report(api, *verdict, *last_status, options.socket_path);
 }
 
 }  // namespace watchdog

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "watchdog/core/machine.h"
+#include "watchdog/daemon/mwan3_json.h"
 
 namespace watchdog {
 namespace {
@@ -166,6 +167,7 @@ std::string RenderMetrics(const nlohmann::json& state,
          "The longest time between two writes of this file while the daemon "
          "runs (metrics_interval).",
          std::chrono::duration<double>(interval).count(), "{:.3f}");
+  RenderMwan3Metrics(state, &out);
   return out;
 }
 
