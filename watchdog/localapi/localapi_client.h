@@ -28,7 +28,6 @@
 
 namespace watchdog {
 
-
 // `configured` if set; else the first default path that is a socket now; else
 // the first default (so the error names the expected place).
 std::string ResolveTailscaledSocket(const std::string& configured);
@@ -60,6 +59,17 @@ struct ApiResult {
   std::optional<T> value;
   LocalApiError error;  // meaningful only when !ok()
   bool ok() const { return value.has_value(); }
+
+  static ApiResult Success(T result) {
+    ApiResult out;
+    out.value = std::move(result);
+    return out;
+  }
+  static ApiResult Failure(LocalApiError failure) {
+    ApiResult out;
+    out.error = std::move(failure);
+    return out;
+  }
 };
 
 struct LocalApiOptions {
