@@ -83,6 +83,7 @@ cat >"$work/every.json" <<'JSON'
   "tswatchdog_verify": "250ms",
   "tswatchdog_unhealthy_after": "2m",
   "tswatchdog_start_timeout": "1h",
+  "tswatchdog_probe_interval": "30s",
   "tswatchdog_kick_on_change": false,
   "tswatchdog_ladder": ["rebind", "conntrack", "start", "reup", "restart"],
   "tswatchdog_restart_command": ["/bin/sh", "-c", "systemctl restart tailscaled && logger \"restarted\""],
@@ -110,6 +111,7 @@ grace = "0s"
 verify = "250ms"
 unhealthy_after = "2m"
 start_timeout = "1h"
+probe_interval = "30s"
 kick_on_change = false
 ladder = ["rebind", "conntrack", "start", "reup", "restart"]
 restart_command = ["/bin/sh", "-c", "systemctl restart tailscaled && logger \"restarted\""]
