@@ -231,5 +231,112 @@ TEST(Mwan3Follow, ModeAWithoutSteeringYetIsAWaitForMwan3) {
   EXPECT_FALSE(ModeAWaitFinding(status).has_value());
 }
 
+netlink::SocketEndpoint At(const char* address, uint16_t port) {
+  return {*IpAddress::Parse(address), port};
+}
+
+// tailscaled's TCP connections on wan when it went offline (by port).
+const MovedConnection kControl{At("198.51.100.2", 41234), At("192.0.2.100", 80),
+                               ConnectionKind::kControl};
+const MovedConnection kDerp{At("198.51.100.2", 41300), At("192.0.2.101", 443),
+                            ConnectionKind::kDerp};
+const MovedConnection kOther{At("198.51.100.2", 41400), At("192.0.2.102", 8443),
+                             ConnectionKind::kOther};
+
+TEST(Mwan3Follow, FindingsFromTheConnectionsStillOnTheDeadWan) {
+  FlowCleanupReport report;
+  report.order = {"wan (wan0)", 1, 0x100, 0x3f00, "wan (wan0) went offline"};
+  const std::string context =
+      "wan (wan0) is offline per mwan3 (tailscaled in mode B); ";
+  const std::string gone =
+      " carried its mark 0x100: its conntrack entry is gone, its next packets "
+      "leave by another WAN with another address, which the far side drops "
+      "or resets";
+  const std::string control =
+      "its control connection 198.51.100.2:41234 -> 192.0.2.100:80";
+  const std::string derp =
+      "its DERP connection 198.51.100.2:41300 -> 192.0.2.101:443";
+  // The last connection check's word on a connection beats its port.
+  JudgedConnection judged_derp;
+  judged_derp.kind = ConnectionKind::kDerp;
+  judged_derp.local = kOther.local;
+  judged_derp.remote = kOther.remote;
+  struct Case {
+    const char* name;
+    std::vector<MovedConnection> still_there;
+    std::vector<JudgedConnection> judged;
+    bool dry_run;
+    std::vector<Finding> want;
+  };
+  using Kind = Finding::Kind;
+  const std::vector<Case> cases = {
+      {"none left: no finding", {}, {}, false, {}},
+      {"control and DERP",
+       {kControl, kDerp},
+       {},
+       false,
+       {{Kind::kControlPathDead, "mwan3", context + control + gone},
+        {Kind::kDerpPathDead, "mwan3", context + derp + gone}}},
+      {"DERP only: the control connection was replaced",
+       {kDerp},
+       {},
+       false,
+       {{Kind::kDerpPathDead, "mwan3", context + derp + gone}}},
+      {"another connection says nothing", {kOther}, {}, false, {}},
+      {"judged DERP by the connection check",
+       {kOther},
+       {judged_derp},
+       false,
+       {{Kind::kDerpPathDead, "mwan3",
+         context +
+             "its DERP connection 198.51.100.2:41400 -> 192.0.2.102:8443" +
+             gone}}},
+      {"dry run: the entry was left",
+       {kControl},
+       {},
+       true,
+       {{Kind::kControlPathDead, "mwan3",
+         context + control +
+             " carried its mark 0x100: dead with that WAN (dry run: its "
+             "entry was left)"}}},
+  };
+  for (const Case& c : cases) {
+    report.dry_run = c.dry_run;
+    EXPECT_EQ(FlowCleanupFindings(report, c.still_there, c.judged), c.want)
+        << c.name;
+  }
+}
+
+TEST(Mwan3Follow, StillEstablishedMatchesByEndpoints) {
+  const std::vector<MovedConnection> moved = {kControl, kDerp};
+  MovedConnection same_endpoints = kDerp;
+  same_endpoints.kind = ConnectionKind::kOther;  // the kind does not matter
+  MovedConnection redialed = kControl;
+  redialed.local.port = 50000;  // a new connection to the same server
+  struct Case {
+    const char* name;
+    std::vector<MovedConnection> established;
+    std::vector<MovedConnection> want;
+  };
+  const std::vector<Case> cases = {
+      {"all there", {kDerp, kControl, kOther}, {kControl, kDerp}},
+      {"none there", {}, {}},
+      {"control redialed from another port", {redialed, kDerp}, {kDerp}},
+      {"by endpoints", {same_endpoints}, {kDerp}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(StillEstablished(moved, c.established), c.want) << c.name;
+  }
+}
+
+TEST(Mwan3Follow, SteeringFindingIsHandling) {
+  const Finding f = SteeringFinding("added default via 203.0.113.1 dev wan1");
+  EXPECT_EQ(f.kind, Finding::Kind::kHandling);
+  EXPECT_EQ(f.source, "mwan3");
+  EXPECT_EQ(f.evidence,
+            "steering added default via 203.0.113.1 dev wan1; tailscaled's "
+            "default route interface moved, its netmon redials by itself");
+}
+
 }  // namespace
 }  // namespace watchdog

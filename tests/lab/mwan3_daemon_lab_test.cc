@@ -66,12 +66,17 @@ class Mwan3DaemonLab : public WorldDaemonLab {
         deadline);
     return healed.value_or(-1);
   }
-  void ExpectNothingDisruptiveSince(int64_t t0) {
+  // No reup, no restart (the goal); `start`s are counted and returned. In
+  // mode A the diagnosis may see tailscaled's control connection dead (its
+  // keep-alive probes unanswered) before mwan3 declares the WAN offline and
+  // run `start`, which cannot help while rule 1310 keeps tailscaled on the
+  // dead main default (docs/mwan3.md), but takes nothing else down.
+  int ExpectNoReupOrRestartSince(int64_t t0) {
     const bench::Steps steps =
         bench::CountSteps(fake_->Requests(), dir_ + "/restarts", t0);
-    EXPECT_EQ(steps.start + steps.reup + steps.restart, 0)
-        << "start " << steps.start << ", reup " << steps.reup << ", restart "
-        << steps.restart;
+    EXPECT_EQ(steps.reup + steps.restart, 0)
+        << "reup " << steps.reup << ", restart " << steps.restart;
+    return steps.start;
   }
 };
 
@@ -91,7 +96,7 @@ TEST_F(Mwan3DaemonLab, ModeASteersTailscaledToTheLiveWanAndBack) {
       kScale, static_cast<long long>(healed - disconnected),
       static_cast<long long>(10000 * kScale), static_cast<long long>(kSlackMs));
   EXPECT_LE(healed - disconnected, 10000 * kScale + kSlackMs);
-  ExpectNothingDisruptiveSince(t0);
+  std::printf("(c) start steps: %d\n", ExpectNoReupOrRestartSince(t0));
   EXPECT_EQ(OurRoutes(), kSteered);
   const json mwan3 = State()["mwan3"];
   EXPECT_EQ(mwan3.value("tailscale_mode", ""), "A") << mwan3.dump();
@@ -103,7 +108,7 @@ TEST_F(Mwan3DaemonLab, ModeASteersTailscaledToTheLiveWanAndBack) {
   const int64_t connected = WaitMwan3("connected", disconnected);
   EXPECT_TRUE(WaitRoutes("")) << OurRoutes();
   EXPECT_GT(WaitHealed(connected), 0) << "tailscaled did not come back";
-  ExpectNothingDisruptiveSince(t0);
+  ExpectNoReupOrRestartSince(t0);
 }
 
 // (d): tailscaled's rules at 5210 (the boot race): its new flows follow
@@ -130,19 +135,17 @@ TEST_F(Mwan3DaemonLab, ModeBCleansUpTailscaledsFlowsAndStartHeals) {
     control_listed |= c.get<std::string>().ends_with(" -> 192.0.2.100:80");
   }
   EXPECT_TRUE(control_listed) << last.dump();
-  // The goal (10 s scaled) needs the machine to act on the evidence at once
-  // (the diagnosis' step choice). Without it the ladder gets to `start` only
-  // once tailscaled itself reports the loss (mapresponse-timeout at its next
-  // health check, or not-in-map-poll made visible 8 minutes scaled after the
-  // poll ended: 24 s here), then `unhealthy_after` and `rebind`: a figure,
-  // not an assertion, and a deadline that covers the slow path.
+  // The diagnosis acts on the mwan3 finding (control path dead) at once:
+  // `start`. The deadline covers a slow path (tailscaled reporting the loss
+  // itself) so that a miss is a failed assertion below, not a timeout.
   const int64_t healed = WaitHealed(t0, seconds(60));
   ASSERT_GT(healed, 0) << "tailscaled never healed";
   std::printf(
       "(d) at time scale %.2f: healed %lld ms after mwan3's "
-      "disconnected (goal: %lld ms scaled)\n",
+      "disconnected (goal: %lld ms scaled, + %lld ms slack)\n",
       kScale, static_cast<long long>(healed - disconnected),
-      static_cast<long long>(10000 * kScale));
+      static_cast<long long>(10000 * kScale), static_cast<long long>(kSlackMs));
+  EXPECT_LE(healed - disconnected, 10000 * kScale + kSlackMs);
   const bench::Steps steps =
       bench::CountSteps(fake_->Requests(), dir_ + "/restarts", t0);
   EXPECT_EQ(steps.start, 1);
