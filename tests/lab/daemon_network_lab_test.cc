@@ -86,14 +86,14 @@ TEST_F(DaemonNetworkLab, FailoverTailscaledNoticesNeedsNothingButTheKick) {
                                 "POST /localapi/v0/debug?action=restun"}));
 }
 
-// An mwan3-style failover: a rule sends tailscaled's marked traffic to wan1,
-// the main table stays, the old path dies silently. tailscaled notices
-// nothing: Online turns false only when the watchdog fires, and only in
-// GET status; the daemon's kick (rebind) cannot help and its check after
-// grace still sees Online. It heals with `start` once a warning reaches the
-// bus: mapresponse-timeout when a health check falls 125-130 s after the
-// last keep-alive (3.75-3.9 s here), else not-in-map-poll 8 minutes after
-// it is armed (14.4 s here).
+// A policy-routing failover: a rule sends tailscaled's marked traffic to
+// wan1, the main table stays, the old path dies silently. tailscaled notices
+// nothing: Online turns false only when its map-poll watchdog fires, and
+// only in GET status; the daemon's kick (rebind) cannot help. The daemon's
+// connection check sees the control connection dead from the kernel's side
+// (keep-alive probes unanswered) and heals with `start`, whether that comes
+// before tailscaled's watchdog (120 s real, 3.6 s here) or after it: which
+// is first is a matter of milliseconds here, so the test does not order them.
 TEST_F(DaemonNetworkLab, PolicyRoutingFailoverIsHealedByStartOnceItShows) {
   StartOnline();
   ASSERT_FALSE(HasFatalFailure());
@@ -114,15 +114,9 @@ TEST_F(DaemonNetworkLab, PolicyRoutingFailoverIsHealedByStartOnceItShows) {
   EXPECT_EQ(state["uplink"]["v4"]["dev"], "wan1");
   EXPECT_EQ(state["uplink"]["v4"]["table"], 100);
   EXPECT_TRUE(ControlOnWan1()) << fake_->Get().dump();
-  // tailscaled was offline (the watchdog) before the daemon's start.
-  const json offline = fake_->WaitForEvent("online", {{"value", false}},
-                                           milliseconds(0), events);
   const json start =
       fake_->WaitForEvent("step", {{"step", "start"}}, milliseconds(0), events);
-  ASSERT_FALSE(offline.is_null());
   ASSERT_FALSE(start.is_null());
-  EXPECT_EQ(offline["why"], "watchdog");
-  EXPECT_LT(offline["unix_ms"], start["unix_ms"]);
   EXPECT_EQ(fake_->CountRequests("POST", "/localapi/v0/start"), 1u);
   for (const auto& w : Writes(fake_->Requests())) {
     EXPECT_EQ(w.find("PATCH"), std::string::npos) << w;
