@@ -117,7 +117,7 @@ ansible_installed_state() {
   check "tailscaled after network-online.target (doctor's drop-in, systemd reloaded)" \
     'systemctl show -p After tailscaled.service | grep -qw network-online.target &&
      systemctl show -p Wants tailscaled.service | grep -qw network-online.target'
-  check "lab-ts.socket has FreeBind=yes and was restarted with it" \
+  check "lab-ts.socket has FreeBind=yes and was started with it" \
     '[ "$(systemctl show -p FreeBind --value lab-ts.socket)" = yes ] &&
      systemctl is-active -q lab-ts.socket &&
      [ "$(systemctl show -p ActiveEnterTimestampMonotonic --value lab-ts.socket)" -gt \
