@@ -212,6 +212,25 @@ TEST(Mwan3Follow, CleanupReportSaysWhatItDid) {
             "permitted");
 }
 
+// Mode A before mwan3 decides: a new control connection would take the
+// same WAN, so the diagnosis waits for mwan3 (kHandling) instead of `start`.
+TEST(Mwan3Follow, ModeAWithoutSteeringYetIsAWaitForMwan3) {
+  Mwan3Status status;
+  status.view.rules.mode = TailscaleRuleMode::kA;
+  const std::optional<Finding> wait = ModeAWaitFinding(status);
+  ASSERT_TRUE(wait.has_value());
+  EXPECT_EQ(wait->kind, Finding::Kind::kHandling);
+  EXPECT_EQ(wait->source, "mwan3");
+  status.steering.push_back(SteeringRoute{});  // steered: its own finding
+  EXPECT_FALSE(ModeAWaitFinding(status).has_value());
+  status.steering.clear();
+  status.settings.steering = false;  // nothing would move it: no wait
+  EXPECT_FALSE(ModeAWaitFinding(status).has_value());
+  status.settings.steering = true;
+  status.view.rules.mode = TailscaleRuleMode::kB;
+  EXPECT_FALSE(ModeAWaitFinding(status).has_value());
+}
+
 netlink::SocketEndpoint At(const char* address, uint16_t port) {
   return {*IpAddress::Parse(address), port};
 }

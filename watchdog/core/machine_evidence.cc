@@ -35,7 +35,8 @@ void Machine::OnEvidence(const EvidenceEvent& event, MonoTime now,
       // verdict.
       const bool may_act_now =
           !last_recovery_ || now - *last_recovery_ >= config_.unhealthy_after;
-      if (ConfirmedNow(d) && may_act_now) {
+      // Not while tailscaled (or mwan3 for it) is handling it.
+      if (ConfirmedNow(d) && !d.handling && may_act_now) {
         unhealthy_since_.reset();
         BeginEpisode(now);
         StartLadder(now, "seen from outside tailscaled: " + d.Describe(),

@@ -215,6 +215,17 @@ Finding SteeringFinding(const std::string& change) {
               "redials by itself"};
 }
 
+std::optional<Finding> ModeAWaitFinding(const Mwan3Status& status) {
+  if (status.view.rules.mode != TailscaleRuleMode::kA ||
+      !status.settings.steering || !status.steering.empty()) {
+    return std::nullopt;
+  }
+  return Finding{Finding::Kind::kHandling, "mwan3",
+                 "mwan3 mode A: tailscaled's traffic follows the main table, "
+                 "a new control connection would take the same WAN; mwan3's "
+                 "verdict and the steering route move it"};
+}
+
 std::vector<MovedConnection> StillEstablished(
     std::span<const MovedConnection> moved,
     std::span<const MovedConnection> established) {

@@ -135,6 +135,7 @@ std::vector<Finding> FlowCleanupFindings(
 // kHandling, nothing disruptive meanwhile.
 Finding SteeringFinding(const std::string& change);
 
+
 // Those of `moved` that are among `established` (by endpoints).
 std::vector<MovedConnection> StillEstablished(
     std::span<const MovedConnection> moved,
@@ -155,6 +156,13 @@ struct Mwan3Status {
   uint64_t cleanups = 0;
   uint64_t entries_deleted = 0;
 };
+
+// Mode A with steering on and no steering route yet: tailscaled's traffic
+// follows the main table, so a new control connection (`start`) would take
+// the same WAN; only mwan3's verdict, and the steering route it brings,
+// moves it. kHandling (wait for mwan3 rather than `start` on a dead control
+// connection); nullopt in any other case.
+std::optional<Finding> ModeAWaitFinding(const Mwan3Status& status);
 
 }  // namespace watchdog
 

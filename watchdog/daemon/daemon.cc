@@ -200,6 +200,12 @@ void Daemon::OnEvidence(const Evidence& connections) {
   for (const auto& [name, list] : findings_) {
     next.findings.insert(next.findings.end(), list.begin(), list.end());
   }
+  if (ports_.mwan3) {
+    const std::optional<Mwan3Status> mwan3 = ports_.mwan3->status();
+    if (mwan3) {
+      if (auto wait = ModeAWaitFinding(*mwan3)) next.findings.push_back(*wait);
+    }
+  }
   if (next != evidence_) dirty_ = true;
   evidence_ = std::move(next);
   Feed(EvidenceEvent{evidence_});
