@@ -34,10 +34,10 @@ int Sh(const std::string& command) {
 }
 
 void CreateDualWan() {
-  const char* script = R"(set -e
+  const char* script = R"sh(set -e
 ip link add wan0 type veth peer name isp0
 ip link add wan1 type veth peer name isp1
-for d in wan0 wan1; do
+for d in wan0 wan1 isp0 isp1; do
   sysctl -qw net.ipv6.conf.$d.accept_ra=0
   sysctl -qw net.ipv6.conf.$d.accept_dad=0
 done
@@ -49,7 +49,25 @@ ip link set wan0 up
 ip link set wan1 up
 ip -6 addr add 2001:db8:a::2/64 dev wan0 nodad
 ip -6 addr add 2001:db8:b::2/64 dev wan1 nodad
-)";
+# Wait until the kernel is done with the links: their carrier comes through
+# linkwatch, a deferred work item, and IPv6 only then adds the link-local
+# addresses and runs DAD. On a loaded machine that can come after the test's
+# watcher is open and show up as an event of the test's own (a hint, a
+# carrier change, a datagram a kernel filter should have dropped).
+settled() {
+  for d in wan0 wan1 isp0 isp1; do
+    ip link show dev $d | grep -q LOWER_UP || return 1
+    ip -6 addr show dev $d scope link | grep -q inet6 || return 1
+  done
+  [ -z "$(ip -6 addr show tentative)" ]
+}
+tries=0
+until settled; do
+  tries=$((tries + 1))
+  if [ $tries -gt 500 ]; then echo "links not settled after 10 s" >&2; exit 1; fi
+  sleep 0.02
+done
+)sh";
   if (Sh(script) != 0) throw std::runtime_error("CreateDualWan failed");
 }
 
