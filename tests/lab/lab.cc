@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace lab {
@@ -232,6 +235,36 @@ void Child::Signal(int sig) {
   if (!exited_) kill(pid_, sig);
 }
 
+namespace {
+
+std::string FileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What a child that did not exit in time is doing, thread by thread: its
+// state (R running, S sleeping, t traced...), the kernel function it waits
+// in and its kernel stack. Said on stderr, so a failure explains itself.
+void DescribeStuck(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::fprintf(stderr, "child %d did not exit in time; its threads:\n", pid);
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(proc + "/task", ec)) {
+    const std::string dir = task.path().string();
+    std::fprintf(
+        stderr, "  %s\n    wchan %s\n    %s", FileText(dir + "/stat").c_str(),
+        FileText(dir + "/wchan").c_str(), FileText(dir + "/stack").c_str());
+  }
+  std::fprintf(
+      stderr, "  children: %s\n",
+      FileText(proc + "/task/" + std::to_string(pid) + "/children").c_str());
+}
+
+}  // namespace
+
 int Child::Stop(std::chrono::milliseconds timeout) {
   if (!exited_) {
     // SIGCONT first, in case a test left it stopped. Never after SIGTERM:
@@ -242,7 +275,9 @@ int Child::Stop(std::chrono::milliseconds timeout) {
     Signal(SIGCONT);
     Signal(SIGTERM);
   }
-  return Wait(timeout);
+  const int status = Wait(timeout);
+  if (status == -1) DescribeStuck(pid_);
+  return status;
 }
 
 int Child::Wait(std::chrono::milliseconds timeout) {
