@@ -36,8 +36,19 @@ int Sh(const std::string& command) {
   return WEXITSTATUS(status);
 }
 
+std::string ShellWaitUntil(const std::string& condition) {
+  return "tries=0\nuntil " + condition +
+         "; do\n"
+         "  tries=$((tries + 1))\n"
+         "  if [ $tries -gt 500 ]; then echo 'not after 10 s: " +
+         condition +
+         "' >&2; exit 1; fi\n"
+         "  sleep 0.02\n"
+         "done\n";
+}
+
 void CreateDualWan() {
-  const char* script = R"sh(set -e
+  const std::string script = R"sh(set -e
 ip link add wan0 type veth peer name isp0
 ip link add wan1 type veth peer name isp1
 for d in wan0 wan1 isp0 isp1; do
@@ -64,14 +75,10 @@ settled() {
   done
   [ -z "$(ip -6 addr show tentative)" ]
 }
-tries=0
-until settled; do
-  tries=$((tries + 1))
-  if [ $tries -gt 500 ]; then echo "links not settled after 10 s" >&2; exit 1; fi
-  sleep 0.02
-done
 )sh";
-  if (Sh(script) != 0) throw std::runtime_error("CreateDualWan failed");
+  if (Sh(script + ShellWaitUntil("settled")) != 0) {
+    throw std::runtime_error("CreateDualWan failed");
+  }
 }
 
 Netns::Netns() {

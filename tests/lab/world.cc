@@ -224,11 +224,8 @@ void World::RenumberIspANat() const {
   // returns: on a loaded machine the old flow's next segment still went out
   // as 192.0.2.1 and reached the far side. Wait (10 s) for the forgetting.
   MustShIn(*isp_a_, "isp_a's NAT forgetting its mappings",
-           "tries=0\n"
-           "while conntrack -L --reply-dst 192.0.2.1 2>/dev/null | grep -q .; "
-           "do\n"
-           "  tries=$((tries + 1)); [ $tries -le 500 ]; sleep 0.02\n"
-           "done");
+           lab::ShellWaitUntil("! conntrack -L --reply-dst 192.0.2.1 "
+                               "2>/dev/null | grep -q ."));
 }
 
 void World::SetFarSide(FarSide mode) const {
