@@ -23,7 +23,7 @@ pass() { echo "ok: $*"; }
 # The role's key list against the daemon's (order included).
 role_keys=$(sed -n '/^tswatchdog_config_keys:/,/^[^ ]/s/^  - //p' \
   "$ansible_dir/roles/tswatchdog/vars/main.yml")
-daemon_keys=$("$tswatchdog" run --config /dev/null --print-config | sed -n 's/^\([a-z_]*\) = .*/\1/p')
+daemon_keys=$("$tswatchdog" run --config /dev/null --print-config | sed -n 's/^\([a-z0-9_]*\) = .*/\1/p')
 if [[ $role_keys == "$daemon_keys" ]]; then
   pass "the role knows every config key ($(wc -l <<<"$role_keys"))"
 else
@@ -83,6 +83,7 @@ cat >"$work/every.json" <<'JSON'
   "tswatchdog_verify": "250ms",
   "tswatchdog_unhealthy_after": "2m",
   "tswatchdog_start_timeout": "1h",
+  "tswatchdog_probe_interval": "30s",
   "tswatchdog_kick_on_change": false,
   "tswatchdog_ladder": ["rebind", "conntrack", "start", "reup", "restart"],
   "tswatchdog_restart_command": ["/bin/sh", "-c", "systemctl restart tailscaled && logger \"restarted\""],
@@ -97,7 +98,9 @@ cat >"$work/every.json" <<'JSON'
   "tswatchdog_dry_run": true,
   "tswatchdog_log_level": "debug",
   "tswatchdog_log_style": "journal",
-  "tswatchdog_tailscale_interface": "ts0"
+  "tswatchdog_tailscale_interface": "ts0",
+  "tswatchdog_mwan3_steering": false,
+  "tswatchdog_mwan3_flow_cleanup": false
 }
 JSON
 cat >"$work/every-expected.toml" <<'TOML'
@@ -108,6 +111,7 @@ grace = "0s"
 verify = "250ms"
 unhealthy_after = "2m"
 start_timeout = "1h"
+probe_interval = "30s"
 kick_on_change = false
 ladder = ["rebind", "conntrack", "start", "reup", "restart"]
 restart_command = ["/bin/sh", "-c", "systemctl restart tailscaled && logger \"restarted\""]
@@ -123,6 +127,8 @@ dry_run = true
 log_level = "debug"
 log_style = "journal"
 tailscale_interface = "ts0"
+mwan3_steering = false
+mwan3_flow_cleanup = false
 TOML
 recap=$(render "$work/render.yml") || fail "ansible-playbook"
 want=$("$tswatchdog" run --config "$work/every-expected.toml" --print-config)
