@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace lab {
@@ -33,11 +36,22 @@ int Sh(const std::string& command) {
   return WEXITSTATUS(status);
 }
 
+std::string ShellWaitUntil(const std::string& condition) {
+  return "tries=0\nuntil " + condition +
+         "; do\n"
+         "  tries=$((tries + 1))\n"
+         "  if [ $tries -gt 500 ]; then echo 'not after 10 s: " +
+         condition +
+         "' >&2; exit 1; fi\n"
+         "  sleep 0.02\n"
+         "done\n";
+}
+
 void CreateDualWan() {
-  const char* script = R"(set -e
+  const std::string script = R"sh(set -e
 ip link add wan0 type veth peer name isp0
 ip link add wan1 type veth peer name isp1
-for d in wan0 wan1; do
+for d in wan0 wan1 isp0 isp1; do
   sysctl -qw net.ipv6.conf.$d.accept_ra=0
   sysctl -qw net.ipv6.conf.$d.accept_dad=0
 done
@@ -49,8 +63,22 @@ ip link set wan0 up
 ip link set wan1 up
 ip -6 addr add 2001:db8:a::2/64 dev wan0 nodad
 ip -6 addr add 2001:db8:b::2/64 dev wan1 nodad
-)";
-  if (Sh(script) != 0) throw std::runtime_error("CreateDualWan failed");
+# Wait until the kernel is done with the links: their carrier comes through
+# linkwatch, a deferred work item, and IPv6 only then adds the link-local
+# addresses and runs DAD. On a loaded machine that can come after the test's
+# watcher is open and show up as an event of the test's own (a hint, a
+# carrier change, a datagram a kernel filter should have dropped).
+settled() {
+  for d in wan0 wan1 isp0 isp1; do
+    ip link show dev $d | grep -q LOWER_UP || return 1
+    ip -6 addr show dev $d scope link | grep -q inet6 || return 1
+  done
+  [ -z "$(ip -6 addr show tentative)" ]
+}
+)sh";
+  if (Sh(script + ShellWaitUntil("settled")) != 0) {
+    throw std::runtime_error("CreateDualWan failed");
+  }
 }
 
 Netns::Netns() {
@@ -214,6 +242,36 @@ void Child::Signal(int sig) {
   if (!exited_) kill(pid_, sig);
 }
 
+namespace {
+
+std::string FileText(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// What a child that did not exit in time is doing, thread by thread: its
+// state (R running, S sleeping, t traced...), the kernel function it waits
+// in and its kernel stack. Said on stderr, so a failure explains itself.
+void DescribeStuck(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::fprintf(stderr, "child %d did not exit in time; its threads:\n", pid);
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(proc + "/task", ec)) {
+    const std::string dir = task.path().string();
+    std::fprintf(
+        stderr, "  %s\n    wchan %s\n    %s", FileText(dir + "/stat").c_str(),
+        FileText(dir + "/wchan").c_str(), FileText(dir + "/stack").c_str());
+  }
+  std::fprintf(
+      stderr, "  children: %s\n",
+      FileText(proc + "/task/" + std::to_string(pid) + "/children").c_str());
+}
+
+}  // namespace
+
 int Child::Stop(std::chrono::milliseconds timeout) {
   if (!exited_) {
     // SIGCONT first, in case a test left it stopped. Never after SIGTERM:
@@ -224,7 +282,9 @@ int Child::Stop(std::chrono::milliseconds timeout) {
     Signal(SIGCONT);
     Signal(SIGTERM);
   }
-  return Wait(timeout);
+  const int status = Wait(timeout);
+  if (status == -1) DescribeStuck(pid_);
+  return status;
 }
 
 int Child::Wait(std::chrono::milliseconds timeout) {

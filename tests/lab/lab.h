@@ -24,6 +24,11 @@ std::string EnterFreshNetns();
 // Runs `command` with /bin/sh; returns its exit status. Output goes to stderr.
 int Sh(const std::string& command);
 
+// Shell lines that wait until `condition` (a shell command) succeeds, and
+// fail the script after 10 s. For kernel work done after the command that
+// caused it has returned (linkwatch's carrier, netfilter's cleanup worker).
+std::string ShellWaitUntil(const std::string& condition);
+
 // Two uplinks, each a veth pair whose far end plays the ISP side:
 //   wan0 198.51.100.2/24 (gw .1), 2001:db8:a::2/64 (gw 2001:db8:a::1)
 //   wan1 203.0.113.2/24  (gw .1), 2001:db8:b::2/64 (gw 2001:db8:b::1)

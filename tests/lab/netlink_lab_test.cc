@@ -173,9 +173,13 @@ TEST_F(UplinkLab, LateInterfaceAtBoot) {
   EXPECT_FALSE(watcher.view().v6.usable());
   EXPECT_FALSE(watcher.view().AnyUsable());
 
-  LAB_RUN(
-      "ip link set wan0 up\n"
-      "ip route add default via 198.51.100.1 dev wan0");
+  // The interface comes up, and once it has a carrier (a DHCP client gets
+  // no lease before), the default route. The carrier comes through linkwatch,
+  // later than `ip` returns: on a loaded machine after the route, and then in
+  // the same change ("v4:carrier-changed"), had we not waited for it.
+  LAB_RUN("ip link set wan0 up\n" +
+          lab::ShellWaitUntil("ip link show dev wan0 | grep -q LOWER_UP") +
+          "ip route add default via 198.51.100.1 dev wan0");
   auto change = NextChange(watcher);
   ASSERT_TRUE(change);
   EXPECT_EQ(change->ReasonsString(), "v4:uplink-appeared");

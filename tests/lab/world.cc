@@ -219,6 +219,13 @@ void World::RenumberIspANat() const {
   MustShIn(*isp_a_, "renumbering isp_a's NAT",
            "ip addr del 192.0.2.1/28 dev up0; ip addr add 192.0.2.2/28 dev "
            "up0; ip route replace default via 192.0.2.14");
+  // The kernel forgets the masqueraded entries of the removed address in a
+  // deferred work item (netfilter nf_nat_masquerade.c), not before `ip`
+  // returns: on a loaded machine the old flow's next segment still went out
+  // as 192.0.2.1 and reached the far side. Wait (10 s) for the forgetting.
+  MustShIn(*isp_a_, "isp_a's NAT forgetting its mappings",
+           lab::ShellWaitUntil("! conntrack -L --reply-dst 192.0.2.1 "
+                               "2>/dev/null | grep -q ."));
 }
 
 void World::SetFarSide(FarSide mode) const {
