@@ -138,17 +138,19 @@ TEST(JsonDepthTest, EveryParserRefusesDeepNestingAndKeepsShallowJson) {
     auto prefs = ParsePrefs(text);
     auto health = ParseHealthState(text);
     ASSERT_FALSE(status.ok());
-    EXPECT_NE(status.error().find("nested deeper than"), std::string::npos)
-        << status.error();
+    EXPECT_NE(status.error().message.find("nested deeper than"),
+              std::string::npos)
+        << status.error().message;
     ASSERT_FALSE(notify.ok());
-    EXPECT_NE(notify.error().find("nested deeper than"), std::string::npos)
-        << notify.error();
+    EXPECT_NE(notify.error().message.find("nested deeper than"),
+              std::string::npos)
+        << notify.error().message;
     EXPECT_FALSE(prefs.ok());
     EXPECT_FALSE(health.ok());
   }
   // Brackets inside strings are text, not nesting.
   auto status = ParseStatus(deep_in_strings);
-  ASSERT_TRUE(status.ok()) << status.error();
+  ASSERT_TRUE(status.ok()) << status.error().message;
   EXPECT_EQ(status->version, std::string(1000, '['));
 }
 

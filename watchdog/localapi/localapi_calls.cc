@@ -21,10 +21,11 @@ std::function<void(ApiResult<std::string>)> Typed(
     }
     auto parsed = parse(*raw.value);
     if (!parsed) {
-      spdlog::warn("localapi: {}: bad reply: {}", endpoint, parsed.error());
+      spdlog::warn("localapi: {}: bad reply: {}", endpoint,
+                   parsed.error().message);
       if (done) {
-        done(ApiResult<T>::Failure(
-            {LocalApiError::Kind::kBadReply, endpoint, 200, parsed.error()}));
+        done(ApiResult<T>::Failure({LocalApiError::Kind::kBadReply, endpoint,
+                                    200, parsed.error().message}));
       }
       return;
     }

@@ -395,7 +395,7 @@ void LocalApiClient::DispatchBusLines() {
     auto notify = ParseNotify(line);
     if (!notify) {
       spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
-                   notify.error(), netlink::Utf8Prefix(line, 120));
+                   notify.error().message, netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {
