@@ -14,7 +14,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::array<OptionSpec, 22> kOptions = {{
+constexpr std::array<OptionSpec, 24> kOptions = {{
     {"socket", Kind::kString, &Config::socket, "PATH",
      "tailscaled's LocalAPI socket; empty: try "
      "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
@@ -70,6 +70,14 @@ constexpr std::array<OptionSpec, 22> kOptions = {{
     {"tailscale_interface", Kind::kString, &Config::tailscale_interface, "NAME",
      "tun device tailscaled owns; its changes are tailscaled's own and "
      "ignored"},
+    // mwan3 (issue 12)
+    {"mwan3_steering", Kind::kBool, &Config::mwan3_steering, "BOOL",
+     "mwan3 mode A: steer tailscaled to a WAN mwan3 says is online (one "
+     "lower-metric main default of ours) while the main default's WAN is "
+     "offline"},
+    {"mwan3_flow_cleanup", Kind::kBool, &Config::mwan3_flow_cleanup, "BOOL",
+     "mwan3 mode B: on a WAN's disconnected, delete the conntrack entries of "
+     "tailscaled's flows that carry its mark"},
 }};
 
 template <typename T>

@@ -12,6 +12,7 @@
 #include "config/flags.h"
 #include "watchdog/cli/commands.h"
 #include "watchdog/cli/options.h"
+#include "watchdog/daemon/mwan3_json.h"
 #include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
@@ -151,6 +152,9 @@ void PrintHuman(const json& s) {
               Text(Field(c, "uplink_changes"), "0").c_str(),
               Text(Field(c, "recoveries"), "0").c_str(),
               actions.empty() ? "none" : actions.c_str());
+  for (const std::string& line : Mwan3StatusLines(s)) {
+    std::printf("%s\n", line.c_str());
+  }
   // The daemon writes on changes only, so an old time is normal; the age
   // makes a stale file (one the daemon could not replace) easy to judge.
   std::printf("updated:    %s (%s ago)\n", Text(Field(s, "updated")).c_str(),

@@ -43,6 +43,11 @@ MachineConfig MachineConfigFromConfig(const config::Config& config) {
   return machine;
 }
 
+Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config) {
+  return {config.mwan3_steering, config.mwan3_flow_cleanup, config.dry_run,
+          config.debounce + config.grace};
+}
+
 Daemon::Daemon(config::Config config, DaemonSettings settings,
                DaemonPorts ports)
     : config_(std::move(config)),
@@ -54,6 +59,7 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
   if (metrics_refresh_timer_) {
     ports_.timers.CancelTimer(metrics_refresh_timer_);
   }
@@ -66,6 +72,10 @@ void Daemon::Start() {
     OnUplinkBurst(c);
   });
   old_sources_.Observe(view);
+  // Routes of ours an earlier run left, and mwan3 as it is now.
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "start");
+  });
   Feed(UplinkEvent{view.AnyUsable(), {}, UplinkSummary(view)});
   CheckTailscaleAddress();
   ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
@@ -74,13 +84,21 @@ void Daemon::Start() {
   dirty_ = true;
 }
 
-void Daemon::Stop() { ports_.tailscale.StopWatchingBus(); }
+void Daemon::Stop() {
+  ports_.tailscale.StopWatchingBus();
+  if (ports_.mwan3 && ports_.uplink.kernel()) {
+    ports_.mwan3->Stop(*ports_.uplink.kernel());
+  }
+}
 
 void Daemon::OnUplinkHint() {
   // Re-read everything and treat it as an uplink change even if our view
   // did not move.
   spdlog::info("SIGUSR1: external uplink hint, resyncing");
   OnUplinkBurst(ports_.uplink.Resync("SIGUSR1"));
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "SIGUSR1");
+  });
   const netlink::UplinkView& view = ports_.uplink.view();
   Feed(UplinkEvent{
       view.AnyUsable(), {}, "external hint (SIGUSR1); " + UplinkSummary(view)});
@@ -97,7 +115,45 @@ void Daemon::Reconfigure(config::Config next) {
   config_ = std::move(next);
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
   spdlog::info("SIGHUP: config reloaded");
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Reconfigure(Mwan3SettingsFromConfig(config_), kernel);
+  });
   dirty_ = true;
+}
+
+void Daemon::OnMwan3Files() {
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnStatusReadable(kernel);
+  });
+}
+
+void Daemon::FollowMwan3(
+    const std::function<Mwan3Report(const netlink::Model&)>& look) {
+  if (ports_.mwan3 == nullptr || ports_.uplink.kernel() == nullptr) return;
+  OnMwan3Report(look(*ports_.uplink.kernel()));
+}
+
+void Daemon::OnMwan3Report(const Mwan3Report& report) {
+  if (report.changed) dirty_ = true;
+  if (!report.steering.empty() || !report.cleanups.empty()) {
+    UpdateMwan3Findings();
+  }
+}
+
+// mwan3's findings for the diagnosis, until they expire (a steering change
+// handled) or their connections are gone (mode B).
+void Daemon::UpdateMwan3Findings() {
+  if (ports_.mwan3 == nullptr) return;
+  SetFindings("mwan3", ports_.mwan3->Findings(evidence_.connections));
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
+  mwan3_timer_ = 0;
+  const std::optional<MonoTime> until = ports_.mwan3->handling_until();
+  if (until && *until > ports_.timers.Now()) {
+    mwan3_timer_ = ports_.timers.AddTimer(*until, [this] {
+      mwan3_timer_ = 0;
+      UpdateMwan3Findings();
+    });
+  }
 }
 
 // --- What the ports report --------------------------------------------------
@@ -121,6 +177,9 @@ void Daemon::SetFindings(const std::string& source,
 
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleAddress();
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnKernel(kernel);
+  });
   if (!change) return;
   old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
@@ -230,6 +289,10 @@ void Daemon::ProbeService() {
 
 void Daemon::Classify(bool force_event) {
   if (!status_ && status_error_.empty()) return;  // nothing known yet
+  // tailscaled's word changed: the connections mwan3 found dead may be gone.
+  if (ports_.mwan3 && ports_.mwan3->RecheckMovedConnections()) {
+    UpdateMwan3Findings();
+  }
   HealthInputs in;
   in.status = status_;
   in.unreachable_error = status_error_;
@@ -422,6 +485,7 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  if (ports_.mwan3) snapshot.mwan3 = ports_.mwan3->status();
   snapshot.exhausted_passes = machine_.exhausted_passes();
   snapshot.disruptive_last_hour =
       machine_.DisruptiveInLastHour(ports_.timers.Now());

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "watchdog/daemon/mwan3_json.h"
+
 namespace watchdog {
 namespace {
 
@@ -105,6 +107,7 @@ std::string RenderMetrics(const Snapshot& snapshot, const ClockPair& clocks,
          "The longest time between two writes of this file while the daemon "
          "runs (metrics_interval).",
          Seconds(interval), "{:.3f}");
+  if (snapshot.mwan3) RenderMwan3Metrics(*snapshot.mwan3, &out);
   return out;
 }
 

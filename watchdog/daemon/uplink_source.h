@@ -30,6 +30,9 @@ class UplinkSource {
   virtual std::optional<netlink::UplinkChange> Resync(std::string_view why) = 0;
   // Whether the Tailscale interface has an address in Tailscale's prefixes.
   virtual bool HasTailscaleAddress() const = 0;
+  // The kernel's links, routes and rules as the watcher keeps them (mwan3's
+  // agent reads them); nullptr where there is no kernel model (fakes).
+  virtual const netlink::Model* kernel() const { return nullptr; }
 };
 
 class WatcherUplinkSource final : public UplinkSource {
@@ -46,6 +49,7 @@ class WatcherUplinkSource final : public UplinkSource {
     return watcher_.Resync(why);
   }
   bool HasTailscaleAddress() const override;
+  const netlink::Model* kernel() const override { return &watcher_.model(); }
 
  private:
   EventLoop& loop_;
