@@ -63,14 +63,18 @@ std::optional<HealthVerdict> AskUntilNotStarting(
     auto status = api.GetStatus();
     if (!status.ok()) {
       // No answer, or an answer we cannot read: either way an error.
-      std::printf("unreachable: %s\n", status.error.ToString().c_str());
+      std::printf("unreachable: %s\n", status.error().ToString().c_str());
       return std::nullopt;
     }
     auto prefs = api.GetPrefs();
-    inputs.prefs = prefs.value;
-    if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
-    *last_status = *status.value;
-    inputs.status = std::move(status.value);
+    if (prefs.ok()) {
+      inputs.prefs = *prefs;
+    } else {
+      inputs.prefs.reset();
+      spdlog::debug("no prefs: {}", prefs.error().ToString());
+    }
+    *last_status = *status;
+    inputs.status = std::move(status).value();
     HealthVerdict verdict = starting_clock.Classify(inputs);
     if (verdict.kind != HealthKind::kStarting) return verdict;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -3,7 +3,8 @@
 // toolchains, GCC 12 and clang 14, build C++20; libstdc++ 12 has no
 // <expected>, and tl-expected is not packaged). Each module has its own
 // error type E (config::Result<T> is Expected<T, ConfigError>; the LocalAPI
-// parsers' Parsed<T> is Expected<T, ParseError>), so a value and an error can
+// parsers' Parsed<T> is Expected<T, ParseError>; a LocalAPI call's
+// ApiResult<T> is Expected<T, LocalApiError>), so a value and an error can
 // never be mistaken for each other. Unlike std::expected, an Expected is
 // also built implicitly from its E (a distinct type; static_assert'ed).
 #ifndef TSWATCHDOG_WATCHDOG_CORE_EXPECTED_H_
