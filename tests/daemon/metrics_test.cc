@@ -75,6 +75,43 @@ TEST(Metrics, PrometheusTextFromTheStateSnapshot) {
   EXPECT_TRUE(Has(text, "# TYPE tswatchdog_recoveries_total counter")) << text;
 }
 
+// The connection verdicts and the diagnosis (issue 12 item 6).
+TEST(Metrics, ConnectionVerdictsAndTheDiagnosis) {
+  Snapshot snapshot = Sample();
+  snapshot.evidence.known = true;
+  for (auto [kind, verdict] :
+       {std::pair{ConnectionKind::kControl, Verdict::kDead},
+        std::pair{ConnectionKind::kDerp, Verdict::kLive},
+        std::pair{ConnectionKind::kDerp, Verdict::kLive},
+        std::pair{ConnectionKind::kOther, Verdict::kLive}}) {
+    JudgedConnection connection;
+    connection.kind = kind;
+    connection.verdict = verdict;
+    snapshot.evidence.connections.push_back(connection);
+  }
+  snapshot.diagnosis.fault = Fault::kControl;
+  const std::string text = Render(snapshot);
+  EXPECT_TRUE(Has(text, "tswatchdog_connection_evidence_known 1")) << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"control\",verdict=\"dead\"} 1"))
+      << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"control\",verdict=\"live\"} 0"))
+      << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"derp\",verdict=\"live\"} 2"))
+      << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_diagnosis_fault{fault=\"control\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_diagnosis_fault{fault=\"derp\"} 0"))
+      << text;
+  // Before any check: unknown, no fault.
+  const std::string before = Render(Sample());
+  EXPECT_TRUE(Has(before, "tswatchdog_connection_evidence_known 0")) << before;
+  EXPECT_TRUE(Has(before, "tswatchdog_diagnosis_fault{fault=\"control\"} 0"))
+      << before;
+}
+
 // What the alert rules in contrib/prometheus/ read.
 TEST(Metrics, WhatTheAlertsRead) {
   const std::string text = Render(Sample());

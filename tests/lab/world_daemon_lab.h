@@ -101,29 +101,48 @@ class WorldDaemonLab : public ::testing::Test {
            << dir_ << "/restarts; " << ctx_.OnTailscaledRestart()
            << "kill -HUP " << fake_->pid() << "\"]\n";
     const std::pair<const char*, double> defaults[] = {
-        {"debounce", 5},         {"settle_max", 60},      {"grace", 20},
-        {"verify", 15},          {"unhealthy_after", 90}, {"start_timeout", 60},
-        {"backoff_initial", 10}, {"backoff_max", 600}};
+        {"debounce", 5},         {"settle_max", 60},
+        {"grace", 20},           {"verify", 15},
+        {"unhealthy_after", 90}, {"start_timeout", 60},
+        {"backoff_initial", 10}, {"backoff_max", 600},
+        {"probe_interval", 15}};
     for (const auto& [key, s] : defaults) {
       config << key << " = \"" << static_cast<int>(s * kScale * 1000)
              << "ms\"\n";
     }
     config << extra;
     config.close();
+    // The connection verdicts' thresholds at the fake's scale (lab only).
     daemon_ = std::make_unique<Child>(std::vector<std::string>{
+        "/usr/bin/env", "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(kScale),
         TSWATCHDOG_BINARY, "run", "--config", dir_ + "/tswatchdog.toml"});
   }
 
   // Sets up `id`, starts tailscaled and the daemon, waits for Online and a
   // healthy daemon, makes the scenario fail; returns the failure's time.
   int64_t StartAndFail(const std::string& id, const std::string& extra = "") {
+    const Scenario* s = StartHealthy(id, extra);
+    const int64_t t0 = NowMs();
+    s->fail(ctx_);
+    return t0;
+  }
+
+  // The same up to a healthy daemon, without the failure.
+  const Scenario* StartHealthy(const std::string& id,
+                               const std::string& extra = "") {
     const Scenario* s = SetUpScenario(id);
     StartDaemon(extra);
     EXPECT_TRUE(fake::WaitUntil(
         [&] { return State().value("state", "") == "healthy"; }, seconds(20)));
-    const int64_t t0 = NowMs();
-    s->fail(ctx_);
-    return t0;
+    return s;
+  }
+
+  // The daemon's view of tailscaled in its state file ("" until there).
+  std::string TailscaleVerdict() const {
+    const json st = State();
+    if (!st.contains("tailscale") || !st["tailscale"].is_object()) return "";
+    const json v = st["tailscale"].value("verdict", json());
+    return v.is_string() ? v.get<std::string>() : "";
   }
 
   // Sets `id` up (routes, mwan3 with a recorder of its hotplug events that

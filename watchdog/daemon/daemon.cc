@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <utility>
 
 #include "netlink/describe.h"
@@ -19,6 +20,13 @@ MachineConfig MachineConfigFor(const config::Config& config, uint64_t seed) {
   MachineConfig machine = MachineConfigFromConfig(config);
   machine.jitter_seed = seed;
   return machine;
+}
+
+// tailscaled before 1.70 has no health on its bus (Notify.Health).
+bool IsBefore170(const std::string& version) {
+  int major = 0, minor = 0;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) return false;
+  return major < 1 || (major == 1 && minor < 70);
 }
 
 // A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
@@ -54,7 +62,19 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
       settings_(settings),
       ports_(ports),
       machine_(MachineConfigFor(config_, settings_.jitter_seed),
-               ports_.timers.Now()) {}
+               ports_.timers.Now()),
+      inspector_(ports_.timers, ports_.connections, ports_.uplink,
+                 ports_.tailscale, InspectorSettingsFor(config_),
+                 {[this](const Evidence& e) { OnEvidence(e); },
+                  [this](const std::string& why) {
+                    spdlog::debug("decision: fetch a status: {}", why);
+                    FetchStatus(false);
+                  }}) {}
+
+InspectorSettings Daemon::InspectorSettingsFor(
+    const config::Config& config) const {
+  return {config.probe_interval, config.socket, settings_.lab_time_scale};
+}
 
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
@@ -81,6 +101,7 @@ void Daemon::Start() {
   ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
                             [this](const BusEvent& e) { OnBusEvent(e); });
   FetchStatus(false);
+  inspector_.Start();
   dirty_ = true;
 }
 
@@ -114,6 +135,7 @@ void Daemon::Reconfigure(config::Config next) {
   }
   config_ = std::move(next);
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
+  inspector_.Reconfigure(InspectorSettingsFor(config_));
   spdlog::info("SIGHUP: config reloaded");
   FollowMwan3([this](const netlink::Model& kernel) {
     return ports_.mwan3->Reconfigure(Mwan3SettingsFromConfig(config_), kernel);
@@ -167,12 +189,20 @@ void Daemon::SetFindings(const std::string& source,
   }
   if (findings.empty()) spdlog::info("evidence from {}: none now", source);
   mine = std::move(findings);
-  evidence_.findings.clear();
+  OnEvidence(inspector_.evidence());
+}
+
+// The inspector's connections and every component's findings: one
+// EvidenceEvent.
+void Daemon::OnEvidence(const Evidence& connections) {
+  Evidence next = connections;
+  next.findings.clear();
   for (const auto& [name, list] : findings_) {
-    evidence_.findings.insert(evidence_.findings.end(), list.begin(),
-                              list.end());
+    next.findings.insert(next.findings.end(), list.begin(), list.end());
   }
-  dirty_ = true;
+  if (next != evidence_) dirty_ = true;
+  evidence_ = std::move(next);
+  Feed(EvidenceEvent{evidence_});
 }
 
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
@@ -181,6 +211,7 @@ void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
     return ports_.mwan3->OnKernel(kernel);
   });
   if (!change) return;
+  inspector_.OnUplinkChange();
   old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
                UplinkSummary(change->old_view),
@@ -227,6 +258,7 @@ void Daemon::OnBusEvent(const BusEvent& event) {
   if (event.kind == BusEvent::Kind::kConnected) {
     spdlog::info("tailscaled: watching its bus");
     FetchStatus(false);
+    inspector_.OnTailscaledConnected();
     return;
   }
   spdlog::warn("tailscaled bus: {}; reconnecting in {}ms",
@@ -255,6 +287,7 @@ void Daemon::FetchStatus(bool answer_machine) {
       status_ = std::move(result).value();
       status_error_.clear();
       bus_state_.reset();  // the status is newer than any earlier bus state
+      inspector_.SetLegacy(IsBefore170(status_->version));
       service_condition_ = ServiceCondition::kUnknown;
     } else {
       status_.reset();
@@ -362,15 +395,41 @@ void Daemon::Execute(const Command& command) {
     // Verified healthy: the uplink sources it moved away from are no longer
     // the conntrack step's business.
     if (t->to == State::kHealthy) old_sources_.Forget();
+    // Right after each settled uplink change: how do tailscaled's
+    // connections look now?
+    if (t->from == State::kSettling && t->to != State::kSettling) {
+      inspector_.CheckNow("uplink settled");
+    }
   } else if (auto* run = std::get_if<RunStep>(&command)) {
-    ExecuteStep(*run);
+    if (IsDisruptive(run->step)) {
+      // The marker first (tailscaled flushes its logs), then the step and
+      // the hooks that follow it, which carry the marker.
+      hold_hooks_ = true;
+      MarkForSupport(SupportNote("before " + std::string(StepName(run->step))),
+                     [this, step = *run] {
+                       ExecuteStep(step);
+                       ReleaseHooks();
+                     });
+    } else {
+      ExecuteStep(*run);
+    }
   } else if (std::holds_alternative<RefreshHealth>(command)) {
     spdlog::debug("decision: fetch a fresh status to judge tailscaled");
+    inspector_.CheckNow("fresh verdict");
     FetchStatus(true);
   } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
     actuator().RestartUnits(*units, Actions());
   } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
-    actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
+    if (hooks->event == "gave-up") {
+      hold_hooks_ = true;
+      held_hooks_.push_back(hooks->event);
+      MarkForSupport(SupportNote("the ladder gave up"),
+                     [this] { ReleaseHooks(); });
+    } else if (hold_hooks_) {
+      held_hooks_.push_back(hooks->event);
+    } else {
+      actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
+    }
   }
 }
 
@@ -380,6 +439,7 @@ void Daemon::ExecuteStep(const RunStep& run) {
                      [this, step](bool ok, std::string error) {
                        if (ok) {
                          spdlog::info("step {} done", StepName(step));
+                         inspector_.CheckAfterStep();
                        } else {
                          spdlog::warn("step {} failed: {}", StepName(step),
                                       error);
@@ -407,6 +467,8 @@ HookEnvironment Daemon::HookEnv(const std::string& event) const {
       {"TSWATCHDOG_UPLINK_V4_DEV", view.v4.usable() ? view.v4.dev : ""},
       {"TSWATCHDOG_UPLINK_V6_DEV", view.v6.usable() ? view.v6.dev : ""},
       {"TSWATCHDOG_STEP", action ? std::string(StepName(action->step)) : ""},
+      {"TSWATCHDOG_DIAGNOSIS", machine_.diagnosis().Describe()},
+      {"TSWATCHDOG_BUGREPORT", marker_ ? marker_->marker : ""},
   };
 }
 
@@ -485,6 +547,9 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  snapshot.evidence = evidence_;
+  snapshot.diagnosis = machine_.diagnosis();
+  snapshot.support_marker = marker_;
   if (ports_.mwan3) snapshot.mwan3 = ports_.mwan3->status();
   snapshot.exhausted_passes = machine_.exhausted_passes();
   snapshot.disruptive_last_hour =

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "watchdog/daemon/mwan3_json.h"
 
 namespace watchdog {
@@ -77,6 +79,41 @@ void RenderCounters(std::string* out, const Counters& counters) {
          static_cast<double>(counters.disruptive_skipped));
 }
 
+// The connection check and the diagnosis (issue 12): how many of
+// tailscaled's control and DERP connections have each verdict, whether the
+// socket dump worked, and the fault the diagnosis found.
+void RenderDiagnosis(std::string* out, const Evidence& evidence,
+                     const Diagnosis& diagnosis) {
+  Single(out, "connection_evidence_known", "gauge",
+         "1 when the last check of tailscaled's sockets worked.",
+         evidence.known ? 1 : 0);
+  Family(out, "connections", "gauge",
+         "tailscaled's control and DERP connections at the last check, by "
+         "verdict.");
+  for (ConnectionKind kind :
+       {ConnectionKind::kControl, ConnectionKind::kDerp}) {
+    for (Verdict verdict : {Verdict::kLive, Verdict::kSuspect, Verdict::kDead,
+                            Verdict::kUnknown}) {
+      const auto n = std::count_if(
+          evidence.connections.begin(), evidence.connections.end(),
+          [&](const JudgedConnection& c) {
+            return c.kind == kind && c.verdict == verdict;
+          });
+      *out += fmt::format(
+          "tswatchdog_connections{{kind=\"{}\",verdict=\"{}\"}} {}\n",
+          kind == ConnectionKind::kControl ? "control" : "derp",
+          VerdictName(verdict), n);
+    }
+  }
+  Family(out, "diagnosis_fault", "gauge",
+         "1 for the fault the diagnosis found (none: all 0).");
+  for (Fault fault :
+       {Fault::kLocalApi, Fault::kControl, Fault::kRouter, Fault::kDerp}) {
+    *out += fmt::format("tswatchdog_diagnosis_fault{{fault=\"{}\"}} {}\n",
+                        FaultName(fault), diagnosis.fault == fault ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(const Snapshot& snapshot, const ClockPair& clocks,
@@ -84,6 +121,7 @@ std::string RenderMetrics(const Snapshot& snapshot, const ClockPair& clocks,
   std::string out;
   RenderStateAndHealth(&out, snapshot, clocks);
   RenderCounters(&out, snapshot.counters);
+  RenderDiagnosis(&out, snapshot.evidence, snapshot.diagnosis);
   Single(&out, "ladder_exhausted_passes", "gauge",
          "Ladder passes in a row that ended without healing; 0 once "
          "tailscaled is healthy again.",

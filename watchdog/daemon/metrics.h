@@ -20,7 +20,9 @@ namespace watchdog {
 // disruptive_skipped_total, ladder_exhausted_passes,
 // disruptive_steps_last_hour, max_disruptive_per_hour,
 // last_time_to_recover_seconds, updated_timestamp_seconds,
-// metrics_interval_seconds. The alert rules in contrib/prometheus/ use them.
+// metrics_interval_seconds, connection_evidence_known,
+// connections{kind,verdict}, diagnosis_fault{fault}, and mwan3's when it is
+// there. The alert rules in contrib/prometheus/ use them.
 std::string RenderMetrics(const Snapshot& snapshot, const ClockPair& clocks,
                           std::chrono::milliseconds interval);
 

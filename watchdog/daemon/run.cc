@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <system_error>
@@ -13,6 +14,7 @@
 #include "netlink/conntrack.h"
 #include "netlink/unique_fd.h"
 #include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/daemon.h"
 #include "watchdog/daemon/logging.h"
 #include "watchdog/daemon/mwan3_agent.h"
@@ -48,6 +50,21 @@ LocalApiOptions ClientOptionsFor(const config::Config& config) {
   return options;
 }
 
+// Lab only (README "Tests"): the fake tailscaled's timers run this much
+// faster, and so must the connection verdicts' thresholds. Not a config key:
+// on a real host tailscaled's timers are its own.
+double LabTimeScale() {
+  const char* text = std::getenv("TSWATCHDOG_LAB_TIME_SCALE");
+  if (text == nullptr) return 1.0;
+  const double scale = std::strtod(text, nullptr);
+  if (scale <= 0 || scale >= 1) return 1.0;
+  spdlog::warn(
+      "TSWATCHDOG_LAB_TIME_SCALE={}: thresholds for a lab's "
+      "tailscaled, not a real one",
+      scale);
+  return scale;
+}
+
 std::string LadderText(const std::vector<LadderStep>& ladder) {
   std::string steps;
   for (LadderStep s : ladder) {
@@ -74,9 +91,9 @@ class Process {
                Mwan3SettingsFromConfig(config)),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
-                 std::random_device{}()},
+                 std::random_device{}(), LabTimeScale()},
                 {loop_, uplink_, client_, publisher_, live_, dry_run_,
-                 service_probe_, &mwan3_}) {}
+                 connections_, service_probe_, &mwan3_}) {}
 
   int Run();
 
@@ -97,6 +114,7 @@ class Process {
   StatePublisher publisher_;
   LiveActuator live_;
   DryRunActuator dry_run_;
+  KernelConnectionSource connections_;
   SystemctlServiceProbe service_probe_;
   KernelRouteTable route_table_;
   Mwan3Agent mwan3_;

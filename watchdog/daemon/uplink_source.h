@@ -30,6 +30,12 @@ class UplinkSource {
   virtual std::optional<netlink::UplinkChange> Resync(std::string_view why) = 0;
   // Whether the Tailscale interface has an address in Tailscale's prefixes.
   virtual bool HasTailscaleAddress() const = 0;
+  // The way tailscaled's packets to `destination` would leave now
+  // (RTM_GETROUTE with its mark); nullopt when not known.
+  virtual std::optional<netlink::Egress> RouteTo(
+      const netlink::IpAddress& /*destination*/) {
+    return std::nullopt;
+  }
   // The kernel's links, routes and rules as the watcher keeps them (mwan3's
   // agent reads them); nullptr where there is no kernel model (fakes).
   virtual const netlink::Model* kernel() const { return nullptr; }
@@ -49,6 +55,10 @@ class WatcherUplinkSource final : public UplinkSource {
     return watcher_.Resync(why);
   }
   bool HasTailscaleAddress() const override;
+  std::optional<netlink::Egress> RouteTo(
+      const netlink::IpAddress& destination) override {
+    return watcher_.RouteTo(destination);
+  }
   const netlink::Model* kernel() const override { return &watcher_.model(); }
 
  private:

@@ -13,6 +13,7 @@
 #include "netlink/utf8.h"
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
+#include "watchdog/core/text.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
