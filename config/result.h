@@ -4,8 +4,8 @@
 #define TSWATCHDOG_CONFIG_RESULT_H_
 
 #include <string>
-#include <utility>
-#include <variant>
+
+#include "watchdog/core/expected.h"
 
 namespace config {
 
@@ -24,26 +24,9 @@ struct ConfigError {
   bool operator==(const ConfigError&) const = default;
 };
 
-// Either a value or the ConfigError that prevented it. value() and error()
-// must only be called on the side that holds (check ok() first).
+// Either a value or the ConfigError that prevented it (core/expected.h).
 template <typename T>
-class [[nodiscard]] Result {
- public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(ConfigError error)                      // NOLINT: implicit by design
-      : state_(std::move(error)) {}
-
-  bool ok() const { return std::holds_alternative<T>(state_); }
-  explicit operator bool() const { return ok(); }
-
-  const T& value() const& { return std::get<T>(state_); }
-  T& value() & { return std::get<T>(state_); }
-  T&& value() && { return std::get<T>(std::move(state_)); }
-  const ConfigError& error() const { return std::get<ConfigError>(state_); }
-
- private:
-  std::variant<T, ConfigError> state_;
-};
+using Result = watchdog::Expected<T, ConfigError>;
 
 }  // namespace config
 

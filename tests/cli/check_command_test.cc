@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -171,6 +172,24 @@ TEST(CheckCommandTest, StartingThatBecomesRunningWithinStartTimeout) {
 TEST(CheckCommandTest, BadDurationIsAnError) {
   auto r = RunCheck({"--socket", "/x", "--start-timeout", "soon"});
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// The durations are spelt as in the config file (config::ParseDuration), and
+// the message names the flag and says why.
+TEST(CheckCommandTest, BadDurationSaysWhichFlagAndWhy) {
+  const std::string command =
+      std::string(TSWATCHDOG_BINARY) + " check --socket /x --timeout 5 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+  const int status = ::pclose(pipe);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  EXPECT_NE(output.find("--timeout: bad duration '5': a number needs a unit"),
+            std::string::npos)
+      << output;
 }
 
 struct FixtureCase {

@@ -711,7 +711,8 @@ TEST(MachineStoryTest, FailoverHealedByTheSoftKickRebind) {
   EXPECT_TRUE(h.SawTransition(State::kVerifying, State::kHealthy));
   h.Advance(1h);
   EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));  // nothing after it
-  EXPECT_EQ(h.machine().counters().actions.at("rebind"), 2u);  // boot + this
+  EXPECT_EQ(h.machine().counters().actions.at(LadderStep::kRebind),
+            2u);  // boot + this
   EXPECT_EQ(h.machine().counters().recoveries, 0u);
 }
 
@@ -768,7 +769,7 @@ TEST(MachineStoryTest, FailoverHealedOnlyByStart) {
   EXPECT_EQ(h.disruptive_total(), 0);
   EXPECT_NE(h.LastWhy(State::kHealthy).find("recovered by start"),
             std::string::npos);
-  EXPECT_EQ(h.machine().counters().actions.at("start"), 1u);
+  EXPECT_EQ(h.machine().counters().actions.at(LadderStep::kStart), 1u);
 }
 
 TEST(MachineStoryTest, FailoverHealedOnlyByRestart) {

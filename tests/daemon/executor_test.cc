@@ -138,8 +138,9 @@ TEST_F(ExecutorTest, FailoverHealedByStartAfterTheKickAndRebind) {
   const Snapshot snapshot = daemon_->TakeSnapshot();
   EXPECT_EQ(snapshot.state, State::kHealthy);
   EXPECT_EQ(snapshot.counters.recoveries, 1u);
-  EXPECT_EQ(snapshot.counters.actions.at("rebind"), 2u);  // boot kick too
-  EXPECT_EQ(snapshot.counters.actions.at("start"), 1u);
+  EXPECT_EQ(snapshot.counters.actions.at(LadderStep::kRebind),
+            2u);  // boot kick too
+  EXPECT_EQ(snapshot.counters.actions.at(LadderStep::kStart), 1u);
   ASSERT_TRUE(snapshot.last_action.has_value());
   EXPECT_EQ(snapshot.last_action->step, LadderStep::kStart);
   EXPECT_TRUE(snapshot.last_action->finished && snapshot.last_action->ok);
@@ -250,7 +251,7 @@ TEST_F(ExecutorTest, DryRunSendsNoWriteAndRunsNothing) {
   EXPECT_TRUE(snapshot.dry_run);
   // The machine went through the whole ladder (nothing healed it).
   EXPECT_NE(snapshot.state, State::kHealthy);
-  EXPECT_GE(snapshot.counters.actions.at("restart"), 1u);
+  EXPECT_GE(snapshot.counters.actions.at(LadderStep::kRestart), 1u);
 }
 
 TEST_F(ExecutorTest, DryRunCanBeSwitchedOnBySighup) {

@@ -231,14 +231,10 @@ class FakeTailscaled final : public TailscaleApi {
   template <typename T>
   void Answer(const std::string& request, Callback<T> done, T value) {
     requests.push_back(request);
-    ApiResult<T> result;
-    if (reachable) {
-      result.value = std::move(value);
-    } else {
-      result.error.kind = LocalApiError::Kind::kConnect;
-      result.error.endpoint = request;
-      result.error.message = "cannot connect";
-    }
+    ApiResult<T> result =
+        reachable ? ApiResult<T>(std::move(value))
+                  : ApiResult<T>(LocalApiError{LocalApiError::Kind::kConnect,
+                                               request, 0, "cannot connect"});
     timers_.AddTimer(timers_.Now() + answer_delay,
                      [done, result] { done(result); });
   }

@@ -68,7 +68,7 @@ TEST(Mwan3Json, MetricsPerWanAndMode) {
   Snapshot snapshot;
   snapshot.mwan3 = Steering();
   const std::string metrics =
-      RenderMetrics(StateJson(snapshot, kClocks, 1), std::chrono::minutes(1));
+      RenderMetrics(snapshot, kClocks, std::chrono::minutes(1));
   for (const char* line :
        {"tswatchdog_mwan3_present 1\n",
         "tswatchdog_mwan3_tailscale_mode{mode=\"A\"} 1\n",
@@ -85,7 +85,7 @@ TEST(Mwan3Json, MetricsPerWanAndMode) {
     EXPECT_NE(metrics.find(line), std::string::npos) << line << metrics;
   }
   const std::string without =
-      RenderMetrics(StateJson({}, kClocks, 1), std::chrono::minutes(1));
+      RenderMetrics(Snapshot{}, kClocks, std::chrono::minutes(1));
   EXPECT_EQ(without.find("mwan3"), std::string::npos) << without;
 }
 

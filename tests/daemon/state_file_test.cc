@@ -191,7 +191,7 @@ TEST(OutputFormatTest, TheDaemonsOwnFilesAreRecognized) {
   EXPECT_TRUE(LooksLikeStateFile("{\"pid\":1,\"state\":\"healthy\"}"));
   EXPECT_FALSE(LooksLikeStateFile("[1, 2]"));
   EXPECT_TRUE(LooksLikeMetricsFile(
-      RenderMetrics(nlohmann::json::object(), std::chrono::seconds(60))));
+      RenderMetrics(Snapshot{}, ClockPair::Now(), std::chrono::seconds(60))));
   EXPECT_FALSE(LooksLikeMetricsFile("node_load1 0.5\n"));
 }
 

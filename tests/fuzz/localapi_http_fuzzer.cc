@@ -80,7 +80,7 @@ void FuzzGetStatus(std::string_view response) {
     client.GetStatus([&](watchdog::ApiResult<watchdog::Status> result) {
       ++calls;
       if (!result.ok()) {
-        CheckError(result.error, "GET /localapi/v0/status?peers=false");
+        CheckError(result.error(), "GET /localapi/v0/status?peers=false");
       }
     });
     RunUntil(loop, [&] { return calls > 0; });

@@ -1,6 +1,6 @@
 // libFuzzer target: one LocalAPI JSON document (a status or prefs reply, a
-// watch-ipn-bus line, a health.State, a DERP map) through every decoder, then whatever
-// decodes into the health classifier, as the daemon combines them.
+// watch-ipn-bus line, a health.State, a DERP map) through every decoder, then
+// whatever decodes into the health classifier, as the daemon combines them.
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -62,13 +62,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       watchdog::ServerMessageFromBody(std::string(text));
   Check(netlink::IsValidUtf8(message));
   Check(!message.empty() && message.size() <= 303);
-  if (!status.ok()) Check(!status.error().empty());
-  if (!prefs.ok()) Check(!prefs.error().empty());
-  if (!notify.ok()) Check(!notify.error().empty());
-  if (!health.ok()) Check(!health.error().empty());
+  if (!status.ok()) Check(!status.error().message.empty());
+  if (!prefs.ok()) Check(!prefs.error().message.empty());
+  if (!notify.ok()) Check(!notify.error().message.empty());
+  if (!health.ok()) Check(!health.error().message.empty());
   // GET derpmap: every server listens somewhere, addresses of their family.
   auto derp = watchdog::ParseDerpMap(text);
-  if (!derp.ok()) Check(!derp.error().empty());
+  if (!derp.ok()) Check(!derp.error().message.empty());
   if (derp) {
     for (const watchdog::DerpServer& server : derp->servers) {
       Check(server.port != 0);

@@ -19,7 +19,7 @@ std::string ReadData(const std::string& name) {
 
 TEST(DerpMap, ParsesServersInRegionOrder) {
   auto map = ParseDerpMap(ReadData("derpmap-1.102.json"));
-  ASSERT_TRUE(map.ok()) << map.error();
+  ASSERT_TRUE(map.ok()) << map.error().message;
   EXPECT_EQ(map->skipped, 0u);
   ASSERT_EQ(map->servers.size(), 4u);  // the STUN-only node left out
   const DerpServer& c = map->servers[0];
@@ -54,7 +54,7 @@ TEST(DerpMap, OddInput) {
                       {"Name": "1c", "IPv4": 7, "HostName": ["y"]}]},
       "2": {"Nodes": "none"},
       "x": 3}})");
-  ASSERT_TRUE(odd.ok()) << odd.error();
+  ASSERT_TRUE(odd.ok()) << odd.error().message;
   EXPECT_EQ(odd->skipped, 5u);
   ASSERT_EQ(odd->servers.size(), 1u);
   EXPECT_EQ(odd->servers[0].name, "1c");

@@ -57,7 +57,7 @@ class LocalApiClientTest : public ::testing::Test {
     start([&](ApiResult<T> r) { result = std::move(r); });
     EXPECT_TRUE(RunUntil([&] { return result.has_value(); }))
         << "call never finished";
-    return result ? std::move(*result) : ApiResult<T>{};
+    return result ? std::move(*result) : ApiResult<T>(LocalApiError{});
   }
 
   ApiResult<Status> GetStatus(LocalApiClient& c) {
@@ -96,9 +96,9 @@ TEST_F(LocalApiClientTest, StatusOverTheSocketWithTheRightHeaders) {
   StartFake();
   LocalApiClient client(loop_, Options());
   auto status = GetStatus(client);
-  ASSERT_TRUE(status.ok()) << status.error.ToString();
-  EXPECT_EQ(status.value->backend_state, BackendState::kRunning);
-  EXPECT_TRUE(status.value->self_online);
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
+  EXPECT_EQ(status->backend_state, BackendState::kRunning);
+  EXPECT_TRUE(status->self_online);
   auto requests = fake_->Requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0]["target"], "/localapi/v0/status?peers=false");
@@ -123,28 +123,28 @@ TEST_F(LocalApiClientTest, ChunkedStatusBody) {
       {"--status-file", FixturePath("status-running-but-offline-1.102.json")});
   LocalApiClient client(loop_, Options());
   auto status = GetStatus(client);
-  ASSERT_TRUE(status.ok()) << status.error.ToString();
-  EXPECT_EQ(status.value->self_node_id, 4981177045226314LL);
-  EXPECT_FALSE(status.value->self_online);
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
+  EXPECT_EQ(status->self_node_id, 4981177045226314LL);
+  EXPECT_FALSE(status->self_online);
 }
 
 TEST_F(LocalApiClientTest, WriteCallsAndTheirBodies) {
   StartFake();
   LocalApiClient client(loop_, Options());
   auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
-  ASSERT_TRUE(rebind.ok()) << rebind.error.ToString();
+  ASSERT_TRUE(rebind.ok()) << rebind.error().ToString();
   auto restun = Call<ApiDone>([&](auto cb) { client.ReStun(std::move(cb)); });
-  ASSERT_TRUE(restun.ok()) << restun.error.ToString();
+  ASSERT_TRUE(restun.ok()) << restun.error().ToString();
   auto start = Call<ApiDone>([&](auto cb) { client.Start(std::move(cb)); });
-  ASSERT_TRUE(start.ok()) << start.error.ToString();
+  ASSERT_TRUE(start.ok()) << start.error().ToString();
   auto down = Call<Prefs>(
       [&](auto cb) { client.SetWantRunning(false, std::move(cb)); });
-  ASSERT_TRUE(down.ok()) << down.error.ToString();
-  EXPECT_FALSE(down.value->want_running);
+  ASSERT_TRUE(down.ok()) << down.error().ToString();
+  EXPECT_FALSE(down->want_running);
   EXPECT_EQ(fake_->Get()["backend_state"], "Stopped");
   auto prefs = Call<Prefs>([&](auto cb) { client.GetPrefs(std::move(cb)); });
   ASSERT_TRUE(prefs.ok());
-  EXPECT_FALSE(prefs.value->want_running);
+  EXPECT_FALSE(prefs->want_running);
   auto up =
       Call<Prefs>([&](auto cb) { client.SetWantRunning(true, std::move(cb)); });
   ASSERT_TRUE(up.ok());
@@ -171,19 +171,19 @@ TEST_F(LocalApiClientTest, WriteWithoutPermissionSays403Clearly) {
   LocalApiClient client(loop_, Options());
   auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
   ASSERT_FALSE(rebind.ok());
-  EXPECT_EQ(rebind.error.http_status, 403);
-  EXPECT_TRUE(rebind.error.write_access_denied);
-  EXPECT_NE(rebind.error.message.find("debug access denied"),
+  EXPECT_EQ(rebind.error().http_status, 403);
+  EXPECT_TRUE(rebind.error().write_access_denied);
+  EXPECT_NE(rebind.error().message.find("debug access denied"),
             std::string::npos);
-  EXPECT_NE(rebind.error.message.find("operator"), std::string::npos);
+  EXPECT_NE(rebind.error().message.find("operator"), std::string::npos);
   EXPECT_NE(
-      rebind.error.ToString().find("POST /localapi/v0/debug?action=rebind"),
+      rebind.error().ToString().find("POST /localapi/v0/debug?action=rebind"),
       std::string::npos);
   auto start = Call<ApiDone>([&](auto cb) { client.Start(std::move(cb)); });
-  EXPECT_TRUE(start.error.write_access_denied);
+  EXPECT_TRUE(start.error().write_access_denied);
   auto patch = Call<Prefs>(
       [&](auto cb) { client.SetWantRunning(false, std::move(cb)); });
-  EXPECT_NE(patch.error.message.find("prefs write access denied"),
+  EXPECT_NE(patch.error().message.find("prefs write access denied"),
             std::string::npos);
   // Reads still work.
   EXPECT_TRUE(GetStatus(client).ok());
@@ -195,11 +195,11 @@ TEST_F(LocalApiClientTest, PrefsErrorWithCapitalErrorKey) {
   auto down = Call<Prefs>(
       [&](auto cb) { client.SetWantRunning(false, std::move(cb)); });
   ASSERT_FALSE(down.ok());
-  EXPECT_EQ(down.error.kind, Kind::kHttp);
-  EXPECT_EQ(down.error.http_status, 400);
-  EXPECT_EQ(down.error.message,
+  EXPECT_EQ(down.error().kind, Kind::kHttp);
+  EXPECT_EQ(down.error().http_status, 400);
+  EXPECT_EQ(down.error().message,
             "changing WantRunning is not allowed by system policy (AlwaysOn)");
-  EXPECT_FALSE(down.error.write_access_denied);
+  EXPECT_FALSE(down.error().write_access_denied);
 }
 
 TEST_F(LocalApiClientTest, MissingSocketIsAConnectErrorNamingThePath) {
@@ -207,10 +207,10 @@ TEST_F(LocalApiClientTest, MissingSocketIsAConnectErrorNamingThePath) {
   const auto started = MonoClock::now();
   auto status = GetStatus(client);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error.kind, Kind::kConnect);
-  EXPECT_NE(status.error.message.find("/nonexistent/ts.sock"),
+  EXPECT_EQ(status.error().kind, Kind::kConnect);
+  EXPECT_NE(status.error().message.find("/nonexistent/ts.sock"),
             std::string::npos);
-  EXPECT_NE(status.error.message.find("No such file"), std::string::npos);
+  EXPECT_NE(status.error().message.find("No such file"), std::string::npos);
   EXPECT_LT(MonoClock::now() - started, std::chrono::seconds(2));
 }
 
@@ -229,7 +229,7 @@ TEST_F(LocalApiClientTest, HungDaemonTimesOutWithoutBlockingTheLoop) {
   ASSERT_TRUE(RunUntil([&] { return result.has_value(); }));
   EXPECT_TRUE(timer_fired_before_result) << "the loop was blocked";
   ASSERT_FALSE(result->ok());
-  EXPECT_EQ(result->error.kind, Kind::kTimeout);
+  EXPECT_EQ(result->error().kind, Kind::kTimeout);
   const auto took = MonoClock::now() - started;
   EXPECT_GE(took, milliseconds(1400));
   EXPECT_LT(took, milliseconds(3000));
@@ -241,12 +241,12 @@ TEST_F(LocalApiClientTest, SlowButWithinTimeoutSucceeds) {
   LocalApiClient client(loop_, Options());
   const auto started = MonoClock::now();
   auto status = GetStatus(client);
-  ASSERT_TRUE(status.ok()) << status.error.ToString();
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
   EXPECT_GE(MonoClock::now() - started, milliseconds(300));
   fake_->MustControl("slow 5000");
   auto slow = GetStatus(client);
   ASSERT_FALSE(slow.ok());
-  EXPECT_EQ(slow.error.kind, Kind::kTimeout);
+  EXPECT_EQ(slow.error().kind, Kind::kTimeout);
 }
 
 TEST_F(LocalApiClientTest, GarbageJsonIsABadReply) {
@@ -254,11 +254,11 @@ TEST_F(LocalApiClientTest, GarbageJsonIsABadReply) {
   LocalApiClient client(loop_, Options());
   auto status = GetStatus(client);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error.kind, Kind::kBadReply);
-  EXPECT_EQ(status.error.endpoint, "GET /localapi/v0/status?peers=false");
-  EXPECT_NE(status.error.message.find("invalid JSON"), std::string::npos);
+  EXPECT_EQ(status.error().kind, Kind::kBadReply);
+  EXPECT_EQ(status.error().endpoint, "GET /localapi/v0/status?peers=false");
+  EXPECT_NE(status.error().message.find("invalid JSON"), std::string::npos);
   auto prefs = Call<Prefs>([&](auto cb) { client.GetPrefs(std::move(cb)); });
-  EXPECT_EQ(prefs.error.kind, Kind::kBadReply);
+  EXPECT_EQ(prefs.error().kind, Kind::kBadReply);
 }
 
 TEST_F(LocalApiClientTest, ResponseOverTheCapIsRejected) {
@@ -268,7 +268,7 @@ TEST_F(LocalApiClientTest, ResponseOverTheCapIsRejected) {
   LocalApiClient client(loop_, options);
   auto status = GetStatus(client);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error.kind, Kind::kTooLarge);
+  EXPECT_EQ(status.error().kind, Kind::kTooLarge);
 }
 
 TEST_F(LocalApiClientTest, BusDeliversInitialStateAndRebindHealsDerp) {
@@ -290,7 +290,7 @@ TEST_F(LocalApiClientTest, BusDeliversInitialStateAndRebindHealsDerp) {
   ASSERT_TRUE(RunUntil([&] { return log.SawWarning("no-derp-connection"); }));
   auto status = GetStatus(client);
   ASSERT_TRUE(status.ok());
-  EXPECT_TRUE(status.value->self_online);
+  EXPECT_TRUE(status->self_online);
 
   const size_t before = log.notes.size();
   auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
@@ -299,7 +299,7 @@ TEST_F(LocalApiClientTest, BusDeliversInitialStateAndRebindHealsDerp) {
     return log.notes.size() > before && log.notes.back().health &&
            log.notes.back().health->warnings.empty();
   }));
-  EXPECT_TRUE(GetStatus(client).value->self_online);
+  EXPECT_TRUE(GetStatus(client)->self_online);
   EXPECT_EQ(log.disconnects(), 0);
 }
 
@@ -372,9 +372,9 @@ TEST_F(LocalApiClientTest, DebugEndpointAbsentIs404) {
   LocalApiClient client(loop_, Options());
   auto rebind = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
   ASSERT_FALSE(rebind.ok());
-  EXPECT_EQ(rebind.error.http_status, 404);
-  EXPECT_EQ(rebind.error.message, "404 page not found");
-  EXPECT_FALSE(rebind.error.write_access_denied);
+  EXPECT_EQ(rebind.error().http_status, 404);
+  EXPECT_EQ(rebind.error().message, "404 page not found");
+  EXPECT_FALSE(rebind.error().write_access_denied);
 }
 
 TEST_F(LocalApiClientTest, SocketAbsentThenAppears) {
@@ -470,7 +470,7 @@ TEST_F(LocalApiClientTest, WriteDeniedIsLoggedOnce) {
     LocalApiClient client(loop_, Options());
     for (int i = 0; i < 3; ++i) {
       auto r = Call<ApiDone>([&](auto cb) { client.Rebind(std::move(cb)); });
-      EXPECT_TRUE(r.error.write_access_denied);
+      EXPECT_TRUE(r.error().write_access_denied);
     }
   }
   spdlog::set_default_logger(previous);
@@ -525,8 +525,9 @@ TEST_F(LocalApiClientTest, StatusCutInsideAChunkIsAnErrorThenRecovers) {
     fake_->MustControl(std::string("fault ") + mode);
     auto status = GetStatus(client);
     ASSERT_FALSE(status.ok());
-    EXPECT_EQ(status.error.kind, Kind::kTransport) << status.error.ToString();
-    EXPECT_EQ(status.error.endpoint, "GET /localapi/v0/status?peers=false");
+    EXPECT_EQ(status.error().kind, Kind::kTransport)
+        << status.error().ToString();
+    EXPECT_EQ(status.error().endpoint, "GET /localapi/v0/status?peers=false");
     fake_->MustControl("fault off");
     EXPECT_TRUE(GetStatus(client).ok());
   }
@@ -567,7 +568,7 @@ TEST_F(LocalApiClientTest, HundredMegabyteRepliesStopAtTheCap) {
   const long rss_before = PeakRssKib();
   auto status = GetStatus(client);
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error.kind, Kind::kTooLarge) << status.error.ToString();
+  EXPECT_EQ(status.error().kind, Kind::kTooLarge) << status.error().ToString();
   BusLog log;
   Watch(client, log);
   ASSERT_TRUE(RunUntil([&] { return log.disconnects() >= 1; }));
@@ -598,7 +599,7 @@ TEST_F(LocalApiClientTest, EndlessStatusBodyTimesOut) {
   auto status = GetStatus(client);
   const auto took = MonoClock::now() - start;
   ASSERT_FALSE(status.ok());
-  EXPECT_EQ(status.error.kind, Kind::kTimeout) << status.error.ToString();
+  EXPECT_EQ(status.error().kind, Kind::kTimeout) << status.error().ToString();
   EXPECT_GE(took, milliseconds(1400));
   EXPECT_LE(took, milliseconds(4000));
   EXPECT_GE(ticks, 10);
@@ -646,13 +647,13 @@ TEST_F(LocalApiClientTest, SigkillMidStreamThenANewDaemon) {
   fake_->Kill();
   ASSERT_TRUE(RunUntil([&] { return in_flight && log.disconnects() >= 1; }));
   EXPECT_FALSE(in_flight->ok());
-  EXPECT_NE(in_flight->error.kind, Kind::kTimeout)
-      << "a dead peer is noticed at once: " << in_flight->error.ToString();
+  EXPECT_NE(in_flight->error().kind, Kind::kTimeout)
+      << "a dead peer is noticed at once: " << in_flight->error().ToString();
   EXPECT_EQ(log.events[1].error.endpoint,
             "GET /localapi/v0/watch-ipn-bus?mask=146");
   auto refused = GetStatus(client);
-  EXPECT_EQ(refused.error.kind, Kind::kConnect) << refused.error.ToString();
-  EXPECT_NE(refused.error.message.find(fake_->socket_path()),
+  EXPECT_EQ(refused.error().kind, Kind::kConnect) << refused.error().ToString();
+  EXPECT_NE(refused.error().message.find(fake_->socket_path()),
             std::string::npos);
   fake_->Respawn();
   ASSERT_TRUE(RunUntil([&] { return client.bus_connected(); }));
@@ -665,12 +666,12 @@ TEST(LocalApiSyncTest, OneShotCalls) {
   options.socket_path = fake.socket_path();
   LocalApiSync api(options);
   auto status = api.GetStatus();
-  ASSERT_TRUE(status.ok()) << status.error.ToString();
+  ASSERT_TRUE(status.ok()) << status.error().ToString();
   EXPECT_TRUE(api.Start().ok());
   EXPECT_TRUE(api.Rebind().ok());
   EXPECT_TRUE(api.ReStun().ok());
-  EXPECT_FALSE(api.SetWantRunning(false).value->want_running);
-  EXPECT_FALSE(api.GetPrefs().value->want_running);
+  EXPECT_FALSE(api.SetWantRunning(false)->want_running);
+  EXPECT_FALSE(api.GetPrefs()->want_running);
 }
 
 TEST(ResolveSocketTest, ConfiguredPathWins) {

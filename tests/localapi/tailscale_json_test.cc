@@ -15,7 +15,7 @@ namespace {
 
 TEST(TailscaleTypesTest, ParsesOpenWrtStatusWithoutNodeId) {
   auto s = ParseStatus(ReadFixture("status-running-openwrt-1.98.json"));
-  ASSERT_TRUE(s.ok()) << s.error();
+  ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->version, "1.98.3-1 (OpenWrt)");
   EXPECT_EQ(s->backend_state, BackendState::kRunning);
   EXPECT_TRUE(s->self_online);
@@ -27,7 +27,7 @@ TEST(TailscaleTypesTest, ParsesOpenWrtStatusWithoutNodeId) {
 
 TEST(TailscaleTypesTest, ParsesInt64NodeIdExactly) {
   auto s = ParseStatus(ReadFixture("status-running-but-offline-1.102.json"));
-  ASSERT_TRUE(s.ok()) << s.error();
+  ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->self_node_id, 4981177045226314LL);
   EXPECT_FALSE(s->self_online);
   auto big = ParseStatus(
@@ -38,7 +38,7 @@ TEST(TailscaleTypesTest, ParsesInt64NodeIdExactly) {
 
 TEST(TailscaleTypesTest, StuckStartingFixture) {
   auto s = ParseStatus(ReadFixture("status-stuck-starting-no-derp-1.102.json"));
-  ASSERT_TRUE(s.ok()) << s.error();
+  ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->backend_state, BackendState::kStarting);
   EXPECT_EQ(s->self_relay, "");
 }
@@ -56,7 +56,7 @@ TEST(TailscaleTypesTest, HealthNullAndEmptyBothEmpty) {
 TEST(TailscaleTypesTest, UnknownFieldsAndWrongTypesAreTolerated) {
   auto s = ParseStatus(
       R"({"NewThing":{"x":[1,2]},"BackendState":"Running","Self":{"Online":"yes","Relay":7}})");
-  ASSERT_TRUE(s.ok()) << s.error();
+  ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_FALSE(s->self_online);
   EXPECT_EQ(s->self_relay, "");
 }
@@ -85,7 +85,7 @@ TEST(TailscaleTypesTest, BusStreamFixtureLines) {
   std::string line;
   while (std::getline(in, line)) {
     auto n = ParseNotify(line);
-    ASSERT_TRUE(n.ok()) << n.error();
+    ASSERT_TRUE(n.ok()) << n.error().message;
     notes.push_back(*n);
   }
   ASSERT_EQ(notes.size(), 8u);

@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "config/duration.h"
 #include "watchdog/cli/commands.h"
 #include "watchdog/cli/options.h"
 #include "watchdog/core/diagnosis.h"
@@ -31,31 +32,6 @@
 namespace watchdog {
 namespace {
 
-// "250ms", "2s", "1m", "1h"; a bare number is seconds.
-std::optional<std::chrono::milliseconds> ParseDuration(
-    const std::string& text) {
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-  const std::string unit = text.substr(used);
-  double scale = 0;
-  if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "s" || unit.empty()) {
-    scale = 1000;
-  } else if (unit == "m") {
-    scale = 60000;
-  } else if (unit == "h") {
-    scale = 3600000;
-  }
-  if (scale == 0 || value < 0) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<int64_t>(value * scale));
-}
-
 std::string Summary(const Status& status) {
   std::string out = status.backend_state_name;
   out += status.self_online ? ", online" : ", offline";
@@ -64,22 +40,21 @@ std::string Summary(const Status& status) {
   return out;
 }
 
-// --start-timeout and --timeout; false when one is not a duration (or the
-// timeout is 0).
-bool ApplyDurations(const std::string& start_timeout_text,
-                    const std::string& timeout_text,
-                    std::chrono::milliseconds* start_timeout,
-                    LocalApiOptions* options) {
-  auto parsed_start = ParseDuration(start_timeout_text);
-  auto parsed_timeout = ParseDuration(timeout_text);
-  if (!parsed_start || !parsed_timeout || parsed_timeout->count() == 0) {
-    return false;
-  }
-  *start_timeout = *parsed_start;
-  options->call_timeout = *parsed_timeout;
+// --start-timeout and --timeout, spelt as in the config file
+// (config::ParseDuration); the message says which flag is wrong and why.
+std::optional<std::string> ApplyDurations(
+    const std::string& start_timeout_text, const std::string& timeout_text,
+    std::chrono::milliseconds* start_timeout, LocalApiOptions* options) {
+  auto parsed_start = config::ParseDuration(start_timeout_text);
+  if (!parsed_start) return "--start-timeout: " + parsed_start.error().message;
+  auto parsed_timeout = config::ParseDuration(timeout_text);
+  if (!parsed_timeout) return "--timeout: " + parsed_timeout.error().message;
+  if (parsed_timeout.value().count() == 0) return "--timeout: must be > 0";
+  *start_timeout = parsed_start.value();
+  options->call_timeout = parsed_timeout.value();
   options->connect_timeout =
-      std::min(options->connect_timeout, *parsed_timeout);
-  return true;
+      std::min(options->connect_timeout, parsed_timeout.value());
+  return std::nullopt;
 }
 
 // Asks for status and prefs, and again every 500 ms while tailscaled is
@@ -96,14 +71,18 @@ std::optional<HealthVerdict> AskUntilNotStarting(
     auto status = api.GetStatus();
     if (!status.ok()) {
       // No answer, or an answer we cannot read: either way an error.
-      std::printf("unreachable: %s\n", status.error.ToString().c_str());
+      std::printf("unreachable: %s\n", status.error().ToString().c_str());
       return std::nullopt;
     }
     auto prefs = api.GetPrefs();
-    inputs.prefs = prefs.value;
-    if (!prefs.ok()) spdlog::debug("no prefs: {}", prefs.error.ToString());
-    *last_status = *status.value;
-    inputs.status = std::move(status.value);
+    if (prefs.ok()) {
+      inputs.prefs = *prefs;
+    } else {
+      inputs.prefs.reset();
+      spdlog::debug("no prefs: {}", prefs.error().ToString());
+    }
+    *last_status = *status;
+    inputs.status = std::move(status).value();
     HealthVerdict verdict = starting_clock.Classify(inputs);
     if (verdict.kind != HealthKind::kStarting) return verdict;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -137,7 +116,7 @@ Diagnosis DiagnoseOnce(LocalApiSync& api, const HealthVerdict& verdict,
   std::string error;
   check.SetPid(source.LocalApiPeer(socket_path, &error));
   auto derp = api.GetDerpMap();
-  if (derp.ok()) check.SetDerpServers(std::move(derp.value->servers));
+  if (derp.ok()) check.SetDerpServers(std::move(derp->servers));
   const CheckReport report = check.Run();
   if (!report.problem.empty()) {
     std::printf("connections: unknown: %s\n", report.problem.c_str());
@@ -202,10 +181,9 @@ int RunCheckCommand(int argc, char** argv) {
       std::printf("%s\n", parser.help().c_str());
       return kExitOk;
     }
-    if (!ApplyDurations(start_timeout_text, timeout_text, &start_timeout,
-                        &options)) {
-      std::fprintf(stderr,
-                   "tswatchdog check: bad duration (use 250ms, 2s, 1m)\n");
+    if (auto bad = ApplyDurations(start_timeout_text, timeout_text,
+                                  &start_timeout, &options)) {
+      std::fprintf(stderr, "tswatchdog check: %s\n", bad->c_str());
       return kExitError;
     }
     spdlog::set_level(args.count("debug") ? spdlog::level::debug

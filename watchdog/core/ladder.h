@@ -13,6 +13,11 @@ namespace watchdog {
 // README, "Ladder steps".
 enum class LadderStep { kRebind, kStart, kReup, kRestart, kConntrack };
 
+// Every step, in the order above (the metrics list them all).
+inline constexpr LadderStep kAllSteps[] = {
+    LadderStep::kRebind, LadderStep::kStart, LadderStep::kReup,
+    LadderStep::kRestart, LadderStep::kConntrack};
+
 // "rebind", "start", "reup", "restart", "conntrack".
 std::string_view StepName(LadderStep step);
 std::optional<LadderStep> ParseStep(std::string_view name);

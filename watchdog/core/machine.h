@@ -168,7 +168,7 @@ using Command = std::variant<Transition, RunStep, RefreshHealth,
 
 struct Counters {
   uint64_t uplink_changes = 0;
-  std::map<std::string, uint64_t> actions;  // by step name, kicks included
+  std::map<LadderStep, uint64_t> actions;  // by step, kicks included
   uint64_t recoveries = 0;
   uint64_t disruptive_skipped = 0;  // blocked by max_disruptive_per_hour
   uint64_t gave_up = 0;             // ladder passes that ended in cooldown

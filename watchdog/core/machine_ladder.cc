@@ -83,7 +83,7 @@ void Machine::RunNextStep(int from, MonoTime now, std::string why,
 
 void Machine::IssueStep(LadderStep step, int index, MonoTime now,
                         Commands& out) {
-  ++counters_.actions[std::string(StepName(step))];
+  ++counters_.actions[step];
   last_action_ = LastAction{step, now, false, false, ""};
   kick_was_last_ = index < 0;
   if (IsDisruptive(step)) {

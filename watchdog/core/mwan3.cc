@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "watchdog/core/text.h"
+
 namespace watchdog {
 namespace {
 
@@ -67,13 +69,6 @@ void ReadMwan3Rule(const netlink::RuleMessage& rule,
              rule.table == rule.priority - 1000) {
     Entry(sets, rule.priority - 1000, rule.family).device = rule.iifname;
   }
-}
-
-std::string_view Trim(std::string_view s) {
-  const char* kSpace = " \t\r\n";
-  const size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string_view::npos) return {};
-  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
 }
 
 // The next UCI word of `line` (quoted or bare); advances `line`.

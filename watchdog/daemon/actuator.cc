@@ -37,7 +37,7 @@ std::vector<std::string> UnitsToBringBack(const RestartDependentUnits& request,
 
 template <typename T>
 std::string ErrorOf(const ApiResult<T>& result) {
-  return result.ok() ? "" : result.error.ToString();
+  return result.ok() ? "" : result.error().ToString();
 }
 
 // Synchronous: one bounded dump of the kernel's table and, unless a dry
@@ -138,7 +138,7 @@ void LiveActuator::Rebind(StepDone done) {
 void LiveActuator::Reup(StepDone done) {
   ports_.tailscale.GetPrefs([this, done](ApiResult<Prefs> prefs) {
     if (!prefs.ok()) return done(false, ErrorOf(prefs));
-    if (!prefs.value->want_running) {
+    if (!prefs->want_running) {
       return done(false,
                   "WantRunning is already false (the user's choice); not "
                   "touching it");
@@ -155,13 +155,13 @@ void LiveActuator::SetWantRunningBack(StepDone done) {
     if (up.ok()) return done(true, "");
     spdlog::error(
         "reup: setting WantRunning back to true failed ({}); retrying once",
-        up.error.ToString());
+        up.error().ToString());
     ports_.tailscale.SetWantRunning(true, [done](ApiResult<Prefs> retry) {
       if (!retry.ok()) {
         spdlog::critical(
             "reup: tailscaled is left with WantRunning=false: {}; run "
             "`tailscale up`",
-            retry.error.ToString());
+            retry.error().ToString());
       }
       done(retry.ok(), ErrorOf(retry));
     });

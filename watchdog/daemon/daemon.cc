@@ -290,14 +290,14 @@ void Daemon::FetchStatus(bool answer_machine) {
   ports_.tailscale.GetStatus([this](ApiResult<Status> result) {
     status_in_flight_ = false;
     if (result.ok()) {
-      status_ = std::move(result.value);
+      status_ = std::move(result).value();
       status_error_.clear();
       bus_state_.reset();  // the status is newer than any earlier bus state
       inspector_.SetLegacy(IsBefore170(status_->version));
       service_condition_ = ServiceCondition::kUnknown;
     } else {
       status_.reset();
-      status_error_ = result.error.ToString();
+      status_error_ = result.error().ToString();
       spdlog::warn("tailscaled: {}", status_error_);
     }
     const bool answer = answer_machine_pending_;

@@ -37,18 +37,17 @@ void Daemon::MarkForSupport(const std::string& note,
     spdlog::info("no bugreport marker: the LocalAPI does not answer");
     return then();
   }
-  ports_.tailscale.BugReport(
-      note, [this, note, then = std::move(then)](ApiResult<std::string> r) {
-        if (r.ok()) {
-          marker_ = SupportMarker{*r.value, note, ports_.timers.Now()};
-          spdlog::info("bugreport marker for Tailscale support: {} ({})",
-                       *r.value, note);
-          dirty_ = true;
-        } else {
-          spdlog::warn("bugreport marker: {}, ignoring", r.error.ToString());
-        }
-        then();
-      });
+  ports_.tailscale.BugReport(note, [this, note, then = std::move(then)](
+                                       ApiResult<std::string> r) {
+    if (r.ok()) {
+      marker_ = SupportMarker{*r, note, ports_.timers.Now()};
+      spdlog::info("bugreport marker for Tailscale support: {} ({})", *r, note);
+      dirty_ = true;
+    } else {
+      spdlog::warn("bugreport marker: {}, ignoring", r.error().ToString());
+    }
+    then();
+  });
 }
 
 }  // namespace watchdog

@@ -137,7 +137,7 @@ void Inspector::FetchDerpMap() {
   tailscale_.GetDerpMap([this](ApiResult<DerpMap> result) {
     derp_in_flight_ = false;
     if (!result.ok()) {
-      const std::string error = result.error.ToString();
+      const std::string error = result.error().ToString();
       if (error != derp_error_) {
         spdlog::warn(
             "DERP map: {}; DERP connections look like others "
@@ -150,11 +150,11 @@ void Inspector::FetchDerpMap() {
     }
     derp_error_.clear();
     // Empty: no netmap yet; ask again, but not at every check.
-    derp_wanted_ = result.value->servers.empty();
+    derp_wanted_ = result->servers.empty();
     derp_not_before_ =
         timers_.Now() + kLegacyPollEvery * settings_.probe_interval;
-    spdlog::debug("DERP map: {} servers", result.value->servers.size());
-    check_.SetDerpServers(std::move(result.value->servers));
+    spdlog::debug("DERP map: {} servers", result->servers.size());
+    check_.SetDerpServers(std::move(result->servers));
   });
 }
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
@@ -103,46 +105,46 @@ json Mwan3StatusToJson(const Mwan3Status& status, const ClockPair& clocks) {
   return out;
 }
 
-void RenderMwan3Metrics(const json& state, std::string* out) {
-  const json& m = Member(state, "mwan3");
-  if (!m.is_object()) return;
+void RenderMwan3Metrics(const Mwan3Status& status, std::string* out) {
+  const Mwan3Rules& rules = status.view.rules;
   Help(out, "present", "gauge", "1 when mwan3's rules are in the kernel.");
-  *out += fmt::format("tswatchdog_mwan3_present {}\n",
-                      Member(m, "present") == true ? 1 : 0);
+  *out += fmt::format("tswatchdog_mwan3_present {}\n", rules.present ? 1 : 0);
   Help(out, "tailscale_mode", "gauge",
        "1 for where tailscaled's rules sit: A (1310, before mwan3's), B "
        "(5210, behind them), none, other.");
-  for (const char* mode : {"none", "A", "B", "other"}) {
-    *out += fmt::format("tswatchdog_mwan3_tailscale_mode{{mode=\"{}\"}} {}\n",
-                        mode, Str(Member(m, "tailscale_mode")) == mode ? 1 : 0);
+  for (TailscaleRuleMode mode :
+       {TailscaleRuleMode::kNone, TailscaleRuleMode::kA, TailscaleRuleMode::kB,
+        TailscaleRuleMode::kOther}) {
+    *out +=
+        fmt::format("tswatchdog_mwan3_tailscale_mode{{mode=\"{}\"}} {}\n",
+                    TailscaleRuleModeName(mode), rules.mode == mode ? 1 : 0);
   }
   Help(out, "wan_state", "gauge",
        "1 for mwan3's verdict on each WAN (its iface_state file).");
-  for (const json& wan : Member(m, "wans")) {
-    for (const char* state : {"online", "offline", "unknown"}) {
+  for (const Mwan3Wan& wan : status.view.wans) {
+    for (WanState state :
+         {WanState::kOnline, WanState::kOffline, WanState::kUnknown}) {
       *out += fmt::format(
           "tswatchdog_mwan3_wan_state{{wan=\"{}\",id=\"{}\",device=\"{}\","
           "state=\"{}\"}} {}\n",
-          Str(Member(wan, "name"), ""), Num(Member(wan, "id")),
-          Str(Member(wan, "device"), ""), state,
-          Str(Member(wan, "state")) == state ? 1 : 0);
+          wan.name, wan.id, wan.device, WanStateName(state),
+          wan.state == state ? 1 : 0);
     }
   }
   Help(out, "steering_routes", "gauge",
        "Steering routes of ours in the main table (mode A).");
   *out += fmt::format("tswatchdog_mwan3_steering_routes {}\n",
-                      Member(Member(m, "steering"), "routes").size());
-  const json& counters = Member(m, "counters");
-  for (const auto& [key, help] :
-       {std::pair{"routes_added", "Steering routes added (mode A)."},
-        std::pair{"flow_cleanups", "Mode-B cleanups run."},
-        std::pair{
-            "flow_entries_deleted",
-            "Conntrack entries of tailscaled's flows deleted (mode B)."}}) {
-    const std::string name = std::string(key) + "_total";
-    Help(out, name.c_str(), "counter", help);
-    *out += fmt::format("tswatchdog_mwan3_{} {}\n", name,
-                        Num(Member(counters, key)));
+                      status.steering.size());
+  for (const auto& [name, help, value] :
+       {std::tuple{"routes_added_total", "Steering routes added (mode A).",
+                   status.routes_added},
+        std::tuple{"flow_cleanups_total", "Mode-B cleanups run.",
+                   status.cleanups},
+        std::tuple{"flow_entries_deleted_total",
+                   "Conntrack entries of tailscaled's flows deleted (mode B).",
+                   status.entries_deleted}}) {
+    Help(out, name, "counter", help);
+    *out += fmt::format("tswatchdog_mwan3_{} {}\n", name, value);
   }
 }
 

@@ -24,9 +24,9 @@ nlohmann::json Mwan3ViewToJson(const Mwan3View& view);
 nlohmann::json Mwan3StatusToJson(const Mwan3Status& status,
                                  const ClockPair& clocks);
 
-// The tswatchdog_mwan3_* metrics from the state file's "mwan3" object;
-// nothing when it is null (no mwan3 on this host).
-void RenderMwan3Metrics(const nlohmann::json& state, std::string* out);
+// The tswatchdog_mwan3_* metrics (RenderMetrics adds them when the snapshot
+// has mwan3 on this host).
+void RenderMwan3Metrics(const Mwan3Status& status, std::string* out);
 
 // `tswatchdog status`'s lines for the state file's "mwan3" object; none
 // when it is null.

@@ -15,11 +15,12 @@ namespace watchdog {
 bool StatePublisher::Publish(const Snapshot& snapshot,
                              const PublishTargets& targets) {
   NotifySystemd(snapshot);
-  const nlohmann::json state = StateJson(snapshot, ClockPair::Now(), getpid());
+  const ClockPair clocks = ClockPair::Now();
+  const nlohmann::json state = StateJson(snapshot, clocks, getpid());
   bool ok = true;
   if (!targets.metrics_file.empty()) {
     ok &= Write(metrics_output_, targets.metrics_file,
-                RenderMetrics(state, targets.metrics_interval));
+                RenderMetrics(snapshot, clocks, targets.metrics_interval));
   }
   if (!targets.state_file.empty()) {
     // Strings are made valid UTF-8 where they enter; `replace` is the last

@@ -9,12 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-int64_t UnixMs(std::chrono::system_clock::time_point time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             time.time_since_epoch())
-      .count();
-}
-
 json TailscaleJson(const TailscaleView& view) {
   json tailscale = {
       {"backend_state",
@@ -33,6 +27,13 @@ json TailscaleJson(const TailscaleView& view) {
     }
   }
   return tailscale;
+}
+
+// {"rebind": 3, "start": 1}: the steps issued at least once, by name.
+json ActionsJson(const std::map<LadderStep, uint64_t>& actions) {
+  json out = json::object();
+  for (const auto& [step, count] : actions) out[StepName(step)] = count;
+  return out;
 }
 
 json LastActionJson(const std::optional<LastAction>& action,
@@ -108,7 +109,7 @@ json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
                           : json(nullptr)},
       {"counters",
        {{"uplink_changes", counters.uplink_changes},
-        {"actions", counters.actions},
+        {"actions", ActionsJson(counters.actions)},
         {"recoveries", counters.recoveries},
         {"disruptive_skipped", counters.disruptive_skipped},
         {"gave_up", counters.gave_up}}},

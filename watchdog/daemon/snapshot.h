@@ -5,6 +5,7 @@
 #define TSWATCHDOG_WATCHDOG_DAEMON_SNAPSHOT_H_
 
 #include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -74,6 +75,13 @@ struct ClockPair {
                mono - time);
   }
 };
+
+// Milliseconds since the Unix epoch (the state file's *_unix_ms).
+inline int64_t UnixMs(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             time.time_since_epoch())
+      .count();
+}
 
 // The state file's JSON (README, "State file"): `clocks` is "now", `pid`
 // the daemon's.

@@ -18,19 +18,20 @@ std::function<void(ApiResult<std::string>)> Typed(
   return [endpoint = std::move(endpoint), done = std::move(done),
           parse](ApiResult<std::string> raw) {
     if (!raw.ok()) {
-      if (done) done(ApiResult<T>::Failure(std::move(raw.error)));
+      if (done) done(std::move(raw).error());
       return;
     }
-    auto parsed = parse(*raw.value);
+    auto parsed = parse(*raw);
     if (!parsed) {
-      spdlog::warn("localapi: {}: bad reply: {}", endpoint, parsed.error());
+      spdlog::warn("localapi: {}: bad reply: {}", endpoint,
+                   parsed.error().message);
       if (done) {
-        done(ApiResult<T>::Failure(
-            {LocalApiError::Kind::kBadReply, endpoint, 200, parsed.error()}));
+        done(LocalApiError{LocalApiError::Kind::kBadReply, endpoint, 200,
+                           parsed.error().message});
       }
       return;
     }
-    if (done) done(ApiResult<T>::Success(std::move(parsed.value())));
+    if (done) done(std::move(parsed).value());
   };
 }
 
@@ -125,8 +126,8 @@ ApiResult<T> LocalApiSync::Wait(StartFn start) {
                         std::chrono::seconds(5);
   while (!result && MonoClock::now() < deadline) loop_.RunOnce(100);
   if (!result) {
-    return ApiResult<T>::Failure({LocalApiError::Kind::kTimeout, "localapi", 0,
-                                  "call did not finish in time"});
+    return LocalApiError{LocalApiError::Kind::kTimeout, "localapi", 0,
+                         "call did not finish in time"};
   }
   return std::move(*result);
 }

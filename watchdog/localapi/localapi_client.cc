@@ -300,27 +300,23 @@ void LocalApiClient::FailLater(RawCallback done, LocalApiError error) {
   // own stack.
   loop_.AddTimerAfter(std::chrono::milliseconds(0),
                       [done = std::move(done), error = std::move(error)] {
-                        if (done) done(ApiResult<std::string>::Failure(error));
+                        if (done) done(error);
                       });
 }
 
 void LocalApiClient::Finish(Transfer* t, int code) {
   long status = 0;
   curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-  ApiResult<std::string> result;
   if (code == CURLE_OK && status >= 200 && status < 300 && !t->too_large) {
-    result.value = std::move(t->response);
-  } else {
-    result.error = ErrorFor(*t, code);
-    if (t->write_call && result.error.http_status == 403) {
-      NoteWriteDenied(result.error);
-    }
+    return Complete(t, std::move(t->response));
   }
-  Complete(t, std::move(result));
+  LocalApiError error = ErrorFor(*t, code);
+  if (t->write_call && error.http_status == 403) NoteWriteDenied(error);
+  Complete(t, std::move(error));
 }
 
 void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
-  Complete(t, ApiResult<std::string>::Failure(std::move(error)));
+  Complete(t, std::move(error));
 }
 
 void LocalApiClient::Complete(Transfer* t, ApiResult<std::string> result) {
@@ -396,7 +392,7 @@ void LocalApiClient::DispatchBusLines() {
     auto notify = ParseNotify(line);
     if (!notify) {
       spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
-                   notify.error(), netlink::Utf8Prefix(line, 120));
+                   notify.error().message, netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {
@@ -440,7 +436,7 @@ void LocalApiClient::StopWatchingBus() {
   if (Transfer* t = bus_transfer_) {
     bus_transfer_ = nullptr;
     t->done = nullptr;  // stopping is not a failure to report
-    Complete(t, {});
+    Complete(t, LocalApiError{});
   }
 }
 
@@ -454,14 +450,11 @@ void LocalApiClient::StartBusAttempt() {
       [this, endpoint = "GET /localapi/v0/" +
                         request.path_and_query](ApiResult<std::string> result) {
         bus_transfer_ = nullptr;
-        LocalApiError error = std::move(result.error);
-        if (result.ok()) {
-          // A clean end of the chunked body: tailscaled never does that
-          // on its own, but a restart or proxy might.
-          error = {LocalApiError::Kind::kTransport, endpoint, 0,
-                   "stream ended (EOF)"};
-        }
-        BusFailed(std::move(error));
+        // A clean end of the chunked body: tailscaled never does that on
+        // its own, but a restart or proxy might.
+        BusFailed(result.ok() ? LocalApiError{LocalApiError::Kind::kTransport,
+                                              endpoint, 0, "stream ended (EOF)"}
+                              : std::move(result).error());
       },
       /*stream=*/true);
   bus_transfer_ = t;

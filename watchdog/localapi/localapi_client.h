@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "watchdog/core/backoff.h"
+#include "watchdog/core/expected.h"
 #include "watchdog/core/tailscale_types.h"
 #include "watchdog/io/event_loop.h"
 #include "watchdog/localapi/tailscale_json.h"
@@ -53,24 +54,9 @@ struct LocalApiError {
 
 struct ApiDone {};
 
-// A call's value or its error.
+// A call's value or its error (core/expected.h).
 template <typename T>
-struct ApiResult {
-  std::optional<T> value;
-  LocalApiError error;  // meaningful only when !ok()
-  bool ok() const { return value.has_value(); }
-
-  static ApiResult Success(T result) {
-    ApiResult out;
-    out.value = std::move(result);
-    return out;
-  }
-  static ApiResult Failure(LocalApiError failure) {
-    ApiResult out;
-    out.error = std::move(failure);
-    return out;
-  }
-};
+using ApiResult = Expected<T, LocalApiError>;
 
 struct LocalApiOptions {
   std::string socket_path;  // empty: ResolveTailscaledSocket("") per call

@@ -48,16 +48,16 @@ std::vector<std::string> StringListField(const json& obj, const char* key) {
 // Parses `text` as one JSON object; `what` names it in the error.
 Parsed<json> ParseObject(std::string_view text, const char* what) {
   if (JsonNestedDeeperThan(text, kMaxJsonDepth)) {
-    return Parsed<json>::Error(std::string(what) + ": nested deeper than " +
-                               std::to_string(kMaxJsonDepth) + " levels");
+    return ParseError{std::string(what) + ": nested deeper than " +
+                      std::to_string(kMaxJsonDepth) + " levels"};
   }
   json doc = json::parse(text.begin(), text.end(), nullptr,
                          /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
-    return Parsed<json>::Error(std::string(what) + ": invalid JSON");
+    return ParseError{std::string(what) + ": invalid JSON"};
   }
   if (!doc.is_object()) {
-    return Parsed<json>::Error(std::string(what) + ": not a JSON object");
+    return ParseError{std::string(what) + ": not a JSON object"};
   }
   return doc;
 }
@@ -122,13 +122,13 @@ bool JsonNestedDeeperThan(std::string_view json_text, int max_depth) {
 
 Parsed<Status> ParseStatus(std::string_view json_text) {
   auto doc = ParseObject(json_text, "status");
-  if (!doc) return Parsed<Status>::Error(doc.error());
+  if (!doc) return std::move(doc).error();
   const json& obj = *doc;
   Status status;
   status.version = StringField(obj, "Version");
   status.backend_state_name = StringField(obj, "BackendState");
   if (status.backend_state_name.empty()) {
-    return Parsed<Status>::Error("status: no BackendState");
+    return ParseError{"status: no BackendState"};
   }
   status.backend_state = BackendStateFromName(status.backend_state_name);
   status.have_node_key = BoolField(obj, "HaveNodeKey");
@@ -147,19 +147,19 @@ Parsed<Status> ParseStatus(std::string_view json_text) {
 
 Parsed<Prefs> ParsePrefs(std::string_view json_text) {
   auto doc = ParseObject(json_text, "prefs");
-  if (!doc) return Parsed<Prefs>::Error(doc.error());
+  if (!doc) return std::move(doc).error();
   return PrefsFromJson(*doc);
 }
 
 Parsed<HealthState> ParseHealthState(std::string_view json_text) {
   auto doc = ParseObject(json_text, "health");
-  if (!doc) return Parsed<HealthState>::Error(doc.error());
+  if (!doc) return std::move(doc).error();
   return HealthFromJson(*doc);
 }
 
 Parsed<Notify> ParseNotify(std::string_view json_line) {
   auto doc = ParseObject(json_line, "notify");
-  if (!doc) return Parsed<Notify>::Error(doc.error());
+  if (!doc) return std::move(doc).error();
   const json& obj = *doc;
   Notify notify;
   notify.version = StringField(obj, "Version");
@@ -169,7 +169,7 @@ Parsed<Notify> ParseNotify(std::string_view json_line) {
   }
   if (auto it = obj.find("State"); it != obj.end() && !it->is_null()) {
     if (!it->is_number_integer()) {
-      return Parsed<Notify>::Error("notify: State is not an integer");
+      return ParseError{"notify: State is not an integer"};
     }
     notify.state = BackendStateFromInt(it->get<int64_t>());
   }
@@ -219,11 +219,11 @@ std::optional<DerpServer> DerpNodeFromJson(const json& node, bool* malformed) {
 
 Parsed<DerpMap> ParseDerpMap(std::string_view json_text) {
   auto doc = ParseObject(json_text, "derpmap");
-  if (!doc) return Parsed<DerpMap>::Error(doc.error());
+  if (!doc) return std::move(doc).error();
   auto regions = doc->find("Regions");
   if (regions == doc->end() || regions->is_null()) return DerpMap{};
   if (!regions->is_object()) {
-    return Parsed<DerpMap>::Error("derpmap: Regions is not an object");
+    return ParseError{"derpmap: Regions is not an object"};
   }
   // JSON object keys are region IDs as strings: order them numerically.
   std::vector<std::pair<int64_t, const json*>> ordered;

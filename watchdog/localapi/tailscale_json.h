@@ -13,35 +13,19 @@
 #include <vector>
 
 #include "watchdog/core/connections.h"
+#include "watchdog/core/expected.h"
 #include "watchdog/core/tailscale_types.h"
 
 namespace watchdog {
 
-// The value of a parse, or why it failed. (std::expected is C++23.)
-template <typename T>
-class Parsed {
- public:
-  Parsed(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  static Parsed Error(std::string message) {
-    Parsed p;
-    p.value_ = ErrorText{std::move(message)};
-    return p;
-  }
-  bool ok() const { return std::holds_alternative<T>(value_); }
-  explicit operator bool() const { return ok(); }
-  const T& value() const { return std::get<T>(value_); }
-  T& value() { return std::get<T>(value_); }
-  const T* operator->() const { return &value(); }
-  const T& operator*() const { return value(); }
-  const std::string& error() const { return std::get<ErrorText>(value_).text; }
-
- private:
-  struct ErrorText {
-    std::string text;
-  };
-  Parsed() = default;
-  std::variant<T, ErrorText> value_;
+// Why a reply could not be read, e.g. "status: invalid JSON".
+struct ParseError {
+  std::string message;
 };
+
+// The value of a parse, or why it failed (core/expected.h).
+template <typename T>
+using Parsed = Expected<T, ParseError>;
 
 // JSON nested deeper than this is refused before it is parsed. tailscaled's
 // replies nest about 8 deep; a body of 8 MiB of "[" made nlohmann::json
