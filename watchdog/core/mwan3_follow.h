@@ -135,7 +135,6 @@ std::vector<Finding> FlowCleanupFindings(
 // kHandling, nothing disruptive meanwhile.
 Finding SteeringFinding(const std::string& change);
 
-
 // Those of `moved` that are among `established` (by endpoints).
 std::vector<MovedConnection> StillEstablished(
     std::span<const MovedConnection> moved,
