@@ -151,6 +151,7 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // nothing outlives the lab
     dup2(fds[1], STDOUT_FILENO);
     if (merge_stderr) dup2(fds[1], STDERR_FILENO);
     std::vector<char*> args;

@@ -1,0 +1,533 @@
+// The README's demo (`bash scripts/demo.sh`): one silent failover, twice.
+// Scenario (b) of the world (tests/lab/scenarios.h): wan0's gateway fails
+// over to a VRRP backup router on the same segment that NATs elsewhere and
+// drops the flows it does not know; the router itself sees nothing. Two
+// identical worlds run side by side, each in a child process with its own
+// namespaces, the fake tailscaled on real sockets at tailscaled's real timing
+// (time scale 1), and fail at the same instant:
+//   1. tailscaled alone: watched for a stretch, printed live, with what the
+//      kernel says about its connections (the evidence tswatchdog acts on);
+//   2. the same with `tswatchdog run` (default config): its log and state
+//      file, until tailscaled is healed or the stretch's cap.
+// --summary FILE writes the story as JSON (tests/demo/demo_lab_test.cc);
+// --time-scale runs it faster. Everything it creates lives in the children's
+// network and mount namespaces (/tmp included) and goes with them, on Ctrl-C
+// too.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <cxxopts.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "tests/demo/evidence.h"
+#include "tests/lab/lab.h"
+#include "tests/lab/scenarios.h"
+#include "tests/lab/world.h"
+#include "tests/lab/world_run.h"
+
+namespace demo {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+struct Options {
+  double scale = 1.0;
+  double alone_s = 30;  // how long tailscaled alone is watched
+  double cap_s = 35;    // how long tswatchdog gets to heal it
+  std::string summary;
+  bool styled = false;  // a terminal: bold titles
+};
+
+milliseconds Scaled(const Options& o, double seconds) {
+  return milliseconds(static_cast<int64_t>(seconds * o.scale * 1000));
+}
+
+std::string Seconds(int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+6.1fs", ms / 1000.0);
+  return buf;
+}
+
+void Title(const Options& o, const std::string& text) {
+  if (o.styled) {
+    std::printf("\n\033[1m== %s\033[0m\n", text.c_str());
+  } else {
+    std::printf("\n== %s\n", text.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void Say(const std::string& text) {
+  std::printf("%s\n", text.c_str());
+  std::fflush(stdout);
+}
+
+// One half of the demo, inside a child process: a world of its own,
+// tailscaled in it, with or without tswatchdog.
+class Half {
+ public:
+  Half(const Options& o, bool with_tswatchdog, int ready_fd, int go_fd)
+      : o_(o), with_(with_tswatchdog), ready_fd_(ready_fd), go_fd_(go_fd) {}
+
+  json Go() {
+    Prepare();
+    const std::string ready = "ready\n";
+    (void)!write(ready_fd_, ready.data(), ready.size());
+    char go = 0;
+    if (read(go_fd_, &go, 1) != 1) return {{"error", "no go from the demo"}};
+    const int64_t t0 = lab::UnixNowMs();
+    scenario_->fail(ctx_);
+    return with_ ? Watched(t0) : Alone(t0);
+  }
+
+ private:
+  // Fresh namespaces, a tmpfs on /tmp (nothing left behind), the world,
+  // scenario (b)'s routes, tailscaled online (and tswatchdog healthy).
+  void Prepare() {
+    if (auto p = lab::EnterFreshNetns(); !p.empty()) throw Error(p);
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") != 0) {
+      throw Error(std::string("a private /tmp: ") + std::strerror(errno));
+    }
+    std::filesystem::create_directories("/tmp/mnt");
+    if (auto p = lab::EnterPrivateMounts("/tmp/mnt"); !p.empty()) throw Error(p);
+    dir_ = "/tmp/run";
+    std::filesystem::create_directories(dir_);
+    scenario_ = lab::FindScenario("b");
+    world_ = std::make_unique<lab::World>();
+    ctx_.world = world_.get();
+    ctx_.time_scale = o_.scale;
+    scenario_->setup(ctx_);
+    ts_ = std::make_unique<lab::TailscaledInWorld>(*world_, *scenario_,
+                                                   o_.scale, dir_);
+    ctx_.tailscaled_events = ts_->events_path();
+    if (!fake::WaitUntil([&] { return ts_->Online(); },
+                         Scaled(o_, 60) + milliseconds(10000))) {
+      throw Error("tailscaled never came online");
+    }
+    evidence_ = std::make_unique<EvidenceReader>(o_.scale);
+    if (with_) StartTswatchdog();
+  }
+
+  void StartTswatchdog() {
+    if (o_.scale != 1.0) {
+      // The diagnosis' thresholds follow the lab's scale (like the fake's).
+      setenv("TSWATCHDOG_LAB_TIME_SCALE", std::to_string(o_.scale).c_str(), 1);
+    }
+    ts_->StartTswatchdog(TSWATCHDOG_BINARY, ctx_);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          Scaled(o_, 60) + milliseconds(10000);
+    while (ts_->State().value("state", "") != "healthy") {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw Error("tswatchdog never got healthy");
+      }
+      Pump(milliseconds(100));
+    }
+  }
+
+  static std::runtime_error Error(const std::string& what) {
+    return std::runtime_error(what);
+  }
+
+  // Reads tswatchdog's log lines for up to `wait`, each with its time.
+  void Pump(milliseconds wait) {
+    std::string line;
+    lab::Child* d = ts_->tswatchdog();
+    if (d == nullptr || !d->ReadLine(&line, wait)) return;
+    log_.push_back({lab::UnixNowMs(), line});
+    while (d->ReadLine(&line, milliseconds(0))) {
+      log_.push_back({lab::UnixNowMs(), line});
+    }
+  }
+
+  json EvidenceJson() {
+    const Evidence e = evidence_->Read();
+    json verdicts = json::array();
+    for (const auto& v : e.verdicts) {
+      verdicts.push_back({{"verdict", watchdog::VerdictName(v.verdict)},
+                          {"evidence", v.evidence}});
+    }
+    return {{"verdicts", verdicts}, {"routes", e.routes}, {"error", e.error}};
+  }
+
+  // What tailscaled says (its Self.Online, as GET status reports it) and
+  // what the kernel says, every sixth of the stretch.
+  void SayNow(int64_t t0) {
+    const json e = EvidenceJson();
+    const bool online = ts_->fake().Get().value("online", false);
+    Say("  " + Seconds(lab::UnixNowMs() - t0) + "  tailscaled says Online: " +
+        (online ? "true" : "false"));
+    for (const auto& v : e["verdicts"]) {
+      Say("           kernel: " + v["evidence"].get<std::string>() + "  [" +
+          v["verdict"].get<std::string>() + "]");
+    }
+  }
+
+  json Alone(int64_t t0) {
+    const milliseconds stretch = Scaled(o_, o_.alone_s);
+    const milliseconds step = stretch / 6;
+    Say("  " + Seconds(0) + "  FAILOVER: " + scenario_->title);
+    for (int i = 1; i <= 6; ++i) {
+      std::this_thread::sleep_for(step);
+      SayNow(t0);
+    }
+    const auto events = ts_->Events();
+    json result = {{"half", "alone"},
+                   {"stretch_ms", stretch.count()},
+                   {"healed", ts_->HealedAt(t0, milliseconds(0)).has_value()},
+                   {"online_says", ts_->fake().Get().value("online", false)},
+                   {"control_connected_since", CountSince(events, t0)},
+                   {"evidence", EvidenceJson()}};
+    const bench::Steps s = ts_->StepsSince(t0);
+    result["steps"] = {
+        {"start", s.start}, {"reup", s.reup}, {"restart", s.restart}};
+    return result;
+  }
+
+  static int CountSince(const std::vector<json>& events, int64_t t0) {
+    int n = 0;
+    for (const auto& e : events) {
+      if (bench::Kind(e) == "control-connected" &&
+          e.value("unix_ms", int64_t{0}) >= t0) {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // The new control connection must live 3 s (scaled) to count.
+  json Watched(int64_t t0) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          Scaled(o_, o_.cap_s);
+    std::optional<int64_t> healed;
+    while (std::chrono::steady_clock::now() < deadline) {
+      healed = ts_->HealedAt(t0, Scaled(o_, 3));
+      if (healed) break;
+      Pump(milliseconds(100));
+    }
+    Pump(milliseconds(200));
+    const bench::Steps s = ts_->StepsSince(t0);
+    json result = {{"half", "tswatchdog"},
+                   {"cap_ms", Scaled(o_, o_.cap_s).count()},
+                   {"healed", healed.has_value()},
+                   {"heal_ms", healed ? *healed - t0 : -1},
+                   {"steps",
+                    {{"start", s.start},
+                     {"reup", s.reup},
+                     {"restart", s.restart},
+                     {"rebind", Rebinds(t0)}}},
+                   {"state", ts_->State()},
+                   {"timeline", Timeline(t0)}};
+    return result;
+  }
+
+  int Rebinds(int64_t t0) {
+    int n = 0;
+    for (const auto& r : ts_->fake().Requests()) {
+      if (r.value("unix_ms", int64_t{0}) >= t0 &&
+          r.value("target", "") == "/localapi/v0/debug?action=rebind") {
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  // tswatchdog's log and tailscaled's own events after the failure, in
+  // time order: [ms since the failure, who, text].
+  json Timeline(int64_t t0) {
+    std::vector<std::tuple<int64_t, std::string, std::string>> rows;
+    for (const auto& [ms, line] : log_) {
+      if (ms >= t0) rows.emplace_back(ms - t0, "tswatchdog", line);
+    }
+    for (const auto& e : ts_->Events()) {
+      const int64_t ms = e.value("unix_ms", int64_t{0});
+      if (ms < t0) continue;
+      if (auto text = DescribeEvent(e); !text.empty()) {
+        rows.emplace_back(ms - t0, "tailscaled", text);
+      }
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const auto& a,
+                                                  const auto& b) {
+      return std::get<0>(a) < std::get<0>(b);
+    });
+    json out = json::array();
+    for (const auto& [ms, who, text] : rows) out.push_back({ms, who, text});
+    return out;
+  }
+
+  static std::string DescribeEvent(const json& e) {
+    const std::string kind = bench::Kind(e);
+    if (kind == "online") {
+      return std::string("Self.Online ") +
+             (e.value("value", false) ? "true" : "false") + " (" +
+             e.value("why", "") + ")";
+    }
+    if (kind == "step") return "was asked: " + e.value("step", "");
+    if (kind == "control-dial") {
+      return "control dial from " + e.value("local", "");
+    }
+    if (kind == "control-connected") return "control connected";
+    if (kind == "control-closed") return "control connection closed";
+    if (kind == "health") return "health on the bus: " + e["visible"].dump();
+    return "";
+  }
+
+  const Options& o_;
+  bool with_;
+  int ready_fd_, go_fd_;
+  std::string dir_;
+  const lab::Scenario* scenario_ = nullptr;
+  std::unique_ptr<lab::World> world_;
+  lab::ScenarioContext ctx_;
+  std::unique_ptr<lab::TailscaledInWorld> ts_;
+  std::unique_ptr<EvidenceReader> evidence_;
+  std::vector<std::pair<int64_t, std::string>> log_;
+};
+
+}  // namespace
+}  // namespace demo
+
+namespace demo {
+namespace {
+
+// The halves' process groups, for the signal handler.
+pid_t g_groups[2] = {0, 0};
+// Our ends of the halves' pipes (a half forked later closes them).
+std::vector<int> g_parent_fds;
+
+void KillHalvesAndExit(int sig) {
+  for (pid_t g : g_groups) {
+    if (g > 0) kill(-g, SIGKILL);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+struct Running {
+  pid_t pid = -1;
+  int ready = -1;   // the half says "ready"
+  int go = -1;      // we say go
+  int result = -1;  // its JSON result
+};
+
+// Forks a half: a process group of its own (so that a signal reaches all it
+// started), dying with us.
+Running Fork(const Options& o, bool with_tswatchdog) {
+  int ready[2], go[2], result[2];
+  if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0 ||
+      pipe2(result, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe2");
+  }
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork");
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Only our own ends of the pipes: a half must see EOF when we go.
+    for (int fd : g_parent_fds) close(fd);
+    close(ready[0]);
+    close(go[1]);
+    close(result[0]);
+    // The fake's processes log to stderr; the half speaks through its
+    // result (and the one alone on stdout, live).
+    const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (!std::getenv("DEMO_LAB_STDERR")) dup2(null, STDERR_FILENO);
+    if (with_tswatchdog) dup2(null, STDOUT_FILENO);
+    json r;
+    try {
+      r = Half(o, with_tswatchdog, ready[1], go[0]).Go();
+    } catch (const std::exception& e) {
+      r = {{"error", e.what()}};
+      (void)!write(ready[1], "error\n", 6);
+    }
+    const std::string line = r.dump() + "\n";
+    (void)!write(result[1], line.data(), line.size());
+    _exit(0);
+  }
+  setpgid(pid, pid);
+  g_groups[with_tswatchdog ? 1 : 0] = pid;
+  close(ready[1]);
+  close(go[0]);
+  close(result[1]);
+  g_parent_fds.insert(g_parent_fds.end(), {ready[0], go[1], result[0]});
+  return {pid, ready[0], go[1], result[0]};
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+json Collect(Running& r) {
+  json out = json::parse(ReadAll(r.result), nullptr, false);
+  close(r.result);
+  waitpid(r.pid, nullptr, 0);
+  if (out.is_discarded()) out = {{"error", "the half died"}};
+  return out;
+}
+
+// Both halves ready (tailscaled online; tswatchdog healthy), or an error.
+bool WaitReady(Running (&halves)[2]) {
+  for (auto& h : halves) {
+    char buf[16] = {};
+    if (read(h.ready, buf, sizeof buf - 1) <= 0 ||
+        std::string(buf) != "ready\n") {
+      return false;
+    }
+  }
+  return true;
+}
+
+void PrintIntro(const Options& o) {
+  Say("tswatchdog demo: one silent failover, twice, on the lab's world (tests/lab/world.h)");
+  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A, VRRP) -> internet: control 192.0.2.100:80,");
+  Say("  DERP 192.0.2.101:443. The failure, scenario (b): the gateway fails over to a backup router on");
+  Say("  the same segment (same address and MAC) that NATs elsewhere and drops flows it does not know.");
+  Say("  The router sees no change at all: no link, address, route or rule moves.");
+  char scale[96];
+  std::snprintf(scale, sizeof scale,
+                "Time scale %g%s. Two identical worlds side by side, failing "
+                "at the same instant.",
+                o.scale, o.scale == 1.0 ? " (tailscaled's real timing)" : "");
+  Say(std::string("  tailscaled is the fake on real sockets (tests/fake). ") +
+      scale);
+  Title(o, "Starting both worlds: tailscaled online; tswatchdog run (default config) healthy");
+}
+
+void PrintAloneVerdict(const json& a) {
+  const double s = a.value("stretch_ms", 0) / 1000.0;
+  char head[160];
+  std::snprintf(head, sizeof head,
+                "  After %.0f s tailscaled is still offline: no control "
+                "connection has got through since the failover",
+                s);
+  Say(head);
+  Say(std::string("  (and it still says Online: ") +
+      (a.value("online_says", false) ? "true" : "false") +
+      "; its map-poll watchdog fires at 120 s, and only in GET status).");
+  Say("  The kernel's evidence, which tswatchdog acts on:");
+  for (const auto& v : a["evidence"]["verdicts"]) {
+    Say("    " + v["evidence"].get<std::string>() + "  [" +
+        v["verdict"].get<std::string>() + "]");
+  }
+  for (const auto& r : a["evidence"]["routes"]) {
+    Say("    route to " + r.get<std::string>() +
+        "  (unchanged: the router sees nothing)");
+  }
+  Say("  Left alone, tailscaled stays offline for more than 5 minutes (README, benchmark 5, row b).");
+}
+
+void PrintWatched(const Options& o, const json& w) {
+  Title(o, "2. The same failover, with tswatchdog run (default config)");
+  for (const auto& row : w["timeline"]) {
+    Say("  " + Seconds(row[0].get<int64_t>()) + "  " +
+        row[1].get<std::string>() + ": " + row[2].get<std::string>());
+  }
+  const json& steps = w["steps"];
+  char tail[200];
+  if (w.value("healed", false)) {
+    std::snprintf(tail, sizeof tail,
+                  "  Healed %.1f s after the failover; steps taken: rebind %d, "
+                  "start %d, reup %d, restart %d.",
+                  w.value("heal_ms", 0) / 1000.0, steps.value("rebind", 0),
+                  steps.value("start", 0), steps.value("reup", 0),
+                  steps.value("restart", 0));
+  } else {
+    std::snprintf(tail, sizeof tail,
+                  "  NOT healed within %.0f s; steps taken: rebind %d, start "
+                  "%d, reup %d, restart %d.",
+                  w.value("cap_ms", 0) / 1000.0, steps.value("rebind", 0),
+                  steps.value("start", 0), steps.value("reup", 0),
+                  steps.value("restart", 0));
+  }
+  Say(tail);
+  const json& st = w["state"];
+  if (st.is_object()) {
+    Say("  tswatchdog's state file: state " + st.value("state", "?") +
+        (st.contains("diagnosis") ? ", diagnosis " + st["diagnosis"].dump()
+                                  : std::string(", no diagnosis")) +
+        ", last action " + st["last_action"].dump());
+  }
+}
+
+int Main(const Options& o) {
+  signal(SIGINT, KillHalvesAndExit);
+  signal(SIGTERM, KillHalvesAndExit);
+  signal(SIGHUP, KillHalvesAndExit);
+  PrintIntro(o);
+  Running halves[2] = {Fork(o, false), Fork(o, true)};
+  const bool ready = WaitReady(halves);
+  if (ready) {
+    Title(o, "1. tailscaled alone (watched live)");
+    for (auto& h : halves) (void)!write(h.go, "g", 1);
+  }
+  for (auto& h : halves) close(h.go);
+  const json alone = Collect(halves[0]);
+  const json watched = Collect(halves[1]);
+  bool failed = false;
+  for (const json* r : {&alone, &watched}) {
+    if (r->contains("error")) {
+      Say("demo: " + (*r)["error"].get<std::string>());
+      failed = true;
+    }
+  }
+  if (failed) return 1;
+  PrintAloneVerdict(alone);
+  PrintWatched(o, watched);
+  if (!o.summary.empty()) {
+    std::ofstream(o.summary) << json{{"alone", alone}, {"tswatchdog", watched}}
+                                    .dump(2)
+                             << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace demo
+
+int main(int argc, char** argv) {
+  demo::Options o;
+  cxxopts::Options parser("demo_lab", "the README's demo: scenario (b) twice");
+  parser.add_options()("time-scale", "every duration times this (1: real)",
+                       cxxopts::value(o.scale))(
+      "alone", "seconds tailscaled alone is watched (scaled)",
+      cxxopts::value(o.alone_s))(
+      "cap", "seconds tswatchdog gets to heal it (scaled)",
+      cxxopts::value(o.cap_s))("summary", "write the story as JSON here",
+                               cxxopts::value(o.summary))("h,help", "this help");
+  try {
+    auto args = parser.parse(argc, argv);
+    if (args.count("help")) {
+      std::printf("%s\n", parser.help().c_str());
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "demo_lab: %s\n", e.what());
+    return 2;
+  }
+  const char* term = std::getenv("TERM");
+  o.styled = isatty(STDOUT_FILENO) && term && std::string(term) != "dumb";
+  return demo::Main(o);
+}
