@@ -15,9 +15,10 @@
 // too.
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/mount.h>
 #include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,7 +50,7 @@ using std::chrono::milliseconds;
 
 struct Options {
   double scale = 1.0;
-  double alone_s = 30;  // how long tailscaled alone is watched
+  double alone_s = 28;  // how long tailscaled alone is watched
   double cap_s = 35;    // how long tswatchdog gets to heal it
   std::string summary;
   bool styled = false;  // a terminal: bold titles
@@ -101,6 +102,7 @@ class Half {
   // Fresh namespaces, a tmpfs on /tmp (nothing left behind), the world,
   // scenario (b)'s routes, tailscaled online (and tswatchdog healthy).
   void Prepare() {
+    spdlog::set_level(spdlog::level::warn);  // the Watcher's resyncs
     if (auto p = lab::EnterFreshNetns(); !p.empty()) throw Error(p);
     if (unshare(CLONE_NEWNS) != 0 ||
         mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
@@ -108,7 +110,8 @@ class Half {
       throw Error(std::string("a private /tmp: ") + std::strerror(errno));
     }
     std::filesystem::create_directories("/tmp/mnt");
-    if (auto p = lab::EnterPrivateMounts("/tmp/mnt"); !p.empty()) throw Error(p);
+    if (auto p = lab::EnterPrivateMounts("/tmp/mnt"); !p.empty())
+      throw Error(p);
     dir_ = "/tmp/run";
     std::filesystem::create_directories(dir_);
     scenario_ = lab::FindScenario("b");
@@ -133,8 +136,8 @@ class Half {
       setenv("TSWATCHDOG_LAB_TIME_SCALE", std::to_string(o_.scale).c_str(), 1);
     }
     ts_->StartTswatchdog(TSWATCHDOG_BINARY, ctx_);
-    const auto deadline = std::chrono::steady_clock::now() +
-                          Scaled(o_, 60) + milliseconds(10000);
+    const auto deadline =
+        std::chrono::steady_clock::now() + Scaled(o_, 60) + milliseconds(10000);
     while (ts_->State().value("state", "") != "healthy") {
       if (std::chrono::steady_clock::now() > deadline) {
         throw Error("tswatchdog never got healthy");
@@ -169,12 +172,12 @@ class Half {
   }
 
   // What tailscaled says (its Self.Online, as GET status reports it) and
-  // what the kernel says, every sixth of the stretch.
+  // what the kernel says, every seventh of the stretch.
   void SayNow(int64_t t0) {
     const json e = EvidenceJson();
     const bool online = ts_->fake().Get().value("online", false);
-    Say("  " + Seconds(lab::UnixNowMs() - t0) + "  tailscaled says Online: " +
-        (online ? "true" : "false"));
+    Say("  " + Seconds(lab::UnixNowMs() - t0) +
+        "  tailscaled says Online: " + (online ? "true" : "false"));
     for (const auto& v : e["verdicts"]) {
       Say("           kernel: " + v["evidence"].get<std::string>() + "  [" +
           v["verdict"].get<std::string>() + "]");
@@ -183,9 +186,9 @@ class Half {
 
   json Alone(int64_t t0) {
     const milliseconds stretch = Scaled(o_, o_.alone_s);
-    const milliseconds step = stretch / 6;
+    const milliseconds step = stretch / 7;
     Say("  " + Seconds(0) + "  FAILOVER: " + scenario_->title);
-    for (int i = 1; i <= 6; ++i) {
+    for (int i = 1; i <= 7; ++i) {
       std::this_thread::sleep_for(step);
       SayNow(t0);
     }
@@ -215,8 +218,8 @@ class Half {
 
   // The new control connection must live 3 s (scaled) to count.
   json Watched(int64_t t0) {
-    const auto deadline = std::chrono::steady_clock::now() +
-                          Scaled(o_, o_.cap_s);
+    const auto deadline =
+        std::chrono::steady_clock::now() + Scaled(o_, o_.cap_s);
     std::optional<int64_t> healed;
     while (std::chrono::steady_clock::now() < deadline) {
       healed = ts_->HealedAt(t0, Scaled(o_, 3));
@@ -226,6 +229,7 @@ class Half {
     Pump(milliseconds(200));
     const bench::Steps s = ts_->StepsSince(t0);
     json result = {{"half", "tswatchdog"},
+                   {"t0_ms", t0},
                    {"cap_ms", Scaled(o_, o_.cap_s).count()},
                    {"healed", healed.has_value()},
                    {"heal_ms", healed ? *healed - t0 : -1},
@@ -264,10 +268,10 @@ class Half {
         rows.emplace_back(ms - t0, "tailscaled", text);
       }
     }
-    std::stable_sort(rows.begin(), rows.end(), [](const auto& a,
-                                                  const auto& b) {
-      return std::get<0>(a) < std::get<0>(b);
-    });
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const auto& a, const auto& b) {
+                       return std::get<0>(a) < std::get<0>(b);
+                     });
     json out = json::array();
     for (const auto& [ms, who, text] : rows) out.push_back({ms, who, text});
     return out;
@@ -401,28 +405,34 @@ bool WaitReady(Running (&halves)[2]) {
 }
 
 void PrintIntro(const Options& o) {
-  Say("tswatchdog demo: one silent failover, twice, on the lab's world (tests/lab/world.h)");
-  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A, VRRP) -> internet: control 192.0.2.100:80,");
-  Say("  DERP 192.0.2.101:443. The failure, scenario (b): the gateway fails over to a backup router on");
-  Say("  the same segment (same address and MAC) that NATs elsewhere and drops flows it does not know.");
-  Say("  The router sees no change at all: no link, address, route or rule moves.");
+  Say("tswatchdog demo: one silent failover, twice, on the lab's world "
+      "(tests/lab/world.h)");
+  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A, VRRP) -> "
+      "internet: control 192.0.2.100:80,");
+  Say("  DERP 192.0.2.101:443. The failure, scenario (b): the gateway fails "
+      "over to a backup router on");
+  Say("  the same segment (same address and MAC) that NATs elsewhere and drops "
+      "flows it does not know.");
+  Say("  The router sees no change at all: no link, address, route or rule "
+      "moves.");
   char scale[96];
-  std::snprintf(scale, sizeof scale,
-                "Time scale %g%s. Two identical worlds side by side, failing "
-                "at the same instant.",
-                o.scale, o.scale == 1.0 ? " (tailscaled's real timing)" : "");
-  Say(std::string("  tailscaled is the fake on real sockets (tests/fake). ") +
+  std::snprintf(scale, sizeof scale, "time scale %g%s.", o.scale,
+                o.scale == 1.0 ? " (tailscaled's real timing)" : "");
+  Say(std::string("  tailscaled is the fake on real sockets (tests/fake), ") +
       scale);
-  Title(o, "Starting both worlds: tailscaled online; tswatchdog run (default config) healthy");
+  Say("  Two identical worlds side by side, failing at the same instant.");
+  Title(o,
+        "Starting both worlds: tailscaled online; tswatchdog run (default "
+        "config) healthy");
 }
 
 void PrintAloneVerdict(const json& a) {
   const double s = a.value("stretch_ms", 0) / 1000.0;
   char head[160];
   std::snprintf(head, sizeof head,
-                "  After %.0f s tailscaled is still offline: no control "
+                "  After %.*f s tailscaled is still offline: no control "
                 "connection has got through since the failover",
-                s);
+                s < 10 ? 1 : 0, s);
   Say(head);
   Say(std::string("  (and it still says Online: ") +
       (a.value("online_says", false) ? "true" : "false") +
@@ -436,11 +446,32 @@ void PrintAloneVerdict(const json& a) {
     Say("    route to " + r.get<std::string>() +
         "  (unchanged: the router sees nothing)");
   }
-  Say("  Left alone, tailscaled stays offline for more than 5 minutes (README, benchmark 5, row b).");
+  Say("  Left alone, tailscaled stays offline for more than 5 minutes (README, "
+      "benchmark 5, row b).");
+}
+
+// The state file's verdict: its state, the diagnosis (issue 12, when the
+// daemon has one) and its last step, timed from the failure.
+void PrintState(const json& st, int64_t t0) {
+  if (!st.is_object() || st.empty()) return;
+  Say("  tswatchdog's state file: state " + st.value("state", "?"));
+  if (st.contains("diagnosis")) Say("    diagnosis: " + st["diagnosis"].dump());
+  const json& last = st["last_action"];
+  if (last.is_object()) {
+    Say("    last step: " + last.value("step", "?") + " at " +
+        Seconds(last.value("at_unix_ms", int64_t{0}) - t0) +
+        (last.value("ok", false) ? " (ok)" : " (failed)") +
+        (last.value("at_unix_ms", int64_t{0}) < t0 ? ", before the failure"
+                                                   : ""));
+  }
 }
 
 void PrintWatched(const Options& o, const json& w) {
   Title(o, "2. The same failover, with tswatchdog run (default config)");
+  if (w["timeline"].empty()) {
+    Say("  (after the failure: nothing in tswatchdog's log, nothing asked of "
+        "tailscaled)");
+  }
   for (const auto& row : w["timeline"]) {
     Say("  " + Seconds(row[0].get<int64_t>()) + "  " +
         row[1].get<std::string>() + ": " + row[2].get<std::string>());
@@ -463,13 +494,7 @@ void PrintWatched(const Options& o, const json& w) {
                   steps.value("restart", 0));
   }
   Say(tail);
-  const json& st = w["state"];
-  if (st.is_object()) {
-    Say("  tswatchdog's state file: state " + st.value("state", "?") +
-        (st.contains("diagnosis") ? ", diagnosis " + st["diagnosis"].dump()
-                                  : std::string(", no diagnosis")) +
-        ", last action " + st["last_action"].dump());
-  }
+  PrintState(w["state"], w.value("t0_ms", int64_t{0}));
 }
 
 int Main(const Options& o) {
@@ -497,9 +522,8 @@ int Main(const Options& o) {
   PrintAloneVerdict(alone);
   PrintWatched(o, watched);
   if (!o.summary.empty()) {
-    std::ofstream(o.summary) << json{{"alone", alone}, {"tswatchdog", watched}}
-                                    .dump(2)
-                             << "\n";
+    std::ofstream(o.summary)
+        << json{{"alone", alone}, {"tswatchdog", watched}}.dump(2) << "\n";
   }
   return 0;
 }
@@ -513,10 +537,11 @@ int main(int argc, char** argv) {
   parser.add_options()("time-scale", "every duration times this (1: real)",
                        cxxopts::value(o.scale))(
       "alone", "seconds tailscaled alone is watched (scaled)",
-      cxxopts::value(o.alone_s))(
-      "cap", "seconds tswatchdog gets to heal it (scaled)",
-      cxxopts::value(o.cap_s))("summary", "write the story as JSON here",
-                               cxxopts::value(o.summary))("h,help", "this help");
+      cxxopts::value(o.alone_s))("cap",
+                                 "seconds tswatchdog gets to heal it (scaled)",
+                                 cxxopts::value(o.cap_s))(
+      "summary", "write the story as JSON here", cxxopts::value(o.summary))(
+      "h,help", "this help");
   try {
     auto args = parser.parse(argc, argv);
     if (args.count("help")) {

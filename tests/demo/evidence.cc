@@ -44,8 +44,9 @@ Evidence EvidenceReader::Read() {
   if (dump.error != 0) out.error = dump.detail;
   watcher_.Resync("demo evidence");
   auto connections = watchdog::ClassifyConnections(dump.sockets, derp_);
-  std::stable_sort(connections.begin(), connections.end(),
-                   [](const auto& a, const auto& b) { return a.kind < b.kind; });
+  std::stable_sort(
+      connections.begin(), connections.end(),
+      [](const auto& a, const auto& b) { return a.kind < b.kind; });
   for (const auto& c : connections) {
     if (c.kind == watchdog::ConnectionKind::kOther) continue;
     const auto route = watcher_.RouteTo(c.socket.remote.address);

@@ -28,16 +28,14 @@ std::string TswatchdogDefaultConfig(double scale, const std::string& socket,
         {"verify", 15},          {"unhealthy_after", 90}, {"start_timeout", 60},
         {"backoff_initial", 10}, {"backoff_max", 600}};
     for (const auto& [key, s] : defaults) {
-      c << key << " = \"" << static_cast<int64_t>(s * scale * 1000)
-        << "ms\"\n";
+      c << key << " = \"" << static_cast<int64_t>(s * scale * 1000) << "ms\"\n";
     }
   }
   return c.str();
 }
 
-TailscaledInWorld::TailscaledInWorld(World& world,
-                                     const Scenario& scenario, double scale,
-                                     std::string dir)
+TailscaledInWorld::TailscaledInWorld(World& world, const Scenario& scenario,
+                                     double scale, std::string dir)
     : scale_(scale), dir_(std::move(dir)), events_(dir_ + "/events.jsonl") {
   const std::string scale_text = std::to_string(scale);
   const std::string control =
