@@ -96,7 +96,8 @@ struct Config {
   // outage is retried at most every 10 minutes.
   std::chrono::milliseconds backoff_max = std::chrono::minutes(10);
 
-  // Units restarted when the Tailscale IP (re)appears; opt-in because which
+  // Units brought back when the Tailscale IP (re)appears and after a
+  // recovery (sockets started, other units restarted); opt-in because which
   // units bind that address is host-specific (e.g. "ssh.socket").
   std::vector<std::string> restart_on_ip;
 
@@ -108,6 +109,10 @@ struct Config {
 
   // Prometheus textfile; empty: off (most hosts have no node_exporter).
   std::string metrics_file;
+
+  // How often the metrics file is rewritten while nothing changes, so that a
+  // file that stops moving means the daemon is gone (the staleness alert).
+  std::chrono::milliseconds metrics_interval = std::chrono::minutes(1);
 
   // Log every command instead of running it.
   bool dry_run = false;
@@ -132,19 +137,28 @@ struct Config {
 std::vector<std::string> SocketCandidates(const Config& config);
 
 // Checks what the types alone do not: durations that must be positive
-// (debounce and grace may be 0), debounce <= settle_max, backoff_initial <=
-// backoff_max, a non-empty ladder without duplicates, a restart_command when
-// the ladder has `restart`, max_disruptive_per_hour >= 0, unit and interface
+// (debounce and grace may be 0) and at most kMaxDuration, debounce <=
+// settle_max, backoff_initial <= backoff_max, a non-empty ladder without
+// duplicates, a restart_command when the ladder has `restart`,
+// max_disruptive_per_hour >= 0, unit names (systemd's rules) and interface
 // names. The error names the key but no file (ParseToml and the flag
 // functions validate on their own and add where the value came from).
 std::optional<ConfigError> Validate(const Config& config);
 
+// A config is a few KiB; a file larger than this is refused unread (and
+// never loaded into memory whole).
+inline constexpr size_t kMaxConfigBytes = 1 << 20;
+
 // Parses TOML text over the defaults and validates the result. `file_name`
-// is used in errors only.
+// is used in errors only. Text over kMaxConfigBytes, or with keys nested
+// deeper than tswatchdog's flat keys could ever be (a bound that keeps the
+// TOML parser's recursion off the stack's end), is refused before parsing.
 Result<Config> ParseToml(std::string_view toml_text,
                          const std::string& file_name);
 
-// Reads and parses a config file. A missing or unreadable file is an error.
+// Reads and parses a config file. A missing or unreadable file is an error,
+// and so is anything but a regular file (a FIFO would block the reader, a
+// device such as /dev/zero never ends) except /dev/null, read as empty.
 Result<Config> LoadFile(const std::string& path);
 
 // The config as TOML, each key preceded by a comment saying what it does

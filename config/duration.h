@@ -13,6 +13,12 @@
 
 namespace config {
 
+// The longest duration any option may have: a year. The daemon adds
+// durations to a nanosecond monotonic clock, which overflows near 2.5
+// million hours; a year is far beyond any sensible timing and far below that.
+inline constexpr std::chrono::milliseconds kMaxDuration =
+    std::chrono::hours(24 * 365);
+
 // Parses a duration. Rejected, with a message that says why: an empty
 // string, a bare number without a unit ("5"), a negative sign, fractions
 // ("1.5s"), unknown units, units out of order or repeated ("30s1m", "1s1s"),

@@ -14,7 +14,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::array<OptionSpec, 21> kOptions = {{
+constexpr std::array<OptionSpec, 22> kOptions = {{
     {"socket", Kind::kString, &Config::socket, "PATH",
      "tailscaled's LocalAPI socket; empty: try "
      "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
@@ -48,8 +48,8 @@ constexpr std::array<OptionSpec, 21> kOptions = {{
     {"backoff_max", Kind::kDuration, &Config::backoff_max, "DURATION",
      "longest pause between steps, and longest cooldown after the ladder"},
     {"restart_on_ip", Kind::kNames, &Config::restart_on_ip, "UNIT,...",
-     "systemd units restarted when the Tailscale IP (re)appears, e.g. "
-     "ssh.socket"},
+     "systemd units brought back when the Tailscale IP (re)appears and "
+     "after a recovery: sockets started, other units restarted"},
     {"hooks_dir", Kind::kString, &Config::hooks_dir, "DIR",
      "directory of executables run on each transition; empty: none"},
     {"state_file", Kind::kString, &Config::state_file, "PATH",
@@ -57,6 +57,9 @@ constexpr std::array<OptionSpec, 21> kOptions = {{
      "status'; empty: none"},
     {"metrics_file", Kind::kString, &Config::metrics_file, "PATH",
      "Prometheus textfile, written on each transition; empty: none"},
+    {"metrics_interval", Kind::kDuration, &Config::metrics_interval, "DURATION",
+     "how often the metrics file is rewritten while nothing changes (its "
+     "staleness shows that the daemon is gone)"},
     {"dry_run", Kind::kBool, &Config::dry_run, "BOOL",
      "log each action instead of running it"},
     {"log_level", Kind::kLogLevel, &Config::log_level, "LEVEL",

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "netlink/messages.h"
+#include "netlink/utf8.h"
 
 namespace netlink::wire {
 
@@ -64,12 +65,15 @@ inline bool AttrI32(const Attribute& attr, int32_t* out) {
 }
 
 // Strings are NUL-terminated on the wire; tolerate a missing terminator.
+// The kernel takes any bytes but '/', ':' and whitespace in an interface
+// name (dev_valid_name()), so a name can be invalid UTF-8: it is made valid
+// here, where it enters, because names end up in JSON and in log lines.
 inline std::string AttrString(const Attribute& attr) {
   const auto* begin = reinterpret_cast<const char*>(attr.payload.data());
   size_t len = attr.payload.size();
   const void* nul = std::memchr(begin, '\0', len);
   if (nul != nullptr) len = static_cast<const char*>(nul) - begin;
-  return std::string(begin, len);
+  return ToValidUtf8(std::string_view(begin, len));
 }
 
 // Walks the nlmsghdr chain of one datagram, calling

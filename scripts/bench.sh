@@ -59,6 +59,8 @@ echo "input = reply size in bytes; peak_heap = highest bytes live on the heap du
 echo "(operator new/delete counted in the bench binary). ParseStatus: GET status, tab-indented;"
 echo "ParseNotify: one bus line with an Engine update of N LivePeers. peers:0 is what the daemon"
 echo "really reads: it asks for status?peers=false and no engine updates on the bus."
+echo "BM_Nested*: a reply of N bytes of '[' (nesting N deep, within the 8 MiB cap): Refused is"
+echo "ParseStatus (refused before parsing, depth > 64); Unguarded is nlohmann::json alone."
 if [[ -z $only ]]; then
   # 5. Time to heal (tests/bench/heal_bench.cc): every scenario x approach in parallel.
   build-bench/tests/bench/bench_heal "${heal_args[@]}"

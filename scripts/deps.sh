@@ -19,6 +19,7 @@ TSWATCHDOG_PACKAGES=(
   libbenchmark-dev      # benchmarks (scripts/bench.sh): parse times
   curl                  # benchmarks: the polling-watchdog script they compare with
   nftables conntrack    # conntrack lab tests: masquerade, `conntrack -L`
+  ansible-core ansible-lint openssh-client jq # fleet: the Ansible role, its lint and its test
   iptables ipset iputils-ping # the lab's mwan3 stand-in (tests/mwan3): mangle chains, ipsets, its tracker's pings
   universal-ctags       # scripts/check_architecture.sh: function lengths
   "$@"
@@ -39,4 +40,26 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Fleet monitoring tests (tests/fleet/): Prometheus (with promtool) and
+# node_exporter. Their Debian packages are unpacked, not installed: installing
+# them would enable and start both services on this machine, listening on
+# every address (:9090, :9100). The tests run the binaries in a network
+# namespace of their own. CMake looks for them in $FLEET_TOOLS/usr/bin.
+FLEET_TOOLS=/var/cache/tswatchdog-test-tools
+if [[ ! -x $FLEET_TOOLS/usr/bin/prometheus || ! -x $FLEET_TOOLS/usr/bin/promtool ||
+  ! -x $FLEET_TOOLS/usr/bin/prometheus-node-exporter ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: need root to unpack prometheus into $FLEET_TOOLS" >&2
+    exit 1
+  fi
+  echo "deps: unpacking prometheus and prometheus-node-exporter into $FLEET_TOOLS"
+  download=$(mktemp -d)
+  trap 'rm -rf "$download"' EXIT
+  chown _apt "$download" 2>/dev/null || true # apt-get download drops to _apt
+  (cd "$download" && { apt-get download prometheus prometheus-node-exporter 2>/dev/null ||
+    { apt-get update -qq && apt-get download prometheus prometheus-node-exporter; }; })
+  mkdir -p "$FLEET_TOOLS"
+  for deb in "$download"/*.deb; do dpkg-deb -x "$deb" "$FLEET_TOOLS"; done
 fi

@@ -1,7 +1,8 @@
 // Benchmark 4 (README, "Benchmarks"): how tailscaled's replies scale with the
-// size of the tailnet. Parse time (Google Benchmark) and peak heap of
-// ParseStatus (GET status, tab-indented like tailscaled) and ParseNotify (one
-// watch-ipn-bus line) with 0, 10, 1,000 and 10,000 peers.
+// size of the tailnet, and what a hostile reply nested millions deep costs.
+// Parse time (Google Benchmark) and peak heap of ParseStatus (GET status,
+// tab-indented like tailscaled) and ParseNotify (one watch-ipn-bus line) with
+// 0, 10, 1,000 and 10,000 peers.
 //
 // The replies are built from the shared fixtures: a 1.98 status whose one
 // peer is the template for N peers (distinct keys, IPs, names), and a 1.102
@@ -196,6 +197,29 @@ void PeerCounts(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_ParseStatus)->Apply(PeerCounts);
 BENCHMARK(BM_ParseNotify)->Apply(PeerCounts);
+
+// A hostile reply within the 8 MiB cap: JSON nested N deep ("[[[[...").
+// ParseStatus refuses it before parsing (kMaxJsonDepth, issue 13);
+// nlohmann::json alone, as ParseStatus did before, builds it whole.
+void BM_NestedRefused(benchmark::State& state) {
+  const std::string text(static_cast<size_t>(state.range(0)), '[');
+  Run(state, text,
+      [](const std::string& t) { return !watchdog::ParseStatus(t).ok(); });
+}
+
+void BM_NestedUnguarded(benchmark::State& state) {
+  const std::string text(static_cast<size_t>(state.range(0)), '[');
+  Run(state, text, [](const std::string& t) {
+    return json::parse(t, nullptr, /*allow_exceptions=*/false).is_discarded();
+  });
+}
+
+void Depths(benchmark::internal::Benchmark* b) {
+  b->ArgName("depth")->Arg(1 << 20)->Arg(8 << 20);
+  b->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(BM_NestedRefused)->Apply(Depths);
+BENCHMARK(BM_NestedUnguarded)->Apply(Depths);
 
 }  // namespace
 

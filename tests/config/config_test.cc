@@ -56,6 +56,7 @@ const std::vector<std::string> kAllKeys = {
     "hooks_dir",
     "state_file",
     "metrics_file",
+    "metrics_interval",
     "dry_run",
     "log_level",
     "log_style",
@@ -140,6 +141,7 @@ Config EveryFieldChanged() {
   config.hooks_dir = "/etc/tswatchdog/hooks.d";
   config.state_file = "/var/lib/tswatchdog/state.json";
   config.metrics_file = "/var/lib/node_exporter/tswatchdog.prom";
+  config.metrics_interval = seconds(15);
   config.dry_run = true;
   config.log_level = LogLevel::kDebug;
   config.log_style = "syslog";
@@ -282,6 +284,7 @@ TEST(ConfigDefaultsTest, MatchTheDesign) {
   EXPECT_EQ(config.hooks_dir, "");
   EXPECT_EQ(config.state_file, "/run/tswatchdog/state.json");
   EXPECT_EQ(config.metrics_file, "");
+  EXPECT_EQ(config.metrics_interval, minutes(1));
   EXPECT_FALSE(config.dry_run);
   EXPECT_EQ(config.log_level, LogLevel::kInfo);
   EXPECT_EQ(config.tailscale_interface, "tailscale0");
@@ -356,6 +359,7 @@ restart_on_ip = ["ssh.socket", "nginx.service"]
 hooks_dir = "/etc/tswatchdog/hooks.d"
 state_file = "/var/lib/tswatchdog/state.json"
 metrics_file = "/var/lib/node_exporter/tswatchdog.prom"
+metrics_interval = "15s"
 dry_run = true
 log_level = "debug"
 log_style = "syslog"
@@ -525,7 +529,8 @@ TEST(ParseTomlErrorTest, NamesFileLineAndKey) {
        "9999999999 is out of range"},
       {"restart_on_ip = [\"ssh socket\"]\n",
        "/etc/tswatchdog.toml:1: key 'restart_on_ip': 'ssh socket' is not a "
-       "unit name"},
+       "unit name (systemd's rules: letters, digits and :-_.\\@, at most 255 "
+       "characters, e.g. ssh.socket or dropbear)"},
       {"tailscale_interface = \"a-very-long-ifname0\"\n",
        "/etc/tswatchdog.toml:1: key 'tailscale_interface': "
        "'a-very-long-ifname0' is not an interface name (1 to 15 characters, "
@@ -640,6 +645,7 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--hooks-dir", "/etc/tswatchdog/hooks.d",
       "--state-file", "/var/lib/tswatchdog/state.json",
       "--metrics-file", "/var/lib/node_exporter/tswatchdog.prom",
+      "--metrics-interval", "15s",
       "--dry-run",
       "--log-level", "debug",
       "--log-style", "syslog",

@@ -153,6 +153,11 @@ class Harness {
   // --- Looking -------------------------------------------------------------
 
   Machine& machine() { return machine_; }
+  // SIGHUP: the machine and the checks on its commands get the new config.
+  void Reconfigure(MachineConfig config) {
+    config_ = config;
+    machine_.Reconfigure(std::move(config));
+  }
   State state() const { return machine_.state(); }
   MonoTime now() const { return now_; }
   milliseconds Elapsed(MonoTime at) const {
@@ -218,8 +223,15 @@ class Harness {
   int Refreshes() const {
     return static_cast<int>(Of(variant_index<RefreshHealth>()).size());
   }
-  int DependentRestarts() const {
-    return static_cast<int>(Of(variant_index<RestartDependentUnits>()).size());
+  // RestartDependentUnits commands; `services`: only those that restart
+  // services too (all but the first view's).
+  int DependentRestarts(bool services = true) const {
+    int count = 0;
+    for (const Record& record : Of(variant_index<RestartDependentUnits>())) {
+      count +=
+          !services || std::get<RestartDependentUnits>(record.command).services;
+    }
+    return count;
   }
   int disruptive_total() const {
     return static_cast<int>(disruptive_times_.size());
@@ -243,7 +255,8 @@ class Harness {
             } else if constexpr (std::is_same_v<T, RefreshHealth>) {
               out << "RefreshHealth";
             } else if constexpr (std::is_same_v<T, RestartDependentUnits>) {
-              out << "RestartDependentUnits";
+              out << "RestartDependentUnits"
+                  << (command.services ? "" : " (sockets only)");
             } else {
               out << "RunHooks " << command.event;
             }
@@ -310,7 +323,7 @@ class Harness {
       EXPECT_FALSE(awaiting_verification_)
           << "step " << name << " before the previous one was verified"
           << Timeline();
-      EXPECT_EQ(config_.ladder.at(step->index), step->step);
+      EXPECT_EQ(config_.ladder.at(step->index), step->step) << Timeline();
     } else {
       EXPECT_EQ(step->index, -1);
       EXPECT_EQ(step->step, LadderStep::kRebind);
@@ -411,6 +424,22 @@ TEST(MachineUnitsTest, TheAddressAppearingRestartsTheUnitsInAnyState) {
   h.Send(TailscaleAddressEvent{false});
   h.Send(TailscaleAddressEvent{true});
   EXPECT_EQ(h.DependentRestarts(), 2);
+}
+
+// Issue 14, defect 1: an address present when the daemon starts is no
+// appearance. Restarting the units then (at every start of the daemon) left
+// Debian's Accept=no ssh.socket stopped once ssh.service ran; sockets are
+// only started, for the boot race, and services are left alone.
+TEST(MachineUnitsTest, AnAddressThereAtStartOnlyStartsTheSockets) {
+  Harness h;
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(/*services=*/false), 1);
+  EXPECT_EQ(h.DependentRestarts(), 0);
+  h.Send(TailscaleAddressEvent{true});
+  EXPECT_EQ(h.DependentRestarts(/*services=*/false), 1);
+  h.Send(TailscaleAddressEvent{false});
+  h.Send(TailscaleAddressEvent{true});  // that one appeared
+  EXPECT_EQ(h.DependentRestarts(), 1);
 }
 
 TEST(MachineUnitsTest, ARecoveryRestartsTheUnits) {
@@ -549,6 +578,29 @@ TEST(MachineTest, SignalHintCountsAsAChange) {
   h.Send(UplinkEvent{true, {}, "dev wan0"});  // SIGUSR1: same view
   EXPECT_EQ(h.state(), State::kSettling);
   EXPECT_NE(h.LastWhy(State::kSettling).find("hint"), std::string::npos);
+}
+
+// With debounce = "0s" every SIGUSR1 was a decision and a soft kick: 1,899
+// signals in a second sent 435 rebinds (issue 13, defect 12). Hints alone
+// settle for at least a second: a storm of them is one kick.
+TEST(MachineTest, AStormOfHintsIsOneKickWhateverTheDebounce) {
+  MachineConfig config = TestConfig();
+  config.debounce = 0ms;
+  config.grace = 0ms;
+  Harness h(config);
+  BootHealthy(h);
+  for (int i = 0; i < 500; ++i) {
+    h.Send(UplinkEvent{true, {}, "dev wan0"});  // SIGUSR1: nothing moved
+    h.Advance(2ms);
+  }
+  h.Advance(1min);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy);
+  // A real change still settles after `debounce` (0 s): kicked at once.
+  h.ClearLog();
+  h.Change(true);
+  h.Advance(0ms);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"})) << h.Timeline();
 }
 
 TEST(MachineTest, UplinkLostSettlesIntoNoUplinkAndReturnsWhenItAppears) {
@@ -710,6 +762,10 @@ TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
   // After an hour the budget frees and the ladder reaches reup again.
   EXPECT_GT(h.disruptive_total(), 3);
   EXPECT_EQ(h.Hooks("gave-up"), static_cast<int>(gave_up_at.size()));
+  // The metrics behind the "ladder exhausted" alert.
+  EXPECT_EQ(h.machine().counters().gave_up, gave_up_at.size());
+  EXPECT_EQ(h.machine().exhausted_passes(),
+            static_cast<int>(gave_up_at.size()));
 }
 
 TEST(MachineStoryTest, LinkFlappingEvery200msForAMinute) {
@@ -872,6 +928,12 @@ TEST(MachineStoryTest, UnreachableWithoutARestartStepGivesUpWithoutActing) {
   EXPECT_TRUE(h.Steps().empty());
   EXPECT_EQ(h.Hooks("gave-up"), 1);
   EXPECT_EQ(h.Hooks("unhealthy"), 1);
+  EXPECT_EQ(h.machine().exhausted_passes(), 1);
+  // Healthy again: the passes in a row start over, the total stays.
+  h.Health(HealthKind::kHealthy);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.machine().exhausted_passes(), 0);
+  EXPECT_EQ(h.machine().counters().gave_up, 1u);
 }
 
 TEST(MachineStoryTest, UnreachableWithTheBudgetSpentGivesUp) {
@@ -1100,6 +1162,76 @@ TEST(MachineTest, ReconfigureAppliesFromTheNextDecision) {
   EXPECT_EQ(h.machine().NextDeadline(), h.now() + 2s);
   h.Change(true);
   EXPECT_EQ(h.machine().NextDeadline(), h.now() + 1s);
+}
+
+// Runs the failover's ladder until `step` has been issued (and, with a step
+// latency, is still running).
+void RunLadderUntil(Harness& h, const std::string& step) {
+  for (int i = 0; i < 36000; ++i) {
+    const std::vector<std::string> names = h.StepNames();
+    if (!names.empty() && names.back() == step) return;
+    h.Advance(100ms);
+  }
+  FAIL() << step << " never ran:" << h.Timeline();
+}
+
+MachineConfig WithLadder(std::vector<LadderStep> ladder) {
+  MachineConfig config = TestConfig();
+  config.ladder = std::move(ladder);
+  return config;
+}
+
+// SIGHUP shortening the ladder during a recovery left the machine pointing
+// into the new list by index: the state file named a step that was not
+// running (or read past the end: a heap overflow), and the ladder went on
+// from a place the new list does not have (issue 13, defect 2).
+TEST(MachineReloadTest, TheRunningStepStaysTheStepAndTheNewLadderGoesOn) {
+  Harness h;
+  h.sim.step_latency = 5s;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kRestart});
+  RunLadderUntil(h, "reup");  // index 2 of rebind, start, reup, restart
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kReup);
+  h.Reconfigure(WithLadder({LadderStep::kRestart, LadderStep::kRebind}));
+  EXPECT_EQ(h.machine().ladder_step(), LadderStep::kReup) << "still running";
+  h.ClearLog();
+  h.Advance(30min);
+  // reup is not in the new ladder: it goes on from its first step.
+  EXPECT_EQ(h.StepNames(), Names({"restart"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_FALSE(h.SawTransition(State::kRecovering, State::kCooldown));
+}
+
+TEST(MachineReloadTest, AStepTheNewLadderHasKeepsItsPlaceInIt) {
+  Harness h;
+  h.sim.step_latency = 5s;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kReup});
+  RunLadderUntil(h, "start");  // index 1
+  h.Reconfigure(WithLadder({LadderStep::kStart, LadderStep::kReup}));
+  EXPECT_EQ(h.machine().ladder_index(), 0);
+  h.ClearLog();
+  h.Advance(30min);
+  EXPECT_EQ(h.StepNames(), Names({"reup"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_FALSE(h.SawTransition(State::kRecovering, State::kCooldown));
+}
+
+// In a backoff the machine is at the next step to run.
+TEST(MachineReloadTest, DuringABackoffTheNextStepIsLookedUpByName) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kRestart});
+  RunLadderUntil(h, "rebind");  // the ladder's rebind, after the kick
+  h.Advance(16s);  // verify (15 s) over: not healed, backoff before start
+  ASSERT_EQ(h.state(), State::kRecovering) << h.Timeline();
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kStart) << h.Timeline();
+  h.Reconfigure(WithLadder({LadderStep::kRestart}));
+  EXPECT_EQ(h.machine().ladder_step(), LadderStep::kRestart);
+  h.ClearLog();
+  h.Advance(30min);
+  EXPECT_EQ(h.StepNames(), Names({"restart"})) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
 }
 
 TEST(MachineTest, APassedDeadlineIsHandledBeforeTheEvent) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/daemon/fakes.h"
+#include "watchdog/core/service_state.h"
 #include "watchdog/daemon/daemon.h"
 
 namespace watchdog {
@@ -26,6 +27,9 @@ const Strings kRestartTailscaled = {"systemctl", "restart",
                                     "tailscaled.service"};
 const Strings kRebindRequests = {"POST debug?action=rebind",
                                  "POST debug?action=restun"};
+// restart_on_ip starts a socket (never restarts it) and restarts a service.
+const Strings kStartSshSocket = {"systemctl", "start", "--", "ssh.socket"};
+const Strings kRestartNginx = {"systemctl", "restart", "--", "nginx.service"};
 
 class ExecutorTest : public ::testing::Test {
  protected:
@@ -49,16 +53,17 @@ class ExecutorTest : public ::testing::Test {
               if (!options.dry_run) tailscaled_.Heals(LadderStep::kConntrack);
               return result;
             },
-            [this](const std::string&, std::string*) { return hooks_; },
-            [](const std::string& unit) {
-              return Strings{"systemctl", "restart", unit};
-            }};
+            [this](const std::string&) {
+              return HookListing{hooks_, {}, ""};
+            },
+            SystemctlCommandForUnit};
   }
 
   void Start() {
     daemon_ = std::make_unique<Daemon>(
         config_, DaemonSettings{},
-        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_});
+        DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_,
+                    service_});
     daemon_->Start();
     Run(0ms);
   }
@@ -94,6 +99,7 @@ class ExecutorTest : public ::testing::Test {
   FakeTailscaled tailscaled_{timers_};
   FakeProcesses processes_{timers_};
   FakePublisher publisher_;
+  testing::FakeServiceProbe service_{timers_};
   Strings hooks_;
   std::vector<std::vector<netlink::OldSource>> conntrack_runs_;
   std::vector<bool> conntrack_dry_runs_;
@@ -254,6 +260,42 @@ TEST_F(ExecutorTest, HooksRunInTheOrderOfTheMachinesCommands) {
   EXPECT_EQ(last.env.at("TSWATCHDOG_UPLINK_V6_DEV"), "");
 }
 
+// Flapping with slow hooks reached 121 children and 256/256 fds, and the
+// state file went .stale on EMFILE (issue 13, defect 11). One hook program
+// at a time: an event's programs in run-parts order, then the next event's;
+// what comes meanwhile waits, one run per event, with the newest state.
+TEST_F(ExecutorTest, SlowHooksUnderFlappingRunOneAtATimeAndCoalesce) {
+  config_.hooks_dir = "/hooks";
+  hooks_ = {"/hooks/10-first", "/hooks/20-second"};
+  processes_.duration = 20s;  // a webhook to a slow server
+  BootHealthy();
+  // A flap every 6 s (past the 5 s debounce) for 10 minutes: 100 settled
+  // changes, each an uplink-changed and a kick's action.
+  for (int i = 0; i < 100; ++i) {
+    uplink_.MoveTo(i % 2 ? testing::Wan0() : testing::Wan1());
+    Run(6s);
+  }
+  Run(30min);
+  EXPECT_EQ(processes_.max_running, 1);
+  // Every run is both programs, in order, never interleaved.
+  const auto& calls = processes_.calls;
+  ASSERT_FALSE(calls.empty());
+  ASSERT_EQ(calls.size() % 2, 0u);
+  std::string last_uplink;
+  for (size_t i = 0; i < calls.size(); i += 2) {
+    EXPECT_EQ(calls[i].argv, Strings{"/hooks/10-first"}) << i;
+    EXPECT_EQ(calls[i + 1].argv, Strings{"/hooks/20-second"}) << i;
+    EXPECT_EQ(calls[i].env, calls[i + 1].env) << i;
+    if (calls[i].env.at("TSWATCHDOG_EVENT") == "uplink-changed") {
+      last_uplink = calls[i].env.at("TSWATCHDOG_UPLINK_V4_DEV");
+    }
+  }
+  // 200 events, 40 s per run: the waiting ones were coalesced.
+  EXPECT_LE(calls.size() / 2, 10min / 40s + 4);
+  // The last uplink-changed run saw the last uplink (wan0, i = 99).
+  EXPECT_EQ(last_uplink, "wan0");
+}
+
 // Issue 11's second defect: ProcessRunner::Run reports a spawn failure
 // before it returns, and the daemon fed that StepFinished to the machine
 // from inside the Step that issued the step: the ladder gave up, and its
@@ -278,21 +320,84 @@ TEST_F(ExecutorTest, RecoveryRestartsTheUnitsOnce) {
   BootHealthy();
   Failover();
   Run(5min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 TEST_F(ExecutorTest, TheTailscaleAddressAppearingRestartsTheUnits) {
   config_.restart_on_ip = {"ssh.socket"};
   uplink_.SetInitial(testing::Wan0(), /*address=*/false);
   Start();
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
   uplink_.SetTailscaleAddress(false);  // tailscale down, then up
   uplink_.SetTailscaleAddress(true);
   Run(0ms);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 2);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+}
+
+// Issue 14, defect 1: the address there at start is no appearance: a
+// socket that failed before it existed is started, a service is left alone.
+TEST_F(ExecutorTest, AnAddressThereAtStartStartsSocketsAndLeavesServices) {
+  config_.restart_on_ip = {"ssh.socket", "nginx.service"};
+  Start();
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 0);
+  uplink_.SetTailscaleAddress(false);
+  uplink_.SetTailscaleAddress(true);
+  Run(0ms);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 2);
+  EXPECT_EQ(processes_.Count(kRestartNginx), 1);
+}
+
+// Issue 14, defect 3: `systemctl stop tailscaled` is the admin's intent.
+// The LocalAPI is gone, systemd says the unit was stopped: suppressed, no
+// restart, until the admin starts it again.
+TEST_F(ExecutorTest, AnAdminsStopOfTailscaledIsLeftAlone) {
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(State(), State::kSuppressed);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 0);
+  ASSERT_FALSE(service_.probed.empty());
+  EXPECT_EQ(service_.probed.front(), "tailscaled.service");
+  // The admin starts it again.
+  service_.condition = ServiceCondition::kUp;
+  tailscaled_.reachable = true;
+  tailscaled_.ConnectBus();
+  Run(1min);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// A crash is no intent: systemd says failed, the ladder restarts it.
+TEST_F(ExecutorTest, ACrashedTailscaledIsRestarted) {
+  config_.ladder = {LadderStep::kRestart};
+  BootHealthy();
+  processes_.on_run = [this](const FakeProcesses::Call& call) {
+    if (call.argv != kRestartTailscaled) return;
+    tailscaled_.reachable = true;
+    tailscaled_.ConnectBus();
+  };
+  service_.condition = ServiceCondition::kFailed;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
+// Without a `systemctl restart UNIT` restart_command there is no unit to
+// ask, and nothing changes.
+TEST_F(ExecutorTest, NoUnitToAskWithAnotherRestartCommand) {
+  config_.ladder = {LadderStep::kRestart};
+  config_.restart_command = {"/etc/init.d/tailscale", "restart"};
+  BootHealthy();
+  service_.condition = ServiceCondition::kStoppedOnPurpose;
+  tailscaled_.Vanish();
+  Run(10min);
+  EXPECT_TRUE(service_.probed.empty());
+  EXPECT_GE(processes_.Count(config_.restart_command), 1);
 }
 
 // Issue 11's third defect: after a `restart` step the units were restarted
@@ -317,7 +422,7 @@ TEST_F(ExecutorTest, UnitsRestartOnceAfterARestartStep) {
   Run(2min);
   EXPECT_EQ(processes_.Count(kRestartTailscaled), 1);
   EXPECT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // When the recovery comes before the address, the units wait for it:
@@ -338,9 +443,9 @@ TEST_F(ExecutorTest, UnitsWaitForTheAddressWhenTheRecoveryComesFirst) {
   Failover();
   Run(50s);
   ASSERT_EQ(State(), State::kHealthy);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 0);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 0);
   Run(1min);
-  EXPECT_EQ(processes_.Count({"systemctl", "restart", "ssh.socket"}), 1);
+  EXPECT_EQ(processes_.Count(kStartSshSocket), 1);
 }
 
 // Issue 11's first defect: the daemon started its "starting since" clock
@@ -371,6 +476,21 @@ TEST_F(ExecutorTest, SigusrHintCountsAsAnUplinkChange) {
   EXPECT_EQ(daemon_->TakeSnapshot().counters.uplink_changes, 1u);
 }
 
+// 1,899 SIGUSR1 in a second with debounce = "0s" sent 435 rebinds (issue
+// 13, defect 12): a storm of hints is one soft kick.
+TEST_F(ExecutorTest, ASigusrStormIsOneSoftKick) {
+  config_.debounce = 0ms;
+  config_.grace = 0ms;
+  BootHealthy();
+  for (int i = 0; i < 400; ++i) {
+    daemon_->OnUplinkHint();
+    Run(2ms);
+  }
+  Run(1min);
+  EXPECT_EQ(Writes(), kRebindRequests);
+  EXPECT_EQ(State(), State::kHealthy);
+}
+
 // --- State publication ------------------------------------------------------
 
 TEST_F(ExecutorTest, PublishesTheViewOncePerEvent) {
@@ -393,6 +513,25 @@ TEST_F(ExecutorTest, PublishesTheViewOncePerEvent) {
   EXPECT_EQ(publisher_.published.size(), before + 1);
 }
 
+// Issue 14, defect 5: a step that finishes without a transition (the soft
+// kick, then `grace` to wait) was published as running until the next one.
+TEST_F(ExecutorTest, AFinishedStepIsPublishedAtOnce) {
+  config_.grace = 20s;
+  tailscaled_.answer_delay = 100ms;
+  Start();
+  Run(100ms);  // the first status: verifying, the kick's rebind sent
+  ASSERT_EQ(State(), State::kVerifying);
+  ASSERT_TRUE(publisher_.published.back().last_action.has_value());
+  EXPECT_FALSE(publisher_.published.back().last_action->finished);
+  Run(200ms);  // rebind and restun answered: the kick is done
+  ASSERT_EQ(State(), State::kVerifying);
+  const Snapshot& last = publisher_.published.back();
+  ASSERT_TRUE(last.last_action.has_value());
+  EXPECT_EQ(last.last_action->step, LadderStep::kRebind);
+  EXPECT_TRUE(last.last_action->finished);
+  EXPECT_TRUE(last.last_action->ok);
+}
+
 TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {
   BootHealthy();
   publisher_.fail = true;
@@ -408,6 +547,64 @@ TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {
   EXPECT_EQ(publisher_.published.size(), failed + 1);
   Run(1ms);  // then 2 s
   EXPECT_EQ(publisher_.published.size(), failed + 2);
+}
+
+// The metrics file alone is written again every metrics_interval while
+// nothing changes: its timestamp is what the staleness alert reads. The
+// state file is written on events only.
+TEST_F(ExecutorTest, MetricsAloneAreRepublishedEveryInterval) {
+  config_.metrics_file = "/run/tswatchdog/tswatchdog.prom";
+  config_.metrics_interval = 30s;
+  BootHealthy();
+  publisher_.targets.clear();
+  Run(29s);
+  EXPECT_TRUE(publisher_.targets.empty());
+  Run(1s);
+  ASSERT_EQ(publisher_.targets.size(), 1u);
+  Run(65s);
+  ASSERT_EQ(publisher_.targets.size(), 3u);
+  for (const PublishTargets& where : publisher_.targets) {
+    EXPECT_EQ(where.state_file, "");
+    EXPECT_EQ(where.metrics_file, config_.metrics_file);
+    EXPECT_EQ(where.metrics_interval, 30s);
+  }
+  EXPECT_EQ(publisher_.published.back().state, State::kHealthy);
+}
+
+TEST_F(ExecutorTest, WithoutAMetricsFileNothingIsRepublished) {
+  config_.metrics_file = "";
+  BootHealthy();
+  const size_t before = publisher_.published.size();
+  Run(1h);
+  EXPECT_EQ(publisher_.published.size(), before);
+}
+
+// What the alert rules read: passes that gave up (0 again once healthy, the
+// total kept), and disruptive steps against the hourly budget.
+TEST_F(ExecutorTest, TheSnapshotCountsGivingUpAndTheDisruptiveBudget) {
+  config_.ladder = {LadderStep::kRebind, LadderStep::kReup};
+  config_.max_disruptive_per_hour = 2;
+  tailscaled_.heals.clear();  // nothing heals it
+  BootHealthy();
+  Failover();
+  Run(2min);
+  Snapshot snapshot = daemon_->TakeSnapshot();
+  EXPECT_EQ(snapshot.state, State::kCooldown);
+  EXPECT_GE(snapshot.exhausted_passes, 1);
+  EXPECT_EQ(snapshot.counters.gave_up,
+            static_cast<uint64_t>(snapshot.exhausted_passes));
+  // One reup per pass, within the budget.
+  EXPECT_EQ(snapshot.disruptive_last_hour,
+            std::min(snapshot.exhausted_passes, 2));
+  EXPECT_EQ(snapshot.max_disruptive_per_hour, 2);
+  tailscaled_.Heal();
+  Run(10min);
+  snapshot = daemon_->TakeSnapshot();
+  EXPECT_EQ(snapshot.state, State::kHealthy);
+  EXPECT_EQ(snapshot.exhausted_passes, 0);
+  EXPECT_GE(snapshot.counters.gave_up, 1u);
+  Run(1h);
+  EXPECT_EQ(daemon_->TakeSnapshot().disruptive_last_hour, 0);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #ifndef TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 #define TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 
+#include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
@@ -17,6 +19,7 @@
 #include "netlink/uplink.h"
 #include "watchdog/daemon/actuator.h"
 #include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/uplink_source.h"
 #include "watchdog/io/process_runner.h"
 #include "watchdog/io/timers.h"
@@ -136,6 +139,8 @@ class FakeTailscaled final : public TailscaleApi {
   std::vector<std::string> requests;
   std::set<LadderStep> heals = {LadderStep::kStart};
   bool reachable = true;
+  // How long each answer takes (0: the next turn of the loop).
+  std::chrono::milliseconds answer_delay{0};
 
   void Break() { status_.self_online = false; }
   void Heal() { status_.self_online = true; }
@@ -166,13 +171,30 @@ class FakeTailscaled final : public TailscaleApi {
   }
   void WatchBus(NotifyCallback on_notify, BusEventCallback on_event) override {
     on_notify_ = std::move(on_notify);
-    timers_.AddTimer(timers_.Now(), [on_event] {
-      BusEvent connected;
-      connected.kind = BusEvent::Kind::kConnected;
-      on_event(connected);
-    });
+    on_bus_event_ = std::move(on_event);
+    ConnectBus();
   }
   void StopWatchingBus() override {}
+  // The bus stream (re)connects on the next turn of the loop.
+  void ConnectBus() {
+    timers_.AddTimer(timers_.Now(), [this] {
+      BusEvent connected;
+      connected.kind = BusEvent::Kind::kConnected;
+      on_bus_event_(connected);
+    });
+  }
+  // The bus stream drops and nothing answers any more (tailscaled stopped
+  // or died; its socket is gone): reachable = false.
+  void Vanish() {
+    reachable = false;
+    BusEvent lost;
+    lost.kind = BusEvent::Kind::kDisconnected;
+    lost.error.kind = LocalApiError::Kind::kConnect;
+    lost.error.endpoint = "watch-ipn-bus";
+    lost.error.message = "cannot connect";
+    lost.retry_in = std::chrono::seconds(30);
+    on_bus_event_(lost);
+  }
 
   // The restart step's command ran: tailscaled comes back healed if
   // `restart` is among `heals`.
@@ -192,7 +214,8 @@ class FakeTailscaled final : public TailscaleApi {
       result.error.endpoint = request;
       result.error.message = "cannot connect";
     }
-    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+    timers_.AddTimer(timers_.Now() + answer_delay,
+                     [done, result] { done(result); });
   }
   void Step(const std::string& request, LadderStep step,
             Callback<ApiDone> done) {
@@ -204,6 +227,7 @@ class FakeTailscaled final : public TailscaleApi {
   Status status_;
   Prefs prefs_;
   NotifyCallback on_notify_;
+  BusEventCallback on_bus_event_;
 };
 
 // Records each command; it "exits 0" on the next turn of the loop, or, for
@@ -220,6 +244,10 @@ class FakeProcesses final : public ProcessSpawner {
   std::vector<Call> calls;
   std::set<std::string> missing;
   std::function<void(const Call&)> on_run;
+  // How long each child runs; how many ran at once, at most.
+  std::chrono::milliseconds duration{0};
+  int running = 0;
+  int max_running = 0;
 
   pid_t Run(const std::vector<std::string>& argv,
             std::chrono::milliseconds /*timeout*/,
@@ -235,7 +263,11 @@ class FakeProcesses final : public ProcessSpawner {
     }
     result.exited = true;
     result.exit_code = 0;
-    timers_.AddTimer(timers_.Now(), [done, result] { done(result); });
+    max_running = std::max(max_running, ++running);
+    timers_.AddTimer(timers_.Now() + duration, [this, done, result] {
+      --running;
+      done(result);
+    });
     return 1000 + static_cast<pid_t>(calls.size());
   }
 
@@ -259,12 +291,30 @@ class FakeProcesses final : public ProcessSpawner {
   FakeTimers& timers_;
 };
 
+// What systemd says of tailscaled's unit: `condition`, on the next turn of
+// the loop; each unit asked is recorded.
+class FakeServiceProbe final : public ServiceProbe {
+ public:
+  explicit FakeServiceProbe(FakeTimers& timers) : timers_(timers) {}
+  ServiceCondition condition = ServiceCondition::kUp;
+  std::vector<std::string> probed;
+  void Probe(const std::string& unit, Callback done) override {
+    probed.push_back(unit);
+    timers_.AddTimer(timers_.Now(), [done, c = condition] { done(c); });
+  }
+
+ private:
+  FakeTimers& timers_;
+};
+
 class FakePublisher final : public Publisher {
  public:
   std::vector<Snapshot> published;
+  std::vector<PublishTargets> targets;  // one per Publish, in order
   bool fail = false;
-  bool Publish(const Snapshot& snapshot, const PublishTargets&) override {
+  bool Publish(const Snapshot& snapshot, const PublishTargets& where) override {
     published.push_back(snapshot);
+    targets.push_back(where);
     return !fail;
   }
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace watchdog {
 namespace {
 
@@ -11,9 +13,16 @@ nlohmann::json SampleState() {
     "uplink": {"v4": {"usable": true}, "v6": {"usable": false}},
     "tailscale": {"verdict": "degraded"},
     "counters": {"uplink_changes": 3, "actions": {"rebind": 4, "start": 1},
-                 "recoveries": 2, "disruptive_skipped": 1},
+                 "recoveries": 2, "disruptive_skipped": 1, "gave_up": 5},
+    "exhausted_passes": 2, "disruptive_last_hour": 3,
+    "max_disruptive_per_hour": 3,
+    "updated_unix_ms": 1795325400250,
     "last_time_to_recover_ms": 4100
   })");
+}
+
+std::string Render(const nlohmann::json& state) {
+  return RenderMetrics(state, std::chrono::seconds(60));
 }
 
 bool Has(const std::string& text, const std::string& line) {
@@ -22,7 +31,7 @@ bool Has(const std::string& text, const std::string& line) {
 }
 
 TEST(Metrics, PrometheusTextFromTheStateSnapshot) {
-  const std::string text = RenderMetrics(SampleState());
+  const std::string text = Render(SampleState());
   EXPECT_TRUE(Has(text, "tswatchdog_state{state=\"recovering\"} 1")) << text;
   EXPECT_TRUE(Has(text, "tswatchdog_state{state=\"healthy\"} 0")) << text;
   EXPECT_TRUE(Has(text, "tswatchdog_uplink_usable{family=\"v4\"} 1")) << text;
@@ -41,9 +50,24 @@ TEST(Metrics, PrometheusTextFromTheStateSnapshot) {
   EXPECT_TRUE(Has(text, "# TYPE tswatchdog_recoveries_total counter")) << text;
 }
 
+// What the alert rules in contrib/prometheus/ read.
+TEST(Metrics, WhatTheAlertsRead) {
+  const std::string text = Render(SampleState());
+  EXPECT_TRUE(Has(text, "tswatchdog_gave_up_total 5")) << text;
+  EXPECT_TRUE(Has(text, "# TYPE tswatchdog_gave_up_total counter")) << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_ladder_exhausted_passes 2")) << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_disruptive_steps_last_hour 3")) << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_max_disruptive_per_hour 3")) << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_updated_timestamp_seconds 1795325400.250"))
+      << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_metrics_interval_seconds 60.000")) << text;
+  EXPECT_TRUE(Has(RenderMetrics(SampleState(), std::chrono::milliseconds(1500)),
+                  "tswatchdog_metrics_interval_seconds 1.500"));
+}
+
 TEST(Metrics, EveryLineIsACommentOrASample) {
   // The textfile collector rejects a whole file with one bad line.
-  const std::string text = RenderMetrics(SampleState());
+  const std::string text = Render(SampleState());
   size_t start = 0;
   while (start < text.size()) {
     size_t end = text.find('\n', start);
@@ -62,21 +86,20 @@ TEST(Metrics, BeforeTailscaledAnsweredNullsAndGapsAreFine) {
   auto state = nlohmann::json::parse(R"({"state": "starting",
       "tailscale": {"verdict": null}, "uplink": {"v4": {"usable": null}},
       "counters": {"actions": {}}, "last_time_to_recover_ms": null})");
-  const std::string text = RenderMetrics(state);
+  const std::string text = Render(state);
   EXPECT_TRUE(Has(text, "tswatchdog_state{state=\"starting\"} 1")) << text;
   EXPECT_TRUE(Has(text, "tswatchdog_tailscale_healthy 0")) << text;
   EXPECT_TRUE(Has(text, "tswatchdog_uplink_usable{family=\"v6\"} 0")) << text;
   EXPECT_TRUE(Has(text, "tswatchdog_recoveries_total 0")) << text;
   // Not even an object: every sample still renders, as zero.
-  EXPECT_TRUE(Has(RenderMetrics(nlohmann::json::array()),
+  EXPECT_TRUE(Has(Render(nlohmann::json::array()),
                   "tswatchdog_state{state=\"starting\"} 0"));
 }
 
 TEST(Metrics, NoRecoveryYetOmitsItsGauge) {
   auto state = SampleState();
   state["last_time_to_recover_ms"] = nullptr;
-  EXPECT_EQ(RenderMetrics(state).find("last_time_to_recover"),
-            std::string::npos);
+  EXPECT_EQ(Render(state).find("last_time_to_recover"), std::string::npos);
 }
 
 }  // namespace

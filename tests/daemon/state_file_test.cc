@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include "watchdog/daemon/metrics.h"
 
 namespace watchdog {
 namespace {
@@ -72,6 +75,124 @@ TEST_F(StateFileTest, GarbageAndMissingFilesAreErrors) {
   std::ofstream(dir_ + "/bad.json") << "{not json";
   EXPECT_FALSE(ReadStateFile(dir_ + "/bad.json", &error));
   EXPECT_NE(error.find("invalid JSON"), std::string::npos) << error;
+}
+
+// --- Hostile directories (issue 13, defects 4 and 9) ------------------------
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string TempName(const std::string& path) {
+  return path + ".tmp." + std::to_string(getpid());
+}
+
+// The temp file was opened O_CREAT|O_TRUNC, following symlinks: whoever
+// could write the directory made the daemon overwrite any root-owned file.
+TEST_F(StateFileTest, ASymlinkAtTheTempNameIsNeverFollowed) {
+  const std::string victim = dir_ + "/victim";
+  std::ofstream(victim) << "precious";
+  const std::string path = dir_ + "/state.json";
+  ASSERT_EQ(symlink(victim.c_str(), TempName(path).c_str()), 0);
+  ASSERT_EQ(WriteFileAtomically(path, R"({"state":"healthy"})"), std::nullopt);
+  EXPECT_EQ(ReadAll(victim), "precious");
+  EXPECT_EQ(ReadAll(path), R"({"state":"healthy"})");
+  struct stat st {};
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+}
+
+// A FIFO at the temp name blocked the daemon in open() for ever (SIGTERM
+// ignored). Run in a child with an alarm, so a block fails the test.
+TEST_F(StateFileTest, AFifoAtTheTempNameNeverBlocks) {
+  const std::string path = dir_ + "/state.json";
+  EXPECT_EXIT(
+      {
+        alarm(5);
+        if (mkfifo(TempName(path).c_str(), 0644) != 0) std::exit(2);
+        auto error = WriteFileAtomically(path, R"({"state":"healthy"})");
+        std::exit(!error && ReadAll(path) == R"({"state":"healthy"})" ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+TEST_F(StateFileTest, ADirectoryOthersCanWriteIsRefused) {
+  const std::string path = dir_ + "/state.json";
+  for (mode_t mode : {01777, 0777, 0775, 0757}) {
+    ASSERT_EQ(chmod(dir_.c_str(), mode), 0);
+    auto error = WriteFileAtomically(path, "{}");
+    ASSERT_TRUE(error) << std::oct << mode;
+    EXPECT_NE(error->find("writable by other users"), std::string::npos)
+        << *error;
+    EXPECT_NE(OutputPathProblem(path, &LooksLikeStateFile), std::nullopt);
+  }
+  EXPECT_FALSE(fs::exists(path));
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  if (geteuid() != 0) return;  // chown needs root
+  ASSERT_EQ(chown(dir_.c_str(), 65534, 65534), 0);
+  auto error = WriteFileAtomically(path, "{}");
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("owned by uid 65534"), std::string::npos) << *error;
+}
+
+// A state_file naming a directory was moved aside whole (to .stale) and JSON
+// put in its place. Such paths are refused when the config is loaded, and
+// at run time only a regular file of ours is ever set aside.
+TEST_F(StateFileTest, OnlyAFileOfOursMayBeReplacedOrSetAside) {
+  const std::string dir = dir_ + "/a-directory";
+  const std::string link = dir_ + "/a-symlink";
+  const std::string fifo = dir_ + "/a-fifo";
+  const std::string foreign = dir_ + "/not-ours.json";
+  fs::create_directory(dir);
+  ASSERT_EQ(symlink("/etc/passwd", link.c_str()), 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  std::ofstream(foreign) << "root:x:0:0::/root:/bin/sh\n";
+  EXPECT_NE(OutputPathProblem(foreign, &LooksLikeStateFile), std::nullopt);
+  for (const std::string& path : {dir, link, fifo}) {
+    EXPECT_NE(OutputPathProblem(path, &LooksLikeStateFile), std::nullopt)
+        << path;
+    bool moved = true;
+    EXPECT_NE(SetAsideStale(path, &moved), std::nullopt) << path;
+    EXPECT_FALSE(moved) << path;
+    EXPECT_FALSE(fs::exists(fs::symlink_status(StaleCopyPath(path)))) << path;
+  }
+  EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_TRUE(fs::is_symlink(link));
+
+  // What may be replaced: nothing yet, an empty file, our own state file.
+  const std::string ours = dir_ + "/state.json";
+  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
+  EXPECT_EQ(OutputPathProblem(dir_ + "/new/state.json", &LooksLikeStateFile),
+            std::nullopt);
+  std::ofstream(ours).flush();
+  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
+  ASSERT_EQ(WriteFileAtomically(
+                ours, "{\n  \"pid\": 7,\n  \"state\": \"healthy\"\n}\n"),
+            std::nullopt);
+  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
+  bool moved = false;
+  EXPECT_EQ(SetAsideStale(ours, &moved), std::nullopt);
+  EXPECT_TRUE(moved);
+  EXPECT_TRUE(fs::is_regular_file(StaleCopyPath(ours)));
+  EXPECT_EQ(SetAsideStale(ours, &moved), std::nullopt);
+  EXPECT_FALSE(moved);  // nothing left to move
+
+  if (geteuid() != 0) return;  // chown needs root
+  const std::string theirs = dir_ + "/theirs.json";
+  std::ofstream(theirs) << "{\"pid\": 1, \"state\": \"healthy\"}";
+  ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
+  auto problem = OutputPathProblem(theirs, &LooksLikeStateFile);
+  ASSERT_TRUE(problem);
+  EXPECT_NE(problem->find("uid 65534"), std::string::npos) << *problem;
+}
+
+TEST(OutputFormatTest, TheDaemonsOwnFilesAreRecognized) {
+  EXPECT_TRUE(LooksLikeStateFile("{\"pid\":1,\"state\":\"healthy\"}"));
+  EXPECT_FALSE(LooksLikeStateFile("[1, 2]"));
+  EXPECT_TRUE(LooksLikeMetricsFile(
+      RenderMetrics(nlohmann::json::object(), std::chrono::seconds(60))));
+  EXPECT_FALSE(LooksLikeMetricsFile("node_load1 0.5\n"));
 }
 
 TEST(FormatAgo, Table) {

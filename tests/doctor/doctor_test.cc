@@ -344,9 +344,14 @@ TEST_F(DoctorTest, SocketOnTailscaleAddressWithoutWayBack) {
   EXPECT_EQ(f.files[0].path,
             "/etc/systemd/system/ssh.socket.d/10-tailscale-freebind.conf");
   EXPECT_EQ(f.files[0].content, kFreeBindDropIn);
-  EXPECT_NE(Joined(f.steps).find("restart_on_ip = [\"ssh.socket\"]"),
-            std::string::npos)
+  // FreeBind=yes alone brings a socket back; and it is started, never
+  // restarted (issue 14, defect 1: restarting Debian's Accept=no ssh.socket
+  // while ssh.service runs leaves it stopped).
+  EXPECT_EQ(Joined(f.steps).find("restart_on_ip"), std::string::npos)
       << Joined(f.steps);
+  EXPECT_EQ(f.commands,
+            (std::vector<std::string>{"systemctl daemon-reload",
+                                      "systemctl start ssh.socket"}));
 
   // Applying the suggested drop-in makes it clean.
   Write(f.files[0].path, f.files[0].content);
@@ -407,6 +412,51 @@ TEST_F(DoctorTest, CycleInAVendorFileNamesTheWordToRemove) {
             "tailscaled.service` at /usr/lib/systemd/system/ts-web.socket:2 "
             "(a vendor file: `systemctl edit --full ts-web.socket`)");
   EXPECT_TRUE(report.findings[0].files.empty());  // FreeBind=yes already
+}
+
+// Issue 14, defect 8: a unit under /etc is the admin's own file, not a
+// vendor file to `systemctl edit --full`.
+TEST_F(DoctorTest, ACycleInAnAdminsUnitIsNoVendorFile) {
+  WriteCleanSystem();
+  Write(std::string(kEtc) + "ts-web.socket",
+        "[Unit]\nAfter=tailscaled.service\n"
+        "[Socket]\nListenStream=100.70.1.2:443\nFreeBind=yes\n");
+  const DoctorReport report = Diagnosed();
+  ASSERT_EQ(Ids(report), std::vector<std::string>{"ordering-cycle"});
+  EXPECT_EQ(report.findings[0].steps.at(0),
+            "remove `After=tailscaled.service` at "
+            "/etc/systemd/system/ts-web.socket:2");
+}
+
+// Issue 14, defect 8: a BindsTo= unit that tailscaled's .wants/ starts does
+// start again, too early for the address.
+TEST_F(DoctorTest, ABindsToUnitInTailscaledsWantsStartsTooEarly) {
+  WriteCleanSystem();
+  const std::string unit =
+      "[Unit]\nBindsTo=tailscaled.service\nAfter=tailscaled.service\n"
+      "[Service]\nExecStart=/usr/bin/api --listen=100.70.1.2:9090\n"
+      "[Install]\nWantedBy=tailscaled.service\n";
+  Write(std::string(kEtc) + "api.service", unit);
+  DoctorReport report = Diagnosed();
+  ASSERT_EQ(Ids(report), std::vector<std::string>{"tailscale-address-unit"});
+  EXPECT_NE(report.findings[0].why.find("nothing starts it again when"),
+            std::string::npos)
+      << report.findings[0].why;
+  Link(std::string(kEtc) + "tailscaled.service.wants/api.service",
+       std::string(kEtc) + "api.service");
+  report = Diagnosed();
+  ASSERT_EQ(Ids(report), std::vector<std::string>{"tailscale-address-unit"});
+  const std::string& why = report.findings[0].why;
+  EXPECT_EQ(why.find("nothing starts it again when"), std::string::npos) << why;
+  EXPECT_NE(why.find("tailscaled.service.wants/ starts it again"),
+            std::string::npos)
+      << why;
+  EXPECT_NE(why.find("before it has assigned 100.70.1.2"), std::string::npos)
+      << why;
+  EXPECT_NE(Joined(report.findings[0].steps).find("restart_on_ip"),
+            std::string::npos);
+  EXPECT_EQ(report.findings[0].commands.back(),
+            "systemctl restart api.service");
 }
 
 TEST_F(DoctorTest, NoCycleWithoutEarlyOrdering) {

@@ -8,137 +8,32 @@
 // splitting, ParseNotify, connect/disconnect events).
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 
-#include "netlink/unique_fd.h"
+#include "netlink/utf8.h"
+#include "tests/localapi/scripted_server.h"
 #include "watchdog/io/event_loop.h"
 #include "watchdog/localapi/localapi_client.h"
 
 namespace {
 
-using netlink::UniqueFd;
 using watchdog::EventLoop;
 
 void Check(bool condition) {
   if (!condition) __builtin_trap();
 }
 
-// The listening socket, made once per process.
-struct Listener {
-  std::string dir;
-  std::string path;
-  UniqueFd fd;
-
-  Listener() {
-    char dir_template[] = "/tmp/tsw-fuzz-XXXXXX";
-    if (!mkdtemp(dir_template)) std::abort();
-    dir = dir_template;
-    path = dir + "/tailscaled.sock";
-    fd.Reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    if (!fd ||
-        ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) !=
-            0 ||
-        ::listen(fd.get(), 16) != 0) {
-      std::abort();
-    }
-  }
-  ~Listener() {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-  }
-};
-
-// Removed at exit (a crash leaves the temp dir behind).
-Listener& TheListener() {
-  static Listener listener;
+// The listening socket, made once per process; removed at exit (a crash
+// leaves the temp dir behind).
+scripted::Listener& TheListener() {
+  static scripted::Listener listener;
   return listener;
 }
-
-// Answers every connection on the listener with `response`: reads the
-// request head (a GET has no body; closing with unread bytes would reset the
-// connection), writes the bytes as far as the client takes them, closes.
-class ScriptedServer {
- public:
-  ScriptedServer(EventLoop& loop, std::string_view response)
-      : loop_(loop), response_(response) {
-    const int listen_fd = TheListener().fd.get();
-    loop_.WatchFd(listen_fd, EPOLLIN, [this, listen_fd](uint32_t) {
-      for (;;) {
-        int fd = ::accept4(listen_fd, nullptr, nullptr,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;
-        conns_[fd].fd.Reset(fd);
-        loop_.WatchFd(fd, EPOLLIN, [this, fd](uint32_t) { OnReady(fd); });
-      }
-    });
-  }
-  ~ScriptedServer() {
-    loop_.UnwatchFd(TheListener().fd.get());
-    for (auto& [fd, conn] : conns_) loop_.UnwatchFd(fd);
-  }
-  int connections_answered() const { return answered_; }
-
- private:
-  struct Conn {
-    UniqueFd fd;
-    std::string request;
-    size_t written = 0;
-    bool writing = false;
-  };
-
-  void OnReady(int fd) {
-    Conn& conn = conns_[fd];
-    if (!conn.writing) {
-      char buf[4096];
-      for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n > 0) {
-          conn.request.append(buf, n);
-          continue;
-        }
-        if (n == 0) return Close(fd);  // the client gave up
-        break;                         // EAGAIN
-      }
-      if (conn.request.find("\r\n\r\n") == std::string::npos) return;
-      conn.writing = true;
-      ++answered_;
-      loop_.ModifyFd(fd, EPOLLOUT);
-    }
-    while (conn.written < response_.size()) {
-      ssize_t n = ::send(fd, response_.data() + conn.written,
-                         response_.size() - conn.written, MSG_NOSIGNAL);
-      if (n < 0 && errno == EAGAIN) return;  // until EPOLLOUT
-      if (n <= 0) break;                     // the client closed
-      conn.written += n;
-    }
-    Close(fd);
-  }
-
-  void Close(int fd) {
-    loop_.UnwatchFd(fd);
-    conns_.erase(fd);
-  }
-
-  EventLoop& loop_;
-  std::string_view response_;
-  std::map<int, Conn> conns_;
-  int answered_ = 0;
-};
 
 watchdog::LocalApiOptions Options() {
   watchdog::LocalApiOptions options;
@@ -171,11 +66,14 @@ void CheckError(const watchdog::LocalApiError& error,
     Check(error.http_status < 200 || error.http_status >= 300);
   }
   Check(!error.ToString().empty());
+  // Error texts reach the state file's JSON: valid UTF-8, whatever the
+  // server sent (issue 13).
+  Check(netlink::IsValidUtf8(error.ToString()));
 }
 
 void FuzzGetStatus(std::string_view response) {
   EventLoop loop;
-  ScriptedServer server(loop, response);
+  scripted::ScriptedServer server(loop, TheListener(), response);
   int calls = 0;
   {
     watchdog::LocalApiClient client(loop, Options());
@@ -193,7 +91,7 @@ void FuzzGetStatus(std::string_view response) {
 
 void FuzzBus(std::string_view response) {
   EventLoop loop;
-  ScriptedServer server(loop, response);
+  scripted::ScriptedServer server(loop, TheListener(), response);
   watchdog::LocalApiClient client(loop, Options());
   bool connected = false;
   int disconnects = 0;

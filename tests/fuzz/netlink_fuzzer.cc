@@ -15,6 +15,7 @@
 #include "netlink/egress.h"
 #include "netlink/model.h"
 #include "netlink/parser.h"
+#include "netlink/utf8.h"
 
 namespace {
 
@@ -43,10 +44,15 @@ void CheckRouteAddress(std::span<const uint8_t> input, netlink::Family family,
 // Checks a parsed message against the input bytes.
 void CheckMessage(std::span<const uint8_t> input, const netlink::Message& msg) {
   if (const auto* link = std::get_if<netlink::LinkMessage>(&msg.body)) {
-    Check(link->name.find('\0') == std::string::npos);
-    Check(link->kind.find('\0') == std::string::npos);
-    Check(InInput(input, link->name.data(), link->name.size()));
-    Check(InInput(input, link->kind.data(), link->kind.size()));
+    for (const std::string* text : {&link->name, &link->kind}) {
+      Check(text->find('\0') == std::string::npos);
+      // Names reach JSON and logs: always valid UTF-8 (issue 13), copied
+      // from the input unless a bad sequence became U+FFFD.
+      Check(netlink::IsValidUtf8(*text));
+      if (text->find("\xEF\xBF\xBD") == std::string::npos) {
+        Check(InInput(input, text->data(), text->size()));
+      }
+    }
   } else if (const auto* addr =
                  std::get_if<netlink::AddressMessage>(&msg.body)) {
     CheckAddress(input, addr->address);

@@ -21,6 +21,10 @@ echo "== $name: replaying ${inputs[*]}"
 "$fuzzer" "${opts[@]}" -runs=0 "${inputs[@]}"
 if ((seconds > 0)); then
   echo "== $name: fuzzing for ${seconds}s into $work/corpus"
-  "$fuzzer" "${opts[@]}" -max_total_time="$seconds" "$work/corpus" "${inputs[@]}"
+  # Mutations stay as long as the seed corpus' inputs (a few KB): libFuzzer
+  # would otherwise size them after the largest regression input (tens of
+  # KB, each replayed whole above).
+  "$fuzzer" "${opts[@]}" -max_len=8192 -max_total_time="$seconds" \
+    "$work/corpus" "${inputs[@]}"
 fi
 echo "== $name: ok (artifacts would be in $work/artifacts)"

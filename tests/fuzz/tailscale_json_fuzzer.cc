@@ -3,9 +3,12 @@
 // decodes into the health classifier, as the daemon combines them.
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "netlink/utf8.h"
 #include "watchdog/core/health.h"
+#include "watchdog/localapi/localapi_client.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace {
@@ -49,6 +52,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto prefs = watchdog::ParsePrefs(text);
   auto notify = watchdog::ParseNotify(text);
   auto health = watchdog::ParseHealthState(text);
+  // Nesting beyond the bound is refused before parsing (issue 13): nothing
+  // deeper is ever built.
+  if (watchdog::JsonNestedDeeperThan(text, watchdog::kMaxJsonDepth)) {
+    Check(!status.ok() && !prefs.ok() && !notify.ok() && !health.ok());
+  }
+  // The text of an error body: valid UTF-8, trimmed to 300 bytes plus "...".
+  const std::string message =
+      watchdog::ServerMessageFromBody(std::string(text));
+  Check(netlink::IsValidUtf8(message));
+  Check(!message.empty() && message.size() <= 303);
   if (!status.ok()) Check(!status.error().empty());
   if (!prefs.ok()) Check(!prefs.error().empty());
   if (!notify.ok()) Check(!notify.error().empty());

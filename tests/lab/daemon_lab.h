@@ -19,6 +19,7 @@
 
 #include "fake_tailscaled_process.h"
 #include "tests/lab/lab.h"
+#include "tests/lab/state_wait.h"
 #include "watchdog/daemon/state_file.h"
 
 namespace daemon_lab {
@@ -148,27 +149,13 @@ class DaemonLabBase : public ::testing::Test {
   }
   std::string restarts_path() const { return dir_ + "/restarts"; }
 
-  json State() const {
-    std::string error;
-    return watchdog::ReadStateFile(state_path(), &error)
-        .value_or(json::object());
-  }
+  json State() const { return lab::ReadState(state_path()); }
 
   // Waits until the state file satisfies `condition`; fails with the last
   // state when the deadline passes.
   bool WaitState(const std::function<bool(const json&)>& condition,
                  milliseconds timeout, json* last = nullptr) const {
-    json state;
-    bool ok = fake::WaitUntil(
-        [&] {
-          state = State();
-          return !state.empty() && condition(state);
-        },
-        timeout);
-    if (last) *last = state;
-    if (!ok)
-      ADD_FAILURE() << "state file never matched; last: " << state.dump();
-    return ok;
+    return lab::WaitState(state_path(), condition, timeout, last);
   }
   bool WaitStateIs(const std::string& name,
                    milliseconds timeout = seconds(15)) {

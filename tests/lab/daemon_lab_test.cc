@@ -223,6 +223,27 @@ TEST_F(DaemonLab, SighupReloadsAGoodConfigAndKeepsTheOldOnAnError) {
   EXPECT_TRUE(Writes(fake_->Requests(), failover_ms).empty());
 }
 
+// A config with one dotted key of 35k parts (a 70 KB file) overflowed the
+// TOML parser's stack: SIGHUP killed the running daemon instead of keeping
+// its config (issue 13). It is refused before parsing; the daemon goes on.
+TEST_F(DaemonLab, SighupWithAHostileConfigKeepsTheDaemonRunning) {
+  LAB_RUN(kWan0ThenWan1);
+  StartHealthy("", {}, /*capture_log=*/true);
+  ASSERT_FALSE(HasFatalFailure());
+  std::string key = "a";
+  for (int i = 1; i < 35000; ++i) key += ".a";
+  std::ofstream(config_path(), std::ios::app) << key << " = 1\n";
+  daemon_->Signal(SIGHUP);
+  std::string line;
+  ASSERT_TRUE(daemon_->WaitForLine("config not reloaded", seconds(10), &line));
+  EXPECT_NE(line.find("nested too deeply"), std::string::npos) << line;
+  // Still working: a failover is still seen and written down.
+  LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(WaitState(
+      [](const json& s) { return s["uplink"]["v4"]["dev"] == "wan1"; },
+      seconds(10)));
+}
+
 // --debug logs every parsed netlink change and every decision.
 TEST_F(DaemonLab, DebugLogsParsedChangesAndDecisions) {
   LAB_RUN("ip route add default via 198.51.100.1 dev wan0 metric 100");
@@ -314,9 +335,10 @@ TEST_F(DaemonLab, SystemdNotifyAndMetricsFile) {
       << metrics;
 }
 
-// restart_on_ip: the listed units are restarted when a Tailscale address
-// appears on tailscale0 and after a recovery; hooks run on the events with
-// their environment, and a failing hook is logged and changes nothing.
+// restart_on_ip: the listed units are brought back when a Tailscale address
+// appears on tailscale0 and after a recovery (a socket is started, never
+// restarted); hooks run on the events with their environment, and a
+// failing hook is logged and changes nothing.
 TEST_F(DaemonLab, RestartOnIpAndHooks) {
   LAB_RUN(kWan0ThenWan1);
   // A stand-in systemctl first on PATH records what it is asked (there is no
@@ -334,9 +356,16 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
       << hook_log << "\n";
   std::ofstream(hooks + "/20-fails") << "#!/bin/sh\necho broken >&2\nexit 3\n";
   std::ofstream(hooks + "/README") << "not executable: never run\n";
+  // Refused, and said so (issue 13, defect 5): a symlink, and a hook others
+  // can write.
+  ASSERT_EQ(
+      symlink((hooks + "/10-record").c_str(), (hooks + "/30-link").c_str()), 0);
+  std::ofstream(hooks + "/40-writable")
+      << "#!/bin/sh\necho writable >> " << hook_log << "\n";
   for (const char* f : {"/systemctl"}) chmod((bin + f).c_str(), 0755);
   for (const char* f : {"/10-record", "/20-fails"})
     chmod((hooks + f).c_str(), 0755);
+  chmod((hooks + "/40-writable").c_str(), 0777);
   const std::string path = bin + ":" + std::getenv("PATH");
   setenv("PATH", path.c_str(), 1);
   StartFake();
@@ -345,7 +374,7 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
       /*capture_log=*/true);
   ASSERT_TRUE(WaitStateIs("healthy"));
 
-  // tailscaled brings up its address: ssh.socket is restarted once.
+  // tailscaled brings up its address: ssh.socket is started once.
   LAB_RUN(
       "ip tuntap add dev tailscale0 mode tun\nip link set tailscale0 up\n"
       "ip addr add 100.101.102.103/32 dev tailscale0");
@@ -353,11 +382,20 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
                               seconds(10)));
   std::string line;
   std::getline(std::ifstream(systemctl_log), line);
-  EXPECT_EQ(line, "restart ssh.socket");
+  // Sockets are started, never restarted; "--": a unit name is never taken
+  // for an option (issue 13, defect 7).
+  EXPECT_EQ(line, "start -- ssh.socket");
 
   // A failover healed by start: hooks for each event, and ssh.socket again.
   fake_->MustControl("stuck control");
   LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
+  ASSERT_TRUE(daemon_->WaitForLine("hooks: refused", seconds(20), &line));
+  EXPECT_NE(line.find(hooks + "/30-link: a symlink"), std::string::npos)
+      << line;
+  ASSERT_TRUE(daemon_->WaitForLine("hooks: refused", seconds(5), &line));
+  EXPECT_NE(line.find(hooks + "/40-writable: writable by other users"),
+            std::string::npos)
+      << line;
   ASSERT_TRUE(
       WaitState([](const json& s) { return s["counters"]["recoveries"] == 1; },
                 seconds(20)));
@@ -385,6 +423,13 @@ TEST_F(DaemonLab, RestartOnIpAndHooks) {
                                    seconds(10), &line));
   EXPECT_NE(line.find("broken"), std::string::npos) << line;
   EXPECT_EQ(State()["state"], "healthy");
+  EXPECT_EQ(text.find("writable"), std::string::npos) << text;
+  size_t recovered = 0;
+  for (size_t at = 0; (at = text.find("\nrecovered ", at)) != std::string::npos;
+       ++at) {
+    ++recovered;
+  }
+  EXPECT_EQ(recovered, 1u) << "10-record ran again through 30-link:\n" << text;
 }
 
 // The conntrack step on a NATing router: after wan0 -> wan1 the entries
@@ -489,7 +534,9 @@ TEST_F(DaemonLab, FullOrReadOnlyStateDirectoryKeepsWorking) {
   LAB_RUN("mount --make-rprivate /");
   state_dir_ = dir_ + "/state";
   std::filesystem::create_directories(state_dir_);
-  LAB_RUN("mount -t tmpfs -o size=64k tmpfs " + state_dir_);
+  // mode: a tmpfs root is 1777 by default, and the daemon writes only
+  // where no one else can.
+  LAB_RUN("mount -t tmpfs -o size=64k,mode=0755 tmpfs " + state_dir_);
   mounted_ = state_dir_;
   LAB_RUN(kWan0ThenWan1);
   StartHealthy("", {}, /*capture_log=*/true);
@@ -548,7 +595,8 @@ TEST_F(DaemonLab, FullOrReadOnlyStateDirectoryKeepsWorking) {
   LAB_RUN("ip route add default via 198.51.100.1 dev wan0 metric 100");
   ASSERT_TRUE(wait_for("state file not written", &line));
   EXPECT_NE(line.find("Read-only file system"), std::string::npos) << line;
-  EXPECT_NE(line.find("could not be set aside (Read-only file system)"),
+  EXPECT_NE(line.find("could not be set aside (renaming " + state_path() +
+                      ": Read-only file system) and is stale"),
             std::string::npos)
       << line;
   LAB_RUN("mount -o remount,rw " + state_dir_);

@@ -151,7 +151,9 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork");
   if (pid_ == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // nothing outlives the lab
+    // Dies with the test process, even when the test crashes: a child left
+    // running would keep the test's network namespace alive.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(fds[1], STDOUT_FILENO);
     if (merge_stderr) dup2(fds[1], STDERR_FILENO);
     std::vector<char*> args;
@@ -214,8 +216,13 @@ void Child::Signal(int sig) {
 
 int Child::Stop(std::chrono::milliseconds timeout) {
   if (!exited_) {
+    // SIGCONT first, in case a test left it stopped. Never after SIGTERM:
+    // a SIGCONT discards a pending SIGSTOP, and the child may already be
+    // exiting, with LeakSanitizer's tracer attaching to it (PTRACE_ATTACH
+    // stops it with a SIGSTOP); the tracer then waits for ever for a stop
+    // that never comes, and the child spins until it is killed.
+    Signal(SIGCONT);
     Signal(SIGTERM);
-    Signal(SIGCONT);  // in case a test left it stopped
   }
   return Wait(timeout);
 }

@@ -83,9 +83,9 @@ class Child {
   // Waits for exit; returns the exit status (128 + signal when killed) or -1
   // on timeout. Once it has exited, returns that status again.
   int Wait(std::chrono::milliseconds timeout);
-  // SIGTERM (and SIGCONT), then Wait(timeout). A sanitizer build reports
-  // leaks at exit (LeakSanitizer: status 1 under ASan, 23 alone), so check
-  // this for 0.
+  // SIGCONT (if it was stopped) and SIGTERM, then Wait(timeout). A sanitizer
+  // build reports leaks at exit (LeakSanitizer: status 1 under ASan, 23 alone),
+  // so check this for 0.
   int Stop(std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }
 

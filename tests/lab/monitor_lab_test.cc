@@ -202,6 +202,22 @@ TEST_F(MonitorLab, EveryScenarioAsJsonLines) {
       << "1 (23 without ASan): LeakSanitizer found leaks";
 }
 
+// The kernel takes any byte but '/', ':' and whitespace in a name: an uplink
+// named "wan\xff" made `monitor --json` (and `run`) abort at start with JSON
+// type_error 316 (issue 13). The name comes out as valid UTF-8 (U+FFFD).
+TEST_F(MonitorLab, AnInterfaceNameThatIsNotUtf8IsShownValid) {
+  LAB_RUN(
+      "n=$(printf 'wan\\377')\nip link set dev wan0 down\n"
+      "ip link set dev wan0 name \"$n\"\nip link set dev \"$n\" up\n"
+      "ip route replace default via 198.51.100.1 dev \"$n\" metric 50");
+  lab::Child monitor({TSWATCHDOG_BINARY, "monitor", "--json"});
+  std::string line;
+  ASSERT_TRUE(monitor.ReadLine(&line, seconds(10)));
+  json initial = json::parse(line);
+  EXPECT_EQ(initial["event"], "initial");
+  EXPECT_EQ(initial["v4"]["dev"], "wan\xEF\xBF\xBD") << line;
+}
+
 TEST_F(MonitorLab, BadOptionExitsTwo) {
   lab::Child monitor({TSWATCHDOG_BINARY, "monitor", "--no-such-flag"});
   EXPECT_EQ(monitor.Wait(seconds(10)), 2);

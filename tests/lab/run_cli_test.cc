@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/lab/lab.h"
 
@@ -94,6 +97,30 @@ TEST_F(RunCli, UnknownKeyAndNegativeDurationAndEmptyRestartCommand) {
   }
 }
 
+// A state_file naming a directory was moved aside whole and JSON put in its
+// place (issue 13, defect 9); a metrics_file on someone else's file would
+// have been replaced. Both are refused before the daemon starts.
+TEST_F(RunCli, OutputFilesThatAreNotOursAreRefusedAtStart) {
+  std::filesystem::create_directory(dir_ + "/state.d");
+  std::ofstream(dir_ + "/notes.txt") << "an operator's notes\n";
+  const std::string config = WriteConfig("");
+  for (const auto& [args, expected] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--state-file", dir_ + "/state.d"}, "key 'state_file'"},
+           {{"--state-file", dir_ + "/state.json", "--metrics-file",
+             dir_ + "/notes.txt"},
+            "key 'metrics_file'"},
+       }) {
+    std::vector<std::string> argv = {"run", "--config", config};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(Run(argv, &out), 2) << out;
+    EXPECT_NE(out.find(expected), std::string::npos) << out;
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(dir_ + "/state.d"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/state.d.stale"));
+}
+
 TEST_F(RunCli, MissingExplicitConfigIsAnError) {
   std::string out;
   EXPECT_EQ(Run({"run", "--config", dir_ + "/nope.toml"}, &out), 2);
@@ -131,6 +158,19 @@ TEST_F(RunCli, PrintConfigShowsFileAndFlagsMerged) {
   EXPECT_EQ(
       Run({"run", "--config", WriteConfig(out), "--print-config"}, &again), 0);
   EXPECT_EQ(again, out);
+}
+
+// What the systemd unit's ExecReload= runs before it sends SIGHUP.
+TEST_F(RunCli, CheckConfigIsSilentOnAGoodConfigAndNamesTheErrorOfABadOne) {
+  std::string out;
+  EXPECT_EQ(Run({"run", "--config", WriteConfig("grace = \"45s\"\n"),
+                 "--check-config"},
+                &out),
+            0);
+  EXPECT_EQ(out, "");
+  const std::string path = WriteConfig("debounce = \"2s\"\ngrace = 5\n");
+  EXPECT_EQ(Run({"run", "--config", path, "--check-config"}, &out), 2);
+  EXPECT_NE(out.find(path + ":2: key 'grace'"), std::string::npos) << out;
 }
 
 TEST_F(RunCli, StatusWithoutAStateFileExitsTwo) {
@@ -210,7 +250,8 @@ TEST_F(RunCli, StatusFindsTheStateFileWhereOpenWrtPutsIt) {
       "'{\"state\":\"healthy\",\"pid\":1}' > "
       "/var/run/tswatchdog/state.json");
   std::string out;
-  EXPECT_EQ(Run({"status", "--config", WriteConfig(""), "--json"}, &out), 0)
+  // Found; pid 1 is not a tswatchdog, so the view is not current: exit 1.
+  EXPECT_EQ(Run({"status", "--config", WriteConfig(""), "--json"}, &out), 1)
       << out;
   EXPECT_NE(out.find("\"state\": \"healthy\""), std::string::npos) << out;
   // A state file named on purpose is not second-guessed.
@@ -219,6 +260,54 @@ TEST_F(RunCli, StatusFindsTheStateFileWhereOpenWrtPutsIt) {
                  "/run/elsewhere.json"},
                 &out),
             2);
+}
+
+// `status` exited 0 when the daemon was gone, or when the state file could
+// not be set aside on a read-only directory (issue 13, defect 12): a view
+// that is not current exits 1 and says why.
+TEST_F(RunCli, StatusExitsOneWhenTheDaemonIsGone) {
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);  // its pid is free now
+  const std::string state = dir_ + "/state.json";
+  std::ofstream(state) << "{\"state\":\"healthy\",\"pid\":" << child << "}";
+  std::string out;
+  EXPECT_EQ(
+      Run({"status", "--config", WriteConfig(""), "--state-file", state}, &out),
+      1)
+      << out;
+  EXPECT_NE(out.find("is not running"), std::string::npos) << out;
+}
+
+TEST_F(RunCli, StatusExitsOneWhenTheDaemonCannotReplaceTheFile) {
+  if (std::string problem = EnterPrivateMounts(); !problem.empty()) {
+    GTEST_SKIP() << problem;
+  }
+  // A stand-in daemon: a process named tswatchdog (sleep, under that name).
+  const std::string fake_daemon = dir_ + "/tswatchdog";
+  ASSERT_EQ(symlink("/bin/sleep", fake_daemon.c_str()), 0);
+  lab::Child daemon({fake_daemon, "60"});
+  const std::string state_dir = dir_ + "/state";
+  std::filesystem::create_directory(state_dir);
+  LAB_RUN("mount -t tmpfs -o size=64k,mode=0755 tmpfs " + state_dir);
+  const std::string state = state_dir + "/state.json";
+  std::ofstream(state) << "{\"state\":\"healthy\",\"pid\":" << daemon.pid()
+                       << "}";
+  std::string out;
+  EXPECT_EQ(
+      Run({"status", "--config", WriteConfig(""), "--state-file", state}, &out),
+      0)
+      << "a running daemon, a writable directory: current\n"
+      << out;
+  LAB_RUN("mount -o remount,ro " + state_dir);
+  out.clear();
+  EXPECT_EQ(
+      Run({"status", "--config", WriteConfig(""), "--state-file", state}, &out),
+      1)
+      << out;
+  EXPECT_NE(out.find("is read-only"), std::string::npos) << out;
+  umount2(state_dir.c_str(), MNT_DETACH);
 }
 
 }  // namespace

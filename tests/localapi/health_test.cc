@@ -110,6 +110,12 @@ std::vector<Case> Cases() {
 
   HealthInputs unreachable;
   unreachable.unreachable_error = "connect: No such file or directory";
+  // systemd says tailscaled's unit was stopped: the admin's intent (issue
+  // 14, defect 3); with an answer, the answer wins.
+  HealthInputs stopped_unit = unreachable;
+  stopped_unit.stopped_service = "tailscaled.service";
+  HealthInputs stopped_unit_but_answering = Inputs(openwrt);
+  stopped_unit_but_answering.stopped_service = "tailscaled.service";
   HealthInputs bus_stopped = Inputs(openwrt);
   bus_stopped.bus_state = BackendState::kStopped;
 
@@ -296,6 +302,13 @@ std::vector<Case> Cases() {
        HealthKind::kDegraded,
        {"unknown-state"}},
       {"no answer", unreachable, HealthKind::kUnreachable, {"unreachable"}},
+      {"no answer, the unit stopped on purpose",
+       stopped_unit,
+       HealthKind::kUserIntentOff,
+       {"service-stopped"}},
+      {"an answer wins over a stale unit state", stopped_unit_but_answering,
+       ClassifyHealth(Inputs(openwrt)).kind,
+       Codes(ClassifyHealth(Inputs(openwrt)))},
   };
 }
 

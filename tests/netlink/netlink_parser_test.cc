@@ -33,6 +33,20 @@ TEST(NetlinkParser, LinkMessageWithKind) {
   EXPECT_FALSE(link.wireless_only);
 }
 
+// The kernel accepts any bytes but '/', ':' and whitespace in a name (ip
+// link set dev wan0 name $'wan\xff'); a name that is not UTF-8 killed
+// `run` and `monitor --json` at start (JSON type_error 316). Names are made
+// valid where they enter.
+TEST(NetlinkParser, InterfaceNamesAreMadeValidUtf8) {
+  auto bytes = nt::LinkMessage(true, 7, "wan\xff\xc3", IFF_UP, "v\x80").Bytes();
+  ParseResult result = Parse(bytes);
+  ASSERT_FALSE(result.error) << result.error->ToString();
+  ASSERT_EQ(result.messages.size(), 1u);
+  const auto& link = std::get<LinkMessage>(result.messages[0].body);
+  EXPECT_EQ(link.name, "wan\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(link.kind, "v\xEF\xBF\xBD");
+}
+
 TEST(NetlinkParser, SeveralMessagesInOneDatagram) {
   std::vector<uint8_t> datagram;
   nt::LinkMessage(true, 2, "wan0", IFF_UP).AppendTo(&datagram);

@@ -38,8 +38,18 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/config" "$tmp/init.d"
-# Installed under its name on the router: procd's service name comes from it.
-cp "$init" "$tmp/init.d/tswatchdog"
+# The init script checks each command line with the daemon itself (run ...
+# --print-config) before procd gets it: the real binary when ctest gives it,
+# else a stand-in that accepts everything. Installed under its name on the
+# router (procd's service name comes from it), with PROG pointing there.
+prog="$tmp/bin/tswatchdog"
+if [ -n "${TSWATCHDOG_BINARY:-}" ]; then
+	ln -s "$TSWATCHDOG_BINARY" "$prog"
+else
+	printf '#!/bin/sh\nexit 0\n' >"$prog"
+	chmod +x "$prog"
+fi
+sed "s#^PROG=/usr/sbin/tswatchdog\$#PROG=$prog#" "$init" >"$tmp/init.d/tswatchdog"
 # Stubs: logger and ubus record their arguments instead of talking to syslog
 # or procd.
 cat >"$tmp/bin/logger" <<STUB
@@ -58,11 +68,12 @@ write_uci() {
 	[ "$1" = "-" ] || printf '%s\n' "$1" >"$tmp/config/tswatchdog"
 }
 
-# run_init ACTION: output in $out, stderr in $err.
+# run_init ACTION: output in $out, stderr in $err, exit status in $status.
 run_init() {
 	rm -f "$tmp/logger.log"
 	out="$(UCI_CONFIG_DIR="$tmp/config" PATH="$tmp/bin:$PATH" \
 		busybox ash "$standin/rc.common" "$tmp/init.d/tswatchdog" "$1" 2>"$tmp/stderr")"
+	status=$?
 	err="$(cat "$tmp/stderr")"
 }
 
@@ -87,6 +98,9 @@ instance() {
 
 no_instance="$(printf '%s\n' "open_service tswatchdog" \
 	"reload_trigger tswatchdog" "close_service")"
+# A refused configuration: the script exits before close_service, so procd
+# is told nothing and a running instance stays as it is.
+untold="open_service tswatchdog"
 
 # argv_of OUTPUT: the instance's command, one argument per line.
 argv_of() {
@@ -118,7 +132,7 @@ daemon_accepts() {
 	fi
 }
 
-defaults_argv=(/usr/sbin/tswatchdog run
+defaults_argv=("$prog" run
 	--socket /var/run/tailscale/tailscaled.sock
 	--restart-command "/etc/init.d/tailscale restart"
 	--state-file /var/run/tswatchdog/state.json --log-style syslog)
@@ -174,13 +188,14 @@ write_uci "config tswatchdog 'main'
 	option hooks_dir '/etc/tswatchdog/hooks.d'
 	option state_file '/tmp/tsw/state.json'
 	option metrics_file '/tmp/tsw/metrics.prom'
+	option metrics_interval '15s'
 	option dry_run 'yes'
 	option log_level 'debug'
 	option log_style 'plain'
 	option tailscale_interface 'ts0'
 	option debug '1'"
 run_init start
-expect "every option set" "$(instance /usr/sbin/tswatchdog run \
+expect "every option set" "$(instance "$prog" run \
 	--socket /tmp/ts.sock --debounce 2s --settle-max 30s --grace 10s \
 	--verify 5s --unhealthy-after 1m --start-timeout 2m \
 	--kick-on-change=false --ladder rebind,conntrack,start,restart \
@@ -188,7 +203,7 @@ expect "every option set" "$(instance /usr/sbin/tswatchdog run \
 	--max-disruptive-per-hour 0 --backoff-initial 5s --backoff-max 5m \
 	--restart-on-ip uhttpd,dropbear --hooks-dir /etc/tswatchdog/hooks.d \
 	--state-file /tmp/tsw/state.json --metrics-file /tmp/tsw/metrics.prom \
-	--dry-run=true --log-level debug --log-style plain --tailscale-interface ts0 \
+	--metrics-interval 15s --dry-run=true --log-level debug --log-style plain --tailscale-interface ts0 \
 	--debug)" "$out"
 daemon_accepts "every option set" "$out" \
 	'socket = "/tmp/ts.sock"' 'debounce = "2s"' 'settle_max = "30s"' \
@@ -200,7 +215,8 @@ daemon_accepts "every option set" "$out" \
 	'backoff_max = "5m"' 'restart_on_ip = [ "uhttpd", "dropbear" ]' \
 	'hooks_dir = "/etc/tswatchdog/hooks.d"' \
 	'state_file = "/tmp/tsw/state.json"' \
-	'metrics_file = "/tmp/tsw/metrics.prom"' 'dry_run = true' \
+	'metrics_file = "/tmp/tsw/metrics.prom"' 'metrics_interval = "15s"' \
+	'dry_run = true' \
 	'log_level = "debug"' 'log_style = "plain"' 'tailscale_interface = "ts0"'
 
 # --- Lists written as plain options, and boolean spellings -----------------
@@ -212,7 +228,7 @@ write_uci "config tswatchdog 'main'
 	option dry_run 'off'
 	option debug '0'"
 run_init start
-expect "lists as plain options; on/off booleans" "$(instance /usr/sbin/tswatchdog run \
+expect "lists as plain options; on/off booleans" "$(instance "$prog" run \
 	--socket /var/run/tailscale/tailscaled.sock --kick-on-change=true \
 	--ladder rebind,start --restart-command "/etc/init.d/tailscale restart" \
 	--restart-on-ip uhttpd --state-file /var/run/tswatchdog/state.json \
@@ -225,7 +241,7 @@ daemon_accepts "lists as plain options" "$out" \
 write_uci "config tswatchdog 'main'
 	list ladder 'start'"
 run_init start
-expect "one-item list" "$(instance /usr/sbin/tswatchdog run \
+expect "one-item list" "$(instance "$prog" run \
 	--socket /var/run/tailscale/tailscaled.sock --ladder start \
 	--restart-command "/etc/init.d/tailscale restart" \
 	--state-file /var/run/tswatchdog/state.json --log-style syslog)" "$out"
@@ -247,21 +263,55 @@ write_uci "config tswatchdog 'main'
 	list restart_command '/etc/init.d/tailscale restart && logger \"it'\\''s up\"'
 	list restart_command 'a\\b'"
 run_init start
-expect "restart_command items with spaces and quotes" "$(instance /usr/sbin/tswatchdog run \
+expect "restart_command items with spaces and quotes" "$(instance "$prog" run \
 	--socket /var/run/tailscale/tailscaled.sock \
 	--restart-command "/bin/sh -c '/etc/init.d/tailscale restart && logger \"it'\\''s up\"' 'a\\b'" \
 	--state-file /var/run/tswatchdog/state.json --log-style syslog)" "$out"
 daemon_accepts "restart_command items with spaces and quotes" "$out" \
 	'restart_command = [ "/bin/sh", "-c", "/etc/init.d/tailscale restart && logger \"it'"'"'s up\"", "a\\b" ]'
 
-write_uci "config tswatchdog 'main'
+# --- Refused configurations: procd is told nothing, the action fails --------
+# A bad value on the config-change reload stopped the running daemon (procd
+# got an empty instance list) and `reload` exited 0 (issue 13).
+for action in start reload; do
+	write_uci "config tswatchdog 'main'
 	option dry_run 'maybe'"
-run_init start
-expect "non-boolean dry_run: nothing started" "$no_instance" "$out"
-if [[ $err == *"option dry_run: 'maybe' is not a boolean"* ]]; then
-	pass "non-boolean dry_run: error names the option"
+	run_init "$action"
+	expect "non-boolean dry_run, $action: procd is told nothing" "$untold" "$out"
+	expect "non-boolean dry_run, $action: exits 1" 1 "$status"
+	if [[ $err == *"option dry_run: 'maybe' is not a boolean"* ]] &&
+		[[ "$(cat "$tmp/logger.log" 2>/dev/null)" == *"'maybe' is not a boolean"* ]]; then
+		pass "non-boolean dry_run, $action: stderr and syslog name the option"
+	else
+		fail "non-boolean dry_run, $action: stderr and syslog name the option" "stderr: $err"
+	fi
+done
+if [ -n "${TSWATCHDOG_BINARY:-}" ]; then
+	# What only the daemon knows is bad: checked by the daemon, same outcome.
+	for uci in "option debounce 'fast'" "list ladder 'reboot'" \
+		"option restart_on_ip '../../../tmp/x'"; do
+		write_uci "config tswatchdog 'main'
+	$uci"
+		run_init reload
+		expect "$uci, reload: procd is told nothing" "$untold" "$out"
+		expect "$uci, reload: exits 1" 1 "$status"
+		if [[ $err == *"configuration refused"*"tswatchdog: --"* ]] &&
+			[[ "$(cat "$tmp/logger.log" 2>/dev/null)" == *"configuration refused"* ]]; then
+			pass "$uci, reload: the daemon's reason on stderr and in syslog"
+		else
+			fail "$uci, reload: the daemon's reason on stderr and in syslog" "stderr: $err"
+		fi
+	done
+fi
+if grep -q "cannot contain spaces" "$pkg/files/tswatchdog.config"; then
+	fail "shipped config: no stale word on restart_command items with spaces"
 else
-	fail "non-boolean dry_run: error names the option" "stderr: $err"
+	pass "shipped config: no stale word on restart_command items with spaces"
+fi
+if [ "$(grep -c '^PROG=/usr/sbin/tswatchdog$' "$init")" = 1 ]; then
+	pass "init: PROG is /usr/sbin/tswatchdog"
+else
+	fail "init: PROG is /usr/sbin/tswatchdog"
 fi
 
 # --- Other actions -----------------------------------------------------------

@@ -36,7 +36,7 @@ class MonitorPrinter {
       nlohmann::json line = UplinkViewToJson(view);
       line["event"] = "initial";
       line["time"] = WallClockNow();
-      Emit(line.dump());
+      Emit(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }
     for (netlink::Family family : netlink::kFamilies) {
@@ -52,7 +52,7 @@ class MonitorPrinter {
       line["event"] = "change";
       line["time"] = WallClockNow();
       line["reasons"] = ReasonsToJson(change.reasons);
-      Emit(line.dump());
+      Emit(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }
     for (netlink::Family family : netlink::kFamilies) {

@@ -2,7 +2,6 @@
 // supervise it; it never forks).
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cxxopts.hpp>
 #include <iostream>
 #include <system_error>
@@ -11,12 +10,45 @@
 #include "watchdog/cli/commands.h"
 #include "watchdog/daemon/logging.h"
 #include "watchdog/daemon/run.h"
+#include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
+namespace {
 
-int RunDaemonCommand(int argc, char** argv) {
-  // Kept alive for the SIGHUP reload, which re-reads the file under the
-  // same flags.
+// The config, and then the files it names for the daemon to replace: a
+// state_file or metrics_file that is a directory, a symlink, someone
+// else's file or in a directory others can write is refused here, at start
+// and on SIGHUP, like any other bad value.
+config::Result<config::Config> LoadForRun(const cxxopts::ParseResult& args) {
+  config::Result<config::Config> loaded = config::Load(args);
+  if (!loaded.ok()) return loaded;
+  const struct {
+    const char* key;
+    const std::string& path;
+    bool (*is_ours)(const std::string&);
+  } outputs[] = {
+      {"state_file", loaded.value().state_file, &LooksLikeStateFile},
+      {"metrics_file", loaded.value().metrics_file, &LooksLikeMetricsFile},
+  };
+  for (const auto& output : outputs) {
+    if (output.path.empty()) continue;
+    if (auto problem = OutputPathProblem(output.path, output.is_ours)) {
+      config::ConfigError error;
+      error.key = output.key;
+      error.message = *problem;
+      return error;
+    }
+  }
+  return loaded;
+}
+
+}  // namespace
+
+namespace {
+
+// `run`'s options: every config key, and the command's own. Kept alive for
+// the SIGHUP reload, which re-reads the file under the same flags.
+cxxopts::Options& RunOptions() {
   static cxxopts::Options options(
       "tswatchdog run",
       "Keep tailscaled healthy through uplink changes. Runs in the "
@@ -24,12 +56,22 @@ int RunDaemonCommand(int argc, char** argv) {
   config::AddOptions(options);
   options.add_options()("debug", "log every parsed change and every decision")(
       "print-config", "print the effective config as TOML and exit")(
-      "h,help", "show this help");
+      "check-config",
+      "check the config (file and flags) and exit: 0 valid, 2 not (the "
+      "systemd unit's ExecReload= runs it before SIGHUP)")("h,help",
+                                                           "show this help");
+  return options;
+}
+
+}  // namespace
+
+int RunDaemonCommand(int argc, char** argv) {
+  cxxopts::Options& options = RunOptions();
   static cxxopts::ParseResult args;
   try {
     args = options.parse(argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
-    std::fprintf(stderr, "tswatchdog run: %s\n", e.what());
+    PrintStartupError(std::string("tswatchdog run: ") + e.what());
     return 2;
   }
   if (args.count("help")) {
@@ -37,18 +79,19 @@ int RunDaemonCommand(int argc, char** argv) {
     return 0;
   }
   if (!args.unmatched().empty()) {
-    std::fprintf(stderr,
-                 "tswatchdog run: unexpected argument '%s' (booleans take "
-                 "--flag=false, not --flag false)\n",
-                 args.unmatched().front().c_str());
+    PrintStartupError("tswatchdog run: unexpected argument '" +
+                      args.unmatched().front() +
+                      "' (booleans take --flag=false, not --flag false)");
     return 2;
   }
-  config::Result<config::Config> loaded = config::Load(args);
+  // As at a start, also for --print-config (OpenWrt's init script checks).
+  config::Result<config::Config> loaded = LoadForRun(args);
   if (!loaded.ok()) {
-    std::fprintf(stderr, "tswatchdog: %s\n", loaded.error().ToString().c_str());
+    PrintStartupError("tswatchdog: " + loaded.error().ToString());
     return 2;
   }
   const config::Config& config = loaded.value();
+  if (args.count("check-config")) return 0;
   if (args.count("print-config")) {
     std::cout << config::ToToml(config);
     return 0;
@@ -64,7 +107,7 @@ int RunDaemonCommand(int argc, char** argv) {
 
   DaemonOptions daemon_options;
   daemon_options.debug = debug;
-  daemon_options.reload = [] { return config::Load(args); };
+  daemon_options.reload = [] { return LoadForRun(args); };
   try {
     return RunDaemon(config, std::move(daemon_options));
   } catch (const std::system_error& e) {

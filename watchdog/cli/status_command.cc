@@ -1,9 +1,11 @@
 // `tswatchdog status [--json]`: the running daemon's view, from its state file.
 #include <signal.h>
+#include <sys/statvfs.h>
 
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,16 @@ std::string Elapsed(const json& unix_ms) {
   return FormatAgo(now - std::chrono::milliseconds(unix_ms.get<int64_t>()));
 }
 
+// object[key], or null when `object` is not an object or has no such key: a
+// state file is read as it is (an old version's, a truncated one, someone
+// else's JSON), and a missing field must not abort `status`.
+const json& Field(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
 std::string Text(const json& value, const char* fallback = "-") {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return fallback;
@@ -40,75 +52,135 @@ std::string Text(const json& value, const char* fallback = "-") {
 }
 
 std::string Egress(const json& e) {
-  if (!e.is_object() || e["dev"].is_null()) {
-    return "none" + (e.is_object() && e["error"].is_string()
-                         ? " (" + e["error"].get<std::string>() + ")"
+  if (!e.is_object() || Field(e, "dev").is_null()) {
+    return "none" + (e.is_object() && Field(e, "error").is_string()
+                         ? " (" + Field(e, "error").get<std::string>() + ")"
                          : std::string());
   }
-  std::string text = "dev " + Text(e["dev"]);
-  if (e["gateway"].is_string()) text += " via " + Text(e["gateway"]);
-  text += " src " + Text(e["source"]);
-  text += e["carrier"] == true ? " carrier up" : " carrier down";
-  text += e["usable"] == true ? " [usable]" : " [unusable]";
+  std::string text = "dev " + Text(Field(e, "dev"));
+  if (Field(e, "gateway").is_string())
+    text += " via " + Text(Field(e, "gateway"));
+  text += " src " + Text(Field(e, "source"));
+  text += Field(e, "carrier") == true ? " carrier up" : " carrier down";
+  text += Field(e, "usable") == true ? " [usable]" : " [unusable]";
   return text;
 }
 
+std::string Comm(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/comm");
+  std::string comm;
+  std::getline(in, comm);
+  return comm;
+}
+
+// The pid in the file is a live tswatchdog: a process of that pid whose name
+// is ours (after a crash the pid may be some other program's by now; where
+// /proc hides it, the process existing must do).
 bool DaemonAlive(const json& pid) {
-  return pid.is_number_integer() &&
-         (kill(pid.get<pid_t>(), 0) == 0 || errno == EPERM);
+  if (!pid.is_number_integer() || pid.get<int64_t>() <= 0) return false;
+  if (kill(pid.get<pid_t>(), 0) != 0 && errno != EPERM) return false;
+  const std::string theirs = Comm(std::to_string(pid.get<int64_t>()));
+  return theirs.empty() || theirs == Comm("self");
+}
+
+// Why a state file that is there cannot be the daemon's current view, or "".
+std::string NotCurrent(const std::string& path, const json& state) {
+  if (!DaemonAlive(Field(state, "pid"))) {
+    return "the daemon that wrote it (pid " + Text(Field(state, "pid")) +
+           ") is not running";
+  }
+  const std::filesystem::path dir =
+      std::filesystem::path(path).parent_path().empty()
+          ? std::filesystem::path(".")
+          : std::filesystem::path(path).parent_path();
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0) {
+    // The daemon could neither replace it nor set it aside.
+    return dir.string() + " is read-only: the daemon cannot replace it";
+  }
+  return "";
 }
 
 void PrintHuman(const json& s) {
-  std::printf("state:      %s for %s (since %s)\n", Text(s["state"]).c_str(),
-              Elapsed(s["since_unix_ms"]).c_str(), Text(s["since"]).c_str());
+  std::printf("state:      %s for %s (since %s)\n",
+              Text(Field(s, "state")).c_str(),
+              Elapsed(Field(s, "since_unix_ms")).c_str(),
+              Text(Field(s, "since")).c_str());
   if (s.value("dry_run", false))
     std::printf("            (dry run: no action is taken)\n");
-  if (!DaemonAlive(s["pid"])) {
+  if (!DaemonAlive(Field(s, "pid"))) {
     std::printf(
         "daemon:     not running (pid %s is gone); this is its last view\n",
-        Text(s["pid"]).c_str());
+        Text(Field(s, "pid")).c_str());
   }
-  const json& uplink = s["uplink"];
-  std::printf("uplink v4:  %s\n", Egress(uplink["v4"]).c_str());
-  std::printf("uplink v6:  %s\n", Egress(uplink["v6"]).c_str());
-  const json& ts = s["tailscale"];
+  const json& uplink = Field(s, "uplink");
+  std::printf("uplink v4:  %s\n", Egress(Field(uplink, "v4")).c_str());
+  std::printf("uplink v6:  %s\n", Egress(Field(uplink, "v6")).c_str());
+  const json& ts = Field(s, "tailscale");
   std::string warnings;
-  for (const auto& w : ts["warnings"])
+  for (const auto& w : Field(ts, "warnings"))
     warnings += (warnings.empty() ? "" : ", ") + Text(w);
   std::printf("tailscale:  %s, %s, verdict %s%s%s\n",
-              Text(ts["backend_state"], "unknown").c_str(),
-              ts["online"] == true    ? "online"
-              : ts["online"] == false ? "offline"
-                                      : "online unknown",
-              Text(ts["verdict"], "none yet").c_str(),
+              Text(Field(ts, "backend_state"), "unknown").c_str(),
+              Field(ts, "online") == true    ? "online"
+              : Field(ts, "online") == false ? "offline"
+                                             : "online unknown",
+              Text(Field(ts, "verdict"), "none yet").c_str(),
               warnings.empty() ? "" : "; warnings: ", warnings.c_str());
-  if (ts["error"].is_string())
-    std::printf("            %s\n", Text(ts["error"]).c_str());
-  const json& action = s["last_action"];
+  if (Field(ts, "error").is_string())
+    std::printf("            %s\n", Text(Field(ts, "error")).c_str());
+  const json& action = Field(s, "last_action");
   if (action.is_object()) {
-    std::printf(
-        "last step:  %s %s ago (%s)%s%s\n", Text(action["step"]).c_str(),
-        Elapsed(action["at_unix_ms"]).c_str(),
-        action["finished"] == true ? (action["ok"] == true ? "ok" : "failed")
-                                   : "running",
-        Text(action["error"], "").empty() ? "" : ": ",
-        Text(action["error"], "").c_str());
+    std::printf("last step:  %s %s ago (%s)%s%s\n",
+                Text(Field(action, "step")).c_str(),
+                Elapsed(Field(action, "at_unix_ms")).c_str(),
+                Field(action, "finished") == true
+                    ? (Field(action, "ok") == true ? "ok" : "failed")
+                    : "running",
+                Text(Field(action, "error"), "").empty() ? "" : ": ",
+                Text(Field(action, "error"), "").c_str());
   } else {
     std::printf("last step:  none\n");
   }
-  const json& c = s["counters"];
+  const json& c = Field(s, "counters");
   std::string actions;
-  for (const auto& [step, count] : c["actions"].items()) {
+  for (const auto& [step, count] : Field(c, "actions").items()) {
     actions += (actions.empty() ? "" : ", ") + step + " " + count.dump();
   }
   std::printf("counters:   %s uplink changes, %s recoveries, actions: %s\n",
-              Text(c["uplink_changes"], "0").c_str(),
-              Text(c["recoveries"], "0").c_str(),
+              Text(Field(c, "uplink_changes"), "0").c_str(),
+              Text(Field(c, "recoveries"), "0").c_str(),
               actions.empty() ? "none" : actions.c_str());
   // The daemon writes on changes only, so an old time is normal; the age
   // makes a stale file (one the daemon could not replace) easy to judge.
-  std::printf("updated:    %s (%s ago)\n", Text(s["updated"]).c_str(),
-              Elapsed(s["updated_unix_ms"]).c_str());
+  std::printf("updated:    %s (%s ago)\n", Text(Field(s, "updated")).c_str(),
+              Elapsed(Field(s, "updated_unix_ms")).c_str());
+}
+
+// Shows `state` (read from `path`, or its set-aside copy when `stale`);
+// returns the exit status: 1 for a view that is not current (set aside, or
+// not being updated), else 0.
+int Show(const std::string& path, json state, bool stale, bool as_json) {
+  if (stale) {
+    std::fprintf(stderr,
+                 "tswatchdog status: STALE: %s is missing; the daemon could "
+                 "not write it (see its log) and set its last copy aside "
+                 "in %s, shown here\n",
+                 path.c_str(), StaleCopyPath(path).c_str());
+  }
+  const std::string not_current = stale ? "" : NotCurrent(path, state);
+  if (!not_current.empty()) {
+    std::fprintf(stderr, "tswatchdog status: NOT CURRENT: %s: %s\n",
+                 path.c_str(), not_current.c_str());
+  }
+  if (as_json) {
+    state["daemon_running"] = DaemonAlive(Field(state, "pid"));
+    state["stale"] = stale || !not_current.empty();
+    std::cout << state.dump(2) << std::endl;
+  } else {
+    PrintHuman(state);
+  }
+  return stale || !not_current.empty() ? 1 : 0;
 }
 
 // The state file, or the copy the daemon set aside when it could not
@@ -163,21 +235,7 @@ int RunStatusCommand(int argc, char** argv) {
                  error.c_str());
     return 2;
   }
-  if (stale) {
-    std::fprintf(stderr,
-                 "tswatchdog status: STALE: %s is missing; the daemon could "
-                 "not write it (see its log) and set its last copy aside "
-                 "in %s, shown here\n",
-                 path.c_str(), StaleCopyPath(path).c_str());
-  }
-  if (args.count("json")) {
-    (*state)["daemon_running"] = DaemonAlive((*state)["pid"]);
-    (*state)["stale"] = stale;
-    std::cout << state->dump(2) << std::endl;
-  } else {
-    PrintHuman(*state);
-  }
-  return stale ? 1 : 0;
+  return Show(path, *std::move(state), stale, args.count("json") > 0);
 }
 
 }  // namespace watchdog

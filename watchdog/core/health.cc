@@ -184,6 +184,12 @@ std::string LegacyHealthCode(std::string_view text) {
 }
 
 HealthVerdict ClassifyHealth(const HealthInputs& in) {
+  if (!in.status && !in.stopped_service.empty()) {
+    return {HealthKind::kUserIntentOff,
+            {{"service-stopped",
+              in.stopped_service +
+                  " is stopped (systemctl stop): left as the admin wants"}}};
+  }
   if (!in.status) {
     return {HealthKind::kUnreachable,
             {{"unreachable", in.unreachable_error.empty()

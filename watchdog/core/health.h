@@ -30,8 +30,8 @@ std::string_view HealthKindName(HealthKind kind);
 // warnable code ("no-derp-home"), or one of ours: "offline" (Self.Online
 // false), "stuck-starting", "no-relay", "network-down" (legacy text),
 // "stopped", "needs-login", "needs-machine-auth", "want-running-false",
-// "in-use-other-user", "unknown-state", "unreachable", "starting",
-// "warming-up".
+// "in-use-other-user", "unknown-state", "unreachable", "service-stopped",
+// "starting", "warming-up".
 struct HealthReason {
   std::string code;
   std::string detail;  // human text (the warning text, the error, ...)
@@ -68,6 +68,10 @@ struct HealthInputs {
   // episode; nullopt is treated as `now` (just started).
   std::optional<MonoTime> starting_since;
   std::chrono::milliseconds start_timeout{std::chrono::seconds(60)};
+  // tailscaled's unit when systemd says it was stopped on purpose (`systemctl
+  // stop`, or never started); empty otherwise. With no status, that is the
+  // admin's intent, not a fault: kUserIntentOff, "service-stopped".
+  std::string stopped_service;
 };
 
 HealthVerdict ClassifyHealth(const HealthInputs& inputs);

@@ -104,11 +104,35 @@ std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
 }
 
 std::optional<LadderStep> Machine::ladder_step() const {
-  const int index = ladder_index();
+  if (state_ != State::kRecovering) return std::nullopt;
+  if (running_step_) return running_step_;
+  const int index = ladder_index_;
   if (index < 0 || index >= static_cast<int>(config_.ladder.size())) {
     return std::nullopt;
   }
   return config_.ladder[index];
+}
+
+void Machine::Reconfigure(MachineConfig config) {
+  if (ladder_index_ >= 0 && config.ladder != config_.ladder) {
+    // While a step runs, ladder_index_ is its place and the next step is the
+    // one after it; otherwise it is the place of the next step to run.
+    const bool running = running_step_.has_value();
+    const auto& old_ladder = config_.ladder;
+    std::optional<LadderStep> at = running_step_;
+    if (!running && ladder_index_ < static_cast<int>(old_ladder.size())) {
+      at = old_ladder[ladder_index_];
+    }
+    const auto found =
+        at ? std::find(config.ladder.begin(), config.ladder.end(), *at)
+           : config.ladder.end();
+    if (found != config.ladder.end()) {
+      ladder_index_ = static_cast<int>(found - config.ladder.begin());
+    } else {
+      ladder_index_ = running ? -1 : 0;  // the new ladder from its start
+    }
+  }
+  config_ = std::move(config);
 }
 
 int Machine::DisruptiveInLastHour(MonoTime now) const {
@@ -275,9 +299,15 @@ void Machine::OnStepFinished(const StepFinished& event, MonoTime now,
 // restarting them acts on nothing tailscaled does.
 void Machine::OnTailscaleAddress(const TailscaleAddressEvent& event,
                                  Commands& out) {
+  const bool first_view = !address_present_.has_value();
   const bool appeared = event.present && address_present_ != true;
   address_present_ = event.present;
   if (!event.present) units_restarted_ = false;
+  if (first_view && event.present) {
+    out.push_back(RestartDependentUnits{
+        "the Tailscale address is there at start", /*services=*/false});
+    return;
+  }
   if (appeared && !units_restarted_) {
     RestartUnits("the Tailscale address appeared", out);
   }
@@ -329,8 +359,18 @@ void Machine::OnDeadline(MonoTime now, Commands& out) {
 
 // --- Uplink bursts ----------------------------------------------------------
 
+// A burst of external hints alone (SIGUSR1: mwan3 says something changed,
+// our view did not move) is quiet only after this long, whatever `debounce`
+// says: with debounce = "0s" every signal was a decision and a soft kick
+// (435 rebinds in a second). 1 s is tailscaled's own netmon debounce.
+constexpr milliseconds kHintQuiet{1000};
+
 MonoTime Machine::SettleDeadline() const {
-  return std::min(last_change_ + config_.debounce,
+  const bool hints_only =
+      burst_reasons_.size() == 1 && burst_reasons_.count("hint") == 1;
+  const milliseconds quiet =
+      hints_only ? std::max(config_.debounce, kHintQuiet) : config_.debounce;
+  return std::min(last_change_ + quiet,
                   burst_start_.value_or(last_change_) + config_.settle_max);
 }
 

@@ -126,11 +126,17 @@ struct RunStep {
 // Fetch status?peers=false now and answer with a HealthEvent.
 struct RefreshHealth {};
 
-// Restart the units of `restart_on_ip`: when the Tailscale address appears,
-// and after a recovery with the address present; at most once between two
-// losses of the address or two episodes.
+// Bring back the units of `restart_on_ip`: when the Tailscale address
+// appears, and after a recovery with the address present; at most once
+// between two losses of the address or two episodes. A socket unit is only
+// started (a listening one is left alone: restarting an Accept=no socket
+// whose service runs leaves it stopped), a service is restarted.
+// `services` is false for the address already there when the daemon starts:
+// that is no appearance, so services are left alone and only sockets that
+// failed before it existed (the boot race) are started.
 struct RestartDependentUnits {
   std::string why;  // "the Tailscale address appeared", "recovered"
+  bool services = true;
 };
 
 // Run the hooks for `event`: "uplink-changed", "unhealthy", "action",
@@ -149,6 +155,7 @@ struct Counters {
   std::map<std::string, uint64_t> actions;  // by step name, kicks included
   uint64_t recoveries = 0;
   uint64_t disruptive_skipped = 0;  // blocked by max_disruptive_per_hour
+  uint64_t gave_up = 0;             // ladder passes that ended in cooldown
 };
 
 struct LastAction {
@@ -172,11 +179,13 @@ class Machine {
 
   State state() const { return state_; }
   MonoTime since() const { return since_; }
-  // The ladder step being run or waited for in kRecovering; -1 otherwise.
+  // The ladder step being run or waited for in kRecovering; -1 otherwise
+  // (also while a step runs that a reload took out of the ladder).
   int ladder_index() const {
     return state_ == State::kRecovering ? ladder_index_ : -1;
   }
-  // That step, if the ladder (which SIGHUP may have changed) has it.
+  // In kRecovering: the step running (whatever the ladder now says), else
+  // the one the ladder runs next.
   std::optional<LadderStep> ladder_step() const;
   const Counters& counters() const { return counters_; }
   const std::optional<LastAction>& last_action() const { return last_action_; }
@@ -186,12 +195,18 @@ class Machine {
   std::optional<std::chrono::milliseconds> last_time_to_recover() const {
     return last_time_to_recover_;
   }
+  // Ladder passes in a row that ended in cooldown; 0 again once healthy.
+  int exhausted_passes() const { return exhausted_passes_; }
   // Disruptive steps issued in the hour before `now`.
   int DisruptiveInLastHour(MonoTime now) const;
 
   // SIGHUP: new timings and ladder apply from the next decision; a deadline
-  // already armed stays.
-  void Reconfigure(MachineConfig config) { config_ = std::move(config); }
+  // already armed stays. Mid-ladder, the position moves to the new ladder by
+  // step, never by index: if the new ladder has the step the machine is at
+  // (running, or next after a backoff), the ladder goes on from there;
+  // otherwise from the new ladder's first step. A step already running
+  // finishes either way.
+  void Reconfigure(MachineConfig config);
 
  private:
   // What the machine is waiting for inside a state that has sub-steps.

@@ -111,6 +111,7 @@ void Machine::EnterCooldown(MonoTime now, const std::string& why,
   // Exponential per consecutive exhausted ladder, capped at backoff_max.
   const milliseconds pause = Pause(exhausted_passes_);
   ++exhausted_passes_;
+  ++counters_.gave_up;
   running_step_.reset();
   ladder_index_ = -1;
   Transit(State::kCooldown, now,

@@ -1,6 +1,5 @@
 #include "watchdog/daemon/actuator.h"
 
-#include <dirent.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "watchdog/core/service_state.h"
 #include "watchdog/daemon/conntrack_step.h"
 
 namespace watchdog {
@@ -18,6 +18,21 @@ std::string JoinArgv(const std::vector<std::string>& argv) {
   std::string text;
   for (const auto& a : argv) text += (text.empty() ? "" : " ") + a;
   return text;
+}
+
+// The units of restart_on_ip this request brings back: all of them, or
+// (for the address already there at start) the sockets only.
+std::vector<std::string> UnitsToBringBack(const RestartDependentUnits& request,
+                                          const ActionSettings& settings) {
+  std::vector<std::string> units;
+  for (const std::string& unit : settings.restart_on_ip) {
+    if (request.services || IsSocketUnit(unit)) {
+      units.push_back(unit);
+    } else {
+      spdlog::debug("restart_on_ip: {} left alone ({})", unit, request.why);
+    }
+  }
+  return units;
 }
 
 template <typename T>
@@ -44,48 +59,37 @@ void RunConntrack(const ActuatorPorts& ports,
   done(outcome.ok, outcome.error);
 }
 
-std::vector<std::string> HooksToRun(const ActuatorPorts& ports,
-                                    const ActionSettings& settings) {
-  if (settings.hooks_dir.empty()) return {};
-  std::string error;
-  std::vector<std::string> programs =
-      ports.list_hooks(settings.hooks_dir, &error);
-  if (!error.empty()) spdlog::warn("hooks: {}, ignoring", error);
-  return programs;
-}
-
 }  // namespace
 
-std::vector<std::string> ListHookPrograms(const std::string& dir,
-                                          std::string* error) {
-  std::vector<std::string> programs;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    *error = "hooks_dir " + dir + ": " + std::strerror(errno);
-    return programs;
+std::vector<std::string> HookProblems::List(const ActuatorPorts& ports,
+                                            const std::string& dir) {
+  HookListing listing = ports.list_hooks(dir);
+  std::vector<std::string> problems;
+  if (!listing.error.empty()) problems.push_back(listing.error);
+  for (const std::string& refused : listing.refused) {
+    problems.push_back("refused " + refused);
   }
-  while (dirent* entry = readdir(d)) {
-    std::string name = entry->d_name;
-    if (name.empty() || name[0] == '.') continue;
-    std::string path = dir + "/" + name;
-    struct stat st {};
-    if (stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        access(path.c_str(), X_OK) == 0) {
-      programs.push_back(path);
+  if (problems != last_) {
+    for (const std::string& problem : problems) {
+      spdlog::warn("hooks: {}", problem);
     }
+    last_ = problems;
   }
-  closedir(d);
-  std::sort(programs.begin(), programs.end());
-  return programs;
+  return listing.programs;
 }
 
+// "--": a unit name is never an option. Validation (config.h) keeps '/'
+// out of names, so the init script is a file in /etc/init.d, never a path
+// elsewhere; it must be a regular file.
 std::vector<std::string> UnitRestartCommand(const std::string& unit) {
   const std::string init_script = "/etc/init.d/" + unit;
+  struct stat st {};
   if (access("/run/systemd/system", F_OK) != 0 &&
+      stat(init_script.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
       access(init_script.c_str(), X_OK) == 0) {
     return {init_script, "restart"};
   }
-  return {"systemctl", "restart", unit};
+  return SystemctlCommandForUnit(unit);
 }
 
 // --- Live -------------------------------------------------------------------
@@ -167,36 +171,89 @@ void LiveActuator::SetWantRunningBack(StepDone done) {
 void LiveActuator::RunHooks(const std::string& event,
                             const HookEnvironment& env,
                             const ActionSettings& settings) {
-  for (const std::string& program : HooksToRun(ports_, settings)) {
+  if (settings.hooks_dir.empty() || hooks_stopped_) return;
+  hooks_dir_ = settings.hooks_dir;
+  hook_timeout_ = settings.hook_timeout;
+  const HookQueue::Queued queued = hook_queue_.Push(HookRun{event, env});
+  if (queued.dropped) {
+    spdlog::warn("hooks: {} runs waiting; the oldest ({}) dropped",
+                 kMaxWaitingHookRuns, *queued.dropped);
+  } else if (queued.coalesced) {
+    spdlog::debug("hooks: {} still waiting, now with the newest state", event);
+  }
+  PumpHooks();
+}
+
+// Starts the next hook program when none runs. A program that cannot start
+// reports before ProcessSpawner::Run returns: that is handled here, in the
+// loop, not by recursion.
+void LiveActuator::PumpHooks() {
+  while (!hooks_stopped_ && !hook_program_running_) {
+    if (!hooks_running_) {
+      std::optional<HookRun> run = hook_queue_.Start();
+      if (!run) return;
+      // The directory as it is when the run starts.
+      hooks_running_ = HookProgress{std::move(*run),
+                                    hook_problems_.List(ports_, hooks_dir_)};
+    }
+    HookProgress& progress = *hooks_running_;
+    if (progress.next >= progress.programs.size()) {
+      hooks_running_.reset();
+      hook_queue_.Finish();
+      continue;
+    }
+    const std::string program = progress.programs[progress.next++];
+    const std::string event = progress.run.event;
+    hook_program_running_ = true;
+    in_hook_spawn_ = true;
+    ports_.processes.Run({program}, hook_timeout_, progress.run.env,
+                         [this, program, event](const ProcessResult& result) {
+                           OnHookDone(program, event, result);
+                         });
+    in_hook_spawn_ = false;
+  }
+}
+
+void LiveActuator::OnHookDone(const std::string& program,
+                              const std::string& event,
+                              const ProcessResult& result) {
+  if (result.ok()) {
+    spdlog::info("hook {} ({}): {}", program, event, result.Describe());
+  } else {
+    spdlog::warn("hook {} ({}) failed: {}{}{}", program, event,
+                 result.Describe(),
+                 result.output.empty() ? "" : "; output: ", result.output);
+  }
+  hook_program_running_ = false;
+  if (!in_hook_spawn_) PumpHooks();
+}
+
+void LiveActuator::StopHooks() {
+  hooks_stopped_ = true;
+  hook_queue_.Clear();
+}
+
+void LiveActuator::RestartUnits(const RestartDependentUnits& request,
+                                const ActionSettings& settings) {
+  for (const std::string& unit : UnitsToBringBack(request, settings)) {
+    std::vector<std::string> argv = ports_.unit_restart_argv(unit);
+    spdlog::info("{} ({})", JoinArgv(argv), request.why);
     ports_.processes.Run(
-        {program}, settings.hook_timeout, env,
-        [program, event](const ProcessResult& result) {
+        std::move(argv), settings.restart_timeout, {},
+        [unit](const ProcessResult& result) {
           if (result.ok()) {
-            spdlog::info("hook {} ({}): {}", program, event, result.Describe());
+            spdlog::info("restart_on_ip: {} is up", unit);
           } else {
+            // A stopped Accept=no socket whose service runs is refused
+            // ("Socket service ... already active, refusing"): nothing
+            // else is done to it; restarting the service would make it
+            // bind every address.
             spdlog::warn(
-                "hook {} ({}) failed: {}{}{}", program, event,
+                "restart_on_ip: bringing {} back failed: {}{}{}", unit,
                 result.Describe(),
                 result.output.empty() ? "" : "; output: ", result.output);
           }
         });
-  }
-}
-
-void LiveActuator::RestartUnits(const std::string& why,
-                                const ActionSettings& settings) {
-  for (const std::string& unit : settings.restart_on_ip) {
-    spdlog::info("restarting {} ({})", unit, why);
-    ports_.processes.Run(ports_.unit_restart_argv(unit),
-                         settings.restart_timeout, {},
-                         [unit](const ProcessResult& result) {
-                           if (result.ok()) {
-                             spdlog::info("restarted {}", unit);
-                           } else {
-                             spdlog::warn("restarting {} failed: {} {}", unit,
-                                          result.Describe(), result.output);
-                           }
-                         });
   }
 }
 
@@ -218,16 +275,18 @@ void DryRunActuator::RunStep(const StepRequest& request,
 void DryRunActuator::RunHooks(const std::string& event,
                               const HookEnvironment& /*env*/,
                               const ActionSettings& settings) {
-  for (const std::string& program : HooksToRun(ports_, settings)) {
+  if (settings.hooks_dir.empty()) return;
+  for (const std::string& program :
+       hook_problems_.List(ports_, settings.hooks_dir)) {
     spdlog::info("dry run: would run hook {} ({})", program, event);
   }
 }
 
-void DryRunActuator::RestartUnits(const std::string& why,
+void DryRunActuator::RestartUnits(const RestartDependentUnits& request,
                                   const ActionSettings& settings) {
-  for (const std::string& unit : settings.restart_on_ip) {
+  for (const std::string& unit : UnitsToBringBack(request, settings)) {
     spdlog::info("dry run: would run {} ({})",
-                 JoinArgv(ports_.unit_restart_argv(unit)), why);
+                 JoinArgv(ports_.unit_restart_argv(unit)), request.why);
   }
 }
 

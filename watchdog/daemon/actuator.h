@@ -11,12 +11,15 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "netlink/conntrack.h"
 #include "watchdog/core/ladder.h"
+#include "watchdog/daemon/hooks.h"
+#include "watchdog/core/machine.h"
 #include "watchdog/io/process_runner.h"
 #include "watchdog/localapi/localapi_client.h"
 
@@ -55,7 +58,8 @@ class Actuator {
                        const ActionSettings& settings, StepDone done) = 0;
   virtual void RunHooks(const std::string& event, const HookEnvironment& env,
                         const ActionSettings& settings) = 0;
-  virtual void RestartUnits(const std::string& why,
+  // Brings back the units of restart_on_ip (see RestartDependentUnits).
+  virtual void RestartUnits(const RestartDependentUnits& request,
                             const ActionSettings& settings) = 0;
 };
 
@@ -64,11 +68,10 @@ class Actuator {
 struct ActuatorPorts {
   using Conntrack = std::function<netlink::ConntrackResult(
       std::span<const netlink::OldSource>, const netlink::ConntrackOptions&)>;
-  // Executable regular files in `dir`, sorted by name (run-parts order);
-  // `error` set when the directory cannot be read.
-  using ListHooks = std::function<std::vector<std::string>(
-      const std::string& dir, std::string* error)>;
-  // The command that restarts `unit`.
+  // The hooks of `dir` that may run, sorted by name (run-parts order), and
+  // what was refused (hooks.h).
+  using ListHooks = std::function<HookListing(const std::string& dir)>;
+  // The command that brings `unit` back (UnitRestartCommand).
   using UnitRestartArgv =
       std::function<std::vector<std::string>(const std::string& unit)>;
 
@@ -79,29 +82,64 @@ struct ActuatorPorts {
   UnitRestartArgv unit_restart_argv;
 };
 
-// The real ports' system parts: netlink::DeleteConntrackBoundTo, readdir of
-// the hook directory, and `systemctl restart UNIT` where systemd runs, else
-// the init script /etc/init.d/UNIT when it exists (OpenWrt, SysV).
-std::vector<std::string> ListHookPrograms(const std::string& dir,
-                                          std::string* error);
+// The real ports' system parts: netlink::DeleteConntrackBoundTo,
+// ListHookPrograms (hooks.h), and SystemctlCommandForUnit where systemd runs
+// (start a socket, restart the rest; `--` before the name), else the init
+// script /etc/init.d/UNIT restart when it is a regular file (OpenWrt, SysV).
 std::vector<std::string> UnitRestartCommand(const std::string& unit);
 
+// Says what the hook directory refused, each time that changes (not on every
+// event).
+class HookProblems {
+ public:
+  // The programs of `dir` that may run; logs the problems if they are new.
+  std::vector<std::string> List(const ActuatorPorts& ports,
+                                const std::string& dir);
+
+ private:
+  std::vector<std::string> last_;
+};
+
+// Runs hooks one program at a time: an event's programs one after another
+// in run-parts order, then the next event's; events that come meanwhile
+// wait in a HookQueue (coalesced by event, at most kMaxWaitingHookRuns).
 class LiveActuator final : public Actuator {
  public:
+  static constexpr size_t kMaxWaitingHookRuns = 8;
+
   explicit LiveActuator(ActuatorPorts ports) : ports_(std::move(ports)) {}
   void RunStep(const StepRequest& request, const ActionSettings& settings,
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
+  // Shutdown: no further hook starts (the one running is the process
+  // runner's to end).
+  void StopHooks();
 
  private:
+  struct HookProgress {
+    HookRun run;
+    std::vector<std::string> programs;
+    size_t next = 0;
+  };
   void Rebind(StepDone done);
   void Reup(StepDone done);
   void SetWantRunningBack(StepDone done);
+  void PumpHooks();
+  void OnHookDone(const std::string& program, const std::string& event,
+                  const ProcessResult& result);
 
   ActuatorPorts ports_;
+  HookQueue hook_queue_{kMaxWaitingHookRuns};
+  HookProblems hook_problems_;
+  std::optional<HookProgress> hooks_running_;
+  std::string hooks_dir_;
+  std::chrono::milliseconds hook_timeout_{0};
+  bool hook_program_running_ = false;
+  bool in_hook_spawn_ = false;
+  bool hooks_stopped_ = false;
 };
 
 class DryRunActuator final : public Actuator {
@@ -111,11 +149,12 @@ class DryRunActuator final : public Actuator {
                StepDone done) override;
   void RunHooks(const std::string& event, const HookEnvironment& env,
                 const ActionSettings& settings) override;
-  void RestartUnits(const std::string& why,
+  void RestartUnits(const RestartDependentUnits& request,
                     const ActionSettings& settings) override;
 
  private:
   ActuatorPorts ports_;
+  HookProblems hook_problems_;
 };
 
 }  // namespace watchdog

@@ -54,6 +54,9 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (metrics_refresh_timer_) {
+    ports_.timers.CancelTimer(metrics_refresh_timer_);
+  }
 }
 
 void Daemon::Start() {
@@ -177,6 +180,7 @@ void Daemon::OnBusEvent(const BusEvent& event) {
     bus_health_.reset();
     bus_state_.reset();
     Classify(false);
+    ProbeService();
   } else {
     FetchStatus(false);
   }
@@ -192,6 +196,7 @@ void Daemon::FetchStatus(bool answer_machine) {
       status_ = std::move(result.value);
       status_error_.clear();
       bus_state_.reset();  // the status is newer than any earlier bus state
+      service_condition_ = ServiceCondition::kUnknown;
     } else {
       status_.reset();
       status_error_ = result.error.ToString();
@@ -200,6 +205,26 @@ void Daemon::FetchStatus(bool answer_machine) {
     const bool answer = answer_machine_pending_;
     answer_machine_pending_ = false;
     Classify(answer);
+    if (!result.ok()) ProbeService();
+  });
+}
+
+// The LocalAPI is gone: an admin's `systemctl stop` (their intent, which
+// the ladder must not undo) or a crash? systemd knows, for the unit that
+// restart_command restarts (issue 14, defect 3).
+void Daemon::ProbeService() {
+  const std::optional<std::string> unit =
+      SystemdUnitOfRestartCommand(config_.restart_command);
+  if (!unit || probe_in_flight_) return;
+  probe_in_flight_ = true;
+  ports_.service.Probe(*unit, [this, unit](ServiceCondition condition) {
+    probe_in_flight_ = false;
+    if (status_) return;  // it answered meanwhile
+    if (condition == service_condition_) return;
+    spdlog::info("tailscaled: systemd says {} is {}", *unit,
+                 ServiceConditionName(condition));
+    service_condition_ = condition;
+    Classify(false);
   });
 }
 
@@ -214,6 +239,10 @@ void Daemon::Classify(bool force_event) {
   in.uplink_usable = ports_.uplink.view().AnyUsable();
   in.now = ports_.timers.Now();
   in.start_timeout = config_.start_timeout;
+  if (service_condition_ == ServiceCondition::kStoppedOnPurpose) {
+    in.stopped_service =
+        SystemdUnitOfRestartCommand(config_.restart_command).value_or("");
+  }
   HealthVerdict verdict = starting_clock_.Classify(in);
   const bool changed = !verdict_ || verdict_->Describe() != verdict.Describe();
   if (changed) spdlog::info("tailscale: {}", verdict.Describe());
@@ -235,12 +264,15 @@ void Daemon::Feed(Event event) {
   while (!pending_.empty()) {
     const Event next = std::move(pending_.front());
     pending_.pop_front();
-    bool transitioned = false;
+    // A transition, a step issued or a step finished changes the published
+    // view (last_action); a finished soft kick has no transition of its own.
+    bool changed = std::holds_alternative<StepFinished>(next);
     for (const Command& command : machine_.Step(next, ports_.timers.Now())) {
-      if (std::holds_alternative<Transition>(command)) transitioned = true;
+      changed |= std::holds_alternative<Transition>(command) ||
+                 std::holds_alternative<RunStep>(command);
       Execute(command);
     }
-    if (transitioned) dirty_ = true;
+    if (changed) dirty_ = true;
   }
   ArmMachineTimer();
 }
@@ -273,7 +305,7 @@ void Daemon::Execute(const Command& command) {
     spdlog::debug("decision: fetch a fresh status to judge tailscaled");
     FetchStatus(true);
   } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
-    actuator().RestartUnits(units->why, Actions());
+    actuator().RestartUnits(*units, Actions());
   } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
     actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
   }
@@ -320,8 +352,11 @@ HookEnvironment Daemon::HookEnv(const std::string& event) const {
 void Daemon::FlushIfDirty() {
   if (!dirty_) return;
   dirty_ = false;
-  if (ports_.publisher.Publish(TakeSnapshot(),
-                               {config_.state_file, config_.metrics_file})) {
+  const bool published = ports_.publisher.Publish(
+      TakeSnapshot(),
+      {config_.state_file, config_.metrics_file, config_.metrics_interval});
+  ArmMetricsRefresh();
+  if (published) {
     publish_failures_ = 0;
     if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
     publish_retry_timer_ = 0;
@@ -340,6 +375,24 @@ void Daemon::ArmPublishRetry() {
       ports_.timers.AddTimer(ports_.timers.Now() + delay, [this] {
         publish_retry_timer_ = 0;
         dirty_ = true;
+      });
+}
+
+void Daemon::ArmMetricsRefresh() {
+  if (metrics_refresh_timer_) ports_.timers.CancelTimer(metrics_refresh_timer_);
+  metrics_refresh_timer_ = 0;
+  if (config_.metrics_file.empty()) return;
+  metrics_refresh_timer_ = ports_.timers.AddTimer(
+      ports_.timers.Now() + config_.metrics_interval, [this] {
+        metrics_refresh_timer_ = 0;
+        // Only the metrics: the state file may be on flash, and its readers
+        // have the daemon's pid to tell whether it runs.
+        if (!ports_.publisher.Publish(
+                TakeSnapshot(),
+                {"", config_.metrics_file, config_.metrics_interval})) {
+          ArmPublishRetry();
+        }
+        ArmMetricsRefresh();
       });
 }
 
@@ -369,6 +422,10 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  snapshot.exhausted_passes = machine_.exhausted_passes();
+  snapshot.disruptive_last_hour =
+      machine_.DisruptiveInLastHour(ports_.timers.Now());
+  snapshot.max_disruptive_per_hour = config_.max_disruptive_per_hour;
   return snapshot;
 }
 

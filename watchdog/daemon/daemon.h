@@ -25,6 +25,7 @@
 #include "watchdog/core/machine.h"
 #include "watchdog/daemon/actuator.h"
 #include "watchdog/daemon/publisher.h"
+#include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/snapshot.h"
 #include "watchdog/daemon/uplink_source.h"
 #include "watchdog/io/timers.h"
@@ -43,6 +44,9 @@ struct DaemonPorts {
   // What acts (the daemon acts through the dry-run one when dry_run is set).
   Actuator& live;
   Actuator& dry_run;
+  // Asked about tailscaled's unit when its LocalAPI is gone (reads only:
+  // also in a dry run).
+  ServiceProbe& service;
 };
 
 struct DaemonSettings {
@@ -91,12 +95,16 @@ class Daemon {
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);
   void Classify(bool force_event);
+  void ProbeService();
   void CheckTailscaleAddress();
   void Feed(Event event);
   void Execute(const Command& command);
   void ExecuteStep(const RunStep& run);
   void ArmMachineTimer();
   void ArmPublishRetry();
+  // The metrics file is written again every metrics_interval while nothing
+  // changes: its timestamp shows the daemon is alive (the staleness alert).
+  void ArmMetricsRefresh();
   Actuator& actuator() const;
   ActionSettings Actions() const;
   HookEnvironment HookEnv(const std::string& event) const;
@@ -118,6 +126,10 @@ class Daemon {
   std::optional<BackendState> bus_state_;
   std::optional<Prefs> prefs_;
   StartingClock starting_clock_;
+  // What systemd said of restart_command's unit since the LocalAPI went
+  // away (kUnknown while it answers, or with no such unit).
+  ServiceCondition service_condition_ = ServiceCondition::kUnknown;
+  bool probe_in_flight_ = false;
   std::optional<HealthVerdict> verdict_;
   bool status_in_flight_ = false;
   bool answer_machine_pending_ = false;
@@ -133,6 +145,7 @@ class Daemon {
   bool dirty_ = false;
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
+  Timers::TimerId metrics_refresh_timer_ = 0;
 };
 
 }  // namespace watchdog

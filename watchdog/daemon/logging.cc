@@ -10,6 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <string_view>
+
+#include "netlink/utf8.h"
 
 namespace watchdog {
 namespace {
@@ -46,6 +50,34 @@ class JournalPriorityFlag : public spdlog::custom_flag_formatter {
   }
 };
 
+// Every message passes through here on its way to the real sink: text from
+// outside the daemon (tailscaled's error bodies, children's output, interface
+// names) is in log lines, and a newline in it would start a line of its own
+// (a forged "<0>critical:" in the journal). netlink::EscapeForLog makes each
+// message one line of valid UTF-8 whatever it quotes.
+class OneLineSink : public spdlog::sinks::sink {
+ public:
+  explicit OneLineSink(std::shared_ptr<spdlog::sinks::sink> inner)
+      : inner_(std::move(inner)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    const std::string safe = netlink::EscapeForLog(
+        std::string_view(msg.payload.data(), msg.payload.size()));
+    spdlog::details::log_msg copy = msg;
+    copy.payload = spdlog::string_view_t(safe.data(), safe.size());
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override {
+    inner_->set_pattern(pattern);
+  }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 }  // namespace
 
 spdlog::level::level_enum SpdlogLevel(config::LogLevel level) {
@@ -62,6 +94,12 @@ spdlog::level::level_enum SpdlogLevel(config::LogLevel level) {
       return spdlog::level::err;
   }
   return spdlog::level::info;
+}
+
+void PrintStartupError(std::string_view message) {
+  const char* prefix = DetectLogStyle() == LogStyle::kJournal ? "<3>" : "";
+  std::fprintf(stderr, "%s%.*s\n", prefix, static_cast<int>(message.size()),
+               message.data());
 }
 
 LogStyle DetectLogStyle() {
@@ -104,40 +142,38 @@ std::optional<LogStyle> LogStyleFromConfig(std::string_view name) {
 
 void SetupLogging(LogStyle style, spdlog::level::level_enum level) {
   spdlog::drop("tswatchdog");
+  std::shared_ptr<spdlog::sinks::sink> sink;
   if (style == LogStyle::kSyslog) {
     // procd logs a service's stderr at LOG_ERR whatever the line says; syslog
     // carries each line's own priority to logd (logread shows daemon.info,
     // daemon.warn, ...). The sink maps spdlog levels to syslog priorities.
-    auto logger = spdlog::syslog_logger_st("tswatchdog", "tswatchdog", LOG_PID,
-                                           LOG_DAEMON);
-    logger->set_pattern("%v");
-    logger->set_level(level);
-    logger->flush_on(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-    return;
+    sink = std::make_shared<spdlog::sinks::syslog_sink_st>(
+        "tswatchdog", LOG_PID, LOG_DAEMON, /*enable_formatting=*/false);
+  } else {
+    auto stderr_sink = std::make_shared<spdlog::sinks::stderr_color_sink_st>(
+        style == LogStyle::kTerminal ? spdlog::color_mode::automatic
+                                     : spdlog::color_mode::never);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    switch (style) {
+      case LogStyle::kTerminal:
+        formatter->set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
+        break;
+      case LogStyle::kJournal:
+        formatter->add_flag<JournalPriorityFlag>('*').set_pattern("%*%v");
+        break;
+      case LogStyle::kPlain:
+      case LogStyle::kSyslog:  // handled above
+        formatter->set_pattern("%l: %v");
+        break;
+    }
+    stderr_sink->set_formatter(std::move(formatter));
+    sink = std::move(stderr_sink);
   }
-  auto logger = spdlog::stderr_color_st("tswatchdog");
-  auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  switch (style) {
-    case LogStyle::kTerminal:
-      formatter->set_pattern("%H:%M:%S.%e %^%-5l%$ %v");
-      break;
-    case LogStyle::kJournal:
-      formatter->add_flag<JournalPriorityFlag>('*').set_pattern("%*%v");
-      break;
-    case LogStyle::kPlain:
-    case LogStyle::kSyslog:  // handled above
-      formatter->set_pattern("%l: %v");
-      break;
-  }
-  logger->set_formatter(std::move(formatter));
-  if (style != LogStyle::kTerminal) {
-    auto* sink = static_cast<spdlog::sinks::stderr_color_sink_st*>(
-        logger->sinks().front().get());
-    sink->set_color_mode(spdlog::color_mode::never);
-  }
+  auto logger = std::make_shared<spdlog::logger>(
+      "tswatchdog", std::make_shared<OneLineSink>(std::move(sink)));
   logger->set_level(level);
   logger->flush_on(spdlog::level::trace);  // a daemon's log must not lag
+  spdlog::register_logger(logger);
   spdlog::set_default_logger(logger);
 }
 

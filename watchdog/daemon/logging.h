@@ -25,6 +25,11 @@ std::optional<LogStyle> LogStyleFromConfig(std::string_view name);
 
 spdlog::level::level_enum SpdlogLevel(config::LogLevel level);
 
+// One line on stderr for an error that ends the program before logging is
+// set up (a bad flag or config: exit 2), at error priority where stderr is
+// the journal ("<3>"), so that `journalctl -p err` shows why the unit failed.
+void PrintStartupError(std::string_view message);
+
 // Installs the default logger ("tswatchdog"): stderr, or syslog(3) with
 // ident "tswatchdog" and facility daemon for kSyslog.
 void SetupLogging(LogStyle style, spdlog::level::level_enum level);

@@ -40,62 +40,97 @@ const nlohmann::json& Object(const nlohmann::json& object, const char* key) {
   return it != object.end() && it->is_object() ? *it : kEmpty;
 }
 
-}  // namespace
+// A family with one unlabelled sample.
+void Single(std::string* out, const char* name, const char* type,
+            const char* help, double value, const char* format = "{}") {
+  Family(out, name, type, help);
+  *out += fmt::format("tswatchdog_{} ", name);
+  *out += fmt::format(fmt::runtime(format), value);
+  *out += "\n";
+}
 
-std::string RenderMetrics(const nlohmann::json& state) {
-  std::string out;
-  Family(&out, "state", "gauge", "1 for the watchdog's current state.");
+void RenderStateAndHealth(std::string* out, const nlohmann::json& state) {
+  Family(out, "state", "gauge", "1 for the watchdog's current state.");
   const std::string current = String(state, "state");
   for (State s : {State::kStarting, State::kNoUplink, State::kSettling,
                   State::kVerifying, State::kHealthy, State::kRecovering,
                   State::kCooldown, State::kSuppressed}) {
     const std::string name(StateName(s));
-    out += fmt::format("tswatchdog_state{{state=\"{}\"}} {}\n", name,
-                       name == current ? 1 : 0);
+    *out += fmt::format("tswatchdog_state{{state=\"{}\"}} {}\n", name,
+                        name == current ? 1 : 0);
   }
   if (Number(state, "since_unix_ms") > 0) {
-    Family(&out, "state_since_timestamp_seconds", "gauge",
-           "When the current state began (Unix time).");
-    out += fmt::format("tswatchdog_state_since_timestamp_seconds {:.3f}\n",
-                       Number(state, "since_unix_ms") / 1000);
+    Single(out, "state_since_timestamp_seconds", "gauge",
+           "When the current state began (Unix time).",
+           Number(state, "since_unix_ms") / 1000, "{:.3f}");
   }
-  Family(&out, "uplink_usable", "gauge",
+  Family(out, "uplink_usable", "gauge",
          "1 when the egress tailscaled's packets would use is usable.");
   for (const char* family : {"v4", "v6"}) {
     const bool usable = Bool(Object(Object(state, "uplink"), family), "usable");
-    out += fmt::format("tswatchdog_uplink_usable{{family=\"{}\"}} {}\n", family,
-                       usable ? 1 : 0);
+    *out += fmt::format("tswatchdog_uplink_usable{{family=\"{}\"}} {}\n",
+                        family, usable ? 1 : 0);
   }
-  Family(&out, "tailscale_healthy", "gauge",
-         "1 when tailscaled's last verdict was healthy.");
-  out += fmt::format(
-      "tswatchdog_tailscale_healthy {}\n",
-      String(Object(state, "tailscale"), "verdict") == "healthy" ? 1 : 0);
+  Single(out, "tailscale_healthy", "gauge",
+         "1 when tailscaled's last verdict was healthy.",
+         String(Object(state, "tailscale"), "verdict") == "healthy" ? 1 : 0);
+}
+
+void RenderCounters(std::string* out, const nlohmann::json& state) {
   const nlohmann::json& counters = Object(state, "counters");
-  Family(&out, "uplink_changes_total", "counter", "Uplink changes seen.");
-  out += fmt::format("tswatchdog_uplink_changes_total {}\n",
-                     Number(counters, "uplink_changes"));
-  Family(&out, "actions_total", "counter",
+  Single(out, "uplink_changes_total", "counter", "Uplink changes seen.",
+         Number(counters, "uplink_changes"));
+  Family(out, "actions_total", "counter",
          "Recovery steps issued, by step (soft kicks included).");
   for (const char* step : {"rebind", "start", "reup", "restart", "conntrack"}) {
-    out += fmt::format("tswatchdog_actions_total{{step=\"{}\"}} {}\n", step,
-                       Number(Object(counters, "actions"), step));
+    *out += fmt::format("tswatchdog_actions_total{{step=\"{}\"}} {}\n", step,
+                        Number(Object(counters, "actions"), step));
   }
-  Family(&out, "recoveries_total", "counter",
-         "Times tailscaled became healthy again after the watchdog acted.");
-  out += fmt::format("tswatchdog_recoveries_total {}\n",
-                     Number(counters, "recoveries"));
-  Family(&out, "disruptive_skipped_total", "counter",
-         "Disruptive steps skipped by max_disruptive_per_hour.");
-  out += fmt::format("tswatchdog_disruptive_skipped_total {}\n",
-                     Number(counters, "disruptive_skipped"));
+  Single(out, "recoveries_total", "counter",
+         "Times tailscaled became healthy again after the watchdog acted.",
+         Number(counters, "recoveries"));
+  Single(out, "gave_up_total", "counter",
+         "Ladder passes that ended without healing (each followed by a "
+         "cooldown).",
+         Number(counters, "gave_up"));
+  Single(out, "disruptive_skipped_total", "counter",
+         "Disruptive steps skipped by max_disruptive_per_hour.",
+         Number(counters, "disruptive_skipped"));
+}
+
+}  // namespace
+
+std::string RenderMetrics(const nlohmann::json& state,
+                          std::chrono::milliseconds interval) {
+  std::string out;
+  RenderStateAndHealth(&out, state);
+  RenderCounters(&out, state);
+  Single(&out, "ladder_exhausted_passes", "gauge",
+         "Ladder passes in a row that ended without healing; 0 once "
+         "tailscaled is healthy again.",
+         Number(state, "exhausted_passes"));
+  Single(&out, "disruptive_steps_last_hour", "gauge",
+         "Disruptive steps (reup, restart) issued in the last hour.",
+         Number(state, "disruptive_last_hour"));
+  Single(&out, "max_disruptive_per_hour", "gauge",
+         "The hourly budget of disruptive steps (max_disruptive_per_hour).",
+         Number(state, "max_disruptive_per_hour"));
   if (state.contains("last_time_to_recover_ms") &&
       state["last_time_to_recover_ms"].is_number()) {
-    Family(&out, "last_time_to_recover_seconds", "gauge",
-           "From the start of the last recovered episode to healthy.");
-    out += fmt::format("tswatchdog_last_time_to_recover_seconds {:.3f}\n",
-                       Number(state, "last_time_to_recover_ms") / 1000);
+    Single(&out, "last_time_to_recover_seconds", "gauge",
+           "From the start of the last recovered episode to healthy.",
+           Number(state, "last_time_to_recover_ms") / 1000, "{:.3f}");
   }
+  if (Number(state, "updated_unix_ms") > 0) {
+    Single(&out, "updated_timestamp_seconds", "gauge",
+           "When the daemon wrote this file (Unix time); rewritten at least "
+           "every metrics_interval.",
+           Number(state, "updated_unix_ms") / 1000, "{:.3f}");
+  }
+  Single(&out, "metrics_interval_seconds", "gauge",
+         "The longest time between two writes of this file while the daemon "
+         "runs (metrics_interval).",
+         std::chrono::duration<double>(interval).count(), "{:.3f}");
   return out;
 }
 

@@ -18,10 +18,16 @@ bool StatePublisher::Publish(const Snapshot& snapshot,
   const nlohmann::json state = StateJson(snapshot, ClockPair::Now(), getpid());
   bool ok = true;
   if (!targets.metrics_file.empty()) {
-    ok &= Write(metrics_output_, targets.metrics_file, RenderMetrics(state));
+    ok &= Write(metrics_output_, targets.metrics_file,
+                RenderMetrics(state, targets.metrics_interval));
   }
   if (!targets.state_file.empty()) {
-    ok &= Write(state_output_, targets.state_file, state.dump(2) + "\n");
+    // Strings are made valid UTF-8 where they enter; `replace` is the last
+    // line of defence: a dump that threw would freeze the file for good.
+    ok &= Write(
+        state_output_, targets.state_file,
+        state.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+            "\n");
   }
   return ok;
 }
@@ -43,12 +49,15 @@ bool StatePublisher::Write(OutputFile& file, const std::string& path,
   // needs no space on a full disk, and frees none, so writes do not flip
   // between failing and working). Say each new problem once, not on every
   // event.
-  std::string set_aside = "; its old copy is now " + stale;
-  if (rename(path.c_str(), stale.c_str()) != 0) {
-    set_aside = errno == ENOENT
-                    ? ""
-                    : "; its old copy could not be set aside (" +
-                          std::string(std::strerror(errno)) + ") and is stale";
+  // Only a regular file of ours is set aside, never whatever else the path
+  // names (SetAsideStale).
+  bool moved = false;
+  std::string set_aside;
+  if (auto problem = SetAsideStale(path, &moved)) {
+    set_aside =
+        "; its old copy could not be set aside (" + *problem + ") and is stale";
+  } else if (moved) {
+    set_aside = "; its old copy is now " + stale;
   }
   if (*error != file.last_error) {
     spdlog::error("{} not written ({}){}; going on, retrying", file.what,

@@ -5,6 +5,7 @@
 #ifndef TSWATCHDOG_WATCHDOG_DAEMON_PUBLISHER_H_
 #define TSWATCHDOG_WATCHDOG_DAEMON_PUBLISHER_H_
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -18,6 +19,8 @@ namespace watchdog {
 struct PublishTargets {
   std::string state_file;
   std::string metrics_file;
+  // The longest time between two writes of the metrics file (it says so).
+  std::chrono::milliseconds metrics_interval{std::chrono::minutes(1)};
 };
 
 class Publisher {

@@ -66,10 +66,12 @@ class Process {
         publisher_(SystemdNotifier::FromEnvironment()),
         live_(Ports()),
         dry_run_(Ports()),
+        service_probe_(processes_),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
                  std::random_device{}()},
-                {loop_, uplink_, client_, publisher_, live_, dry_run_}) {}
+                {loop_, uplink_, client_, publisher_, live_, dry_run_,
+                 service_probe_}) {}
 
   int Run();
 
@@ -90,6 +92,7 @@ class Process {
   StatePublisher publisher_;
   LiveActuator live_;
   DryRunActuator dry_run_;
+  SystemctlServiceProbe service_probe_;
   Daemon daemon_;
 };
 
@@ -118,6 +121,7 @@ int Process::Run() {
   publisher_.Stopping();
   spdlog::info("stopping");
   daemon_.Stop();
+  live_.StopHooks();
   if (processes_.running() > 0) {
     spdlog::info("waiting for {} child process(es) to end",
                  processes_.running());

@@ -69,7 +69,11 @@ json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
        {{"uplink_changes", counters.uplink_changes},
         {"actions", counters.actions},
         {"recoveries", counters.recoveries},
-        {"disruptive_skipped", counters.disruptive_skipped}}},
+        {"disruptive_skipped", counters.disruptive_skipped},
+        {"gave_up", counters.gave_up}}},
+      {"exhausted_passes", snapshot.exhausted_passes},
+      {"disruptive_last_hour", snapshot.disruptive_last_hour},
+      {"max_disruptive_per_hour", snapshot.max_disruptive_per_hour},
       {"last_time_to_recover_ms",
        snapshot.last_time_to_recover
            ? json(snapshot.last_time_to_recover->count())

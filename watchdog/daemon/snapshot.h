@@ -38,6 +38,11 @@ struct Snapshot {
   std::optional<LadderStep> ladder_step;  // in kRecovering
   Counters counters;
   std::optional<std::chrono::milliseconds> last_time_to_recover;
+  // Ladder passes in a row that ended without healing (0 once healthy).
+  int exhausted_passes = 0;
+  // Disruptive steps in the hour before the snapshot, and the budget.
+  int disruptive_last_hour = 0;
+  int max_disruptive_per_hour = 0;
 };
 
 // Monotonic times of the snapshot become wall times through this pair of

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -24,7 +25,70 @@ std::string ParentDir(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+std::string BaseName(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string Octal(mode_t mode) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+  return text;
+}
+
+// The directory of `path`, opened (following symlinks on the way: /var/run
+// is one on most systems) and checked; an error text otherwise.
+std::optional<std::string> OpenTrustedDirectory(const std::string& path,
+                                                netlink::UniqueFd& dir_fd) {
+  const std::string dir = ParentDir(path);
+  dir_fd.Reset(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return ErrnoText("opening directory", dir);
+  return TrustedDirectoryProblem(dir_fd.get(), dir);
+}
+
+// Creates `name` in `dir_fd` for writing, exclusively and never through a
+// symlink. The directory is trusted, so a file already there is a leftover
+// of ours (a crash between create and rename): it is removed, once.
+netlink::UniqueFd CreateExclusively(int dir_fd, const std::string& name) {
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+  netlink::UniqueFd fd(openat(dir_fd, name.c_str(), kFlags, 0644));
+  if (!fd && errno == EEXIST && unlinkat(dir_fd, name.c_str(), 0) == 0) {
+    fd.Reset(openat(dir_fd, name.c_str(), kFlags, 0644));
+  }
+  return fd;
+}
+
+std::optional<std::string> WriteAll(int fd, const std::string& content,
+                                    const std::string& path) {
+  size_t written = 0;
+  while (written < content.size()) {
+    ssize_t n = write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoText("writing", path);
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return ErrnoText("syncing", path);
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::optional<std::string> TrustedDirectoryProblem(int dir_fd,
+                                                   const std::string& dir) {
+  struct stat st {};
+  if (fstat(dir_fd, &st) != 0) return ErrnoText("checking directory", dir);
+  if (!S_ISDIR(st.st_mode)) return "directory " + dir + " is not a directory";
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return "directory " + dir + " is owned by uid " +
+           std::to_string(st.st_uid) +
+           ", not by root or us: its owner could plant files there";
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return "directory " + dir + " is writable by other users (mode " +
+           Octal(st.st_mode) + "): they could plant files there";
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> WriteFileAtomically(const std::string& path,
                                                const std::string& content) {
@@ -34,38 +98,105 @@ std::optional<std::string> WriteFileAtomically(const std::string& path,
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoText("creating directory", dir);
   }
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  netlink::UniqueFd dir_fd;
+  if (auto problem = OpenTrustedDirectory(path, dir_fd)) return problem;
+  const std::string name = BaseName(path);
+  const std::string tmp = name + ".tmp." + std::to_string(getpid());
+  const std::string tmp_path = dir + "/" + tmp;
   {
-    netlink::UniqueFd fd(
-        open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) return ErrnoText("creating", tmp);
-    size_t written = 0;
-    while (written < content.size()) {
-      ssize_t n =
-          write(fd.get(), content.data() + written, content.size() - written);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        std::string error = ErrnoText("writing", tmp);
-        unlink(tmp.c_str());
-        return error;
-      }
-      written += static_cast<size_t>(n);
-    }
-    if (fsync(fd.get()) != 0) {
-      std::string error = ErrnoText("syncing", tmp);
-      unlink(tmp.c_str());
+    netlink::UniqueFd fd = CreateExclusively(dir_fd.get(), tmp);
+    if (!fd) return ErrnoText("creating", tmp_path);
+    if (auto error = WriteAll(fd.get(), content, tmp_path)) {
+      unlinkat(dir_fd.get(), tmp.c_str(), 0);
       return error;
     }
   }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
+  if (renameat(dir_fd.get(), tmp.c_str(), dir_fd.get(), name.c_str()) != 0) {
     std::string error = ErrnoText("renaming to", path);
-    unlink(tmp.c_str());
+    unlinkat(dir_fd.get(), tmp.c_str(), 0);
     return error;
   }
   return std::nullopt;
 }
 
+std::optional<std::string> OutputPathProblem(
+    const std::string& path, bool (*is_ours)(const std::string& content)) {
+  const std::string dir = ParentDir(path);
+  netlink::UniqueFd dir_fd(
+      open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) {
+    // A directory that does not exist yet is created, and so ours.
+    return errno == ENOENT ? std::nullopt
+                           : std::optional(ErrnoText("opening directory", dir));
+  }
+  if (auto problem = TrustedDirectoryProblem(dir_fd.get(), dir)) {
+    return problem;
+  }
+  const std::string name = BaseName(path);
+  struct stat st {};
+  if (fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return ErrnoText("checking", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return path + " exists and is " +
+           (S_ISDIR(st.st_mode)    ? "a directory"
+            : S_ISLNK(st.st_mode)  ? "a symlink"
+            : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                   : "not a regular file") +
+           "; name a file the daemon may replace";
+  }
+  if (st.st_uid != geteuid()) {
+    return path + " exists and belongs to uid " + std::to_string(st.st_uid) +
+           ", not to us; name a file the daemon may replace";
+  }
+  netlink::UniqueFd fd(openat(dir_fd.get(), name.c_str(),
+                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  std::string content(64 * 1024, '\0');
+  const ssize_t n = fd ? read(fd.get(), content.data(), content.size()) : -1;
+  if (n < 0) return ErrnoText("reading", path);
+  content.resize(static_cast<size_t>(n));
+  if (!content.empty() && !is_ours(content)) {
+    return path +
+           " exists and is not tswatchdog's; name a file the daemon may "
+           "replace";
+  }
+  return std::nullopt;
+}
+
+bool LooksLikeStateFile(const std::string& content) {
+  // nlohmann::json sorts keys: "pid" and "state" come before the long parts.
+  return content.starts_with("{") &&
+         content.find("\"pid\":") != std::string::npos &&
+         content.find("\"state\":") != std::string::npos;
+}
+
+bool LooksLikeMetricsFile(const std::string& content) {
+  return content.starts_with("# HELP tswatchdog_");
+}
+
 std::string StaleCopyPath(const std::string& path) { return path + ".stale"; }
+
+std::optional<std::string> SetAsideStale(const std::string& path, bool* moved) {
+  *moved = false;
+  netlink::UniqueFd dir_fd;
+  if (auto problem = OpenTrustedDirectory(path, dir_fd)) return problem;
+  const std::string name = BaseName(path);
+  struct stat st {};
+  if (fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? std::nullopt
+                           : std::optional(ErrnoText("checking", path));
+  }
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    return path + " is not a file of ours; left alone";
+  }
+  const std::string stale = BaseName(StaleCopyPath(path));
+  if (renameat(dir_fd.get(), name.c_str(), dir_fd.get(), stale.c_str()) != 0) {
+    return ErrnoText("renaming", path);
+  }
+  *moved = true;
+  return std::nullopt;
+}
 
 std::optional<nlohmann::json> ReadStateFile(const std::string& path,
                                             std::string* error) {

@@ -1,6 +1,7 @@
 // The checks of the other units (checks.h): units bound to the Tailscale
 // address or in an ordering cycle with tailscaled, and tswatchdog's own
 // access to the LocalAPI.
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <vector>
@@ -40,10 +41,16 @@ struct Binding {
   bool binds_ts = false;
   std::optional<std::string> address;  // the Tailscale address it names
   bool freebind;
-  bool restarted;  // in restart_on_ip
+  bool restarted;        // in restart_on_ip
+  bool started_with_ts;  // in tailscaled.service's .wants/ or .requires/
 };
 
-Binding Bind(const LoadedUnit& unit, const DoctorInputs& in) {
+bool Contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+Binding Bind(const LoadedUnit& unit, const SystemView& view,
+             const DoctorInputs& in) {
   const bool socket = EndsWith(unit.name, ".socket");
   Binding b{&unit,
             socket,
@@ -53,7 +60,8 @@ Binding Bind(const LoadedUnit& unit, const DoctorInputs& in) {
             false,
             std::nullopt,
             socket && IsTrue(unit.Last("Socket", "FreeBind")),
-            InRestartOnIp(in, unit.name)};
+            InRestartOnIp(in, unit.name),
+            Contains(view.tailscaled_wants, unit.name)};
   if (socket && !IsFalse(unit.Last("Unit", "DefaultDependencies"))) {
     b.early = "sockets.target";
   }
@@ -84,17 +92,24 @@ Binding Bind(const LoadedUnit& unit, const DoctorInputs& in) {
   return b;
 }
 
+// A file a package installed (edited in place, an upgrade overwrites it),
+// not an admin's own under /etc or /usr/local.
+bool IsVendorFile(const std::string& file) {
+  return file.rfind("/usr/lib/systemd/", 0) == 0 ||
+         file.rfind("/lib/systemd/", 0) == 0;
+}
+
 void RemoveDependencies(const Binding& b, DoctorFinding* f) {
   for (const auto& item : b.ts_deps) {
     const std::string what = item.entry->value == item.value
                                  ? "remove `" + Assignment(*item.entry) + "`"
                                  : "remove `" + item.value + "` from `" +
                                        Assignment(*item.entry) + "`";
-    f->steps.push_back(what + " at " + Where(*item.entry) +
-                       (b.unit->IsDropIn(item.entry->file)
-                            ? ""
-                            : " (a vendor file: `systemctl edit --full " +
-                                  b.unit->name + "`)"));
+    f->steps.push_back(
+        what + " at " + Where(*item.entry) +
+        (IsVendorFile(item.entry->file)
+             ? " (a vendor file: `systemctl edit --full " + b.unit->name + "`)"
+             : ""));
   }
 }
 
@@ -106,18 +121,24 @@ std::string RestartOnIpStep(const DoctorInputs& in, const std::string& unit) {
          " whenever the Tailscale address appears";
 }
 
+// A socket comes back with FreeBind=yes alone; a service through
+// restart_on_ip. A socket is started, never restarted: restarting an
+// Accept=no socket whose service runs (Debian's ssh.socket after a first
+// connection) is refused and leaves it stopped.
 void AddRecovery(const Binding& b, const DoctorInputs& in, DoctorFinding* f) {
   const std::string& name = b.unit->name;
   if (b.socket && b.address && !b.freebind) {
     f->files.push_back(
         {DropInPath(name, kFreeBindDropInName), std::string(kFreeBindDropIn)});
   }
-  if (b.address && !b.restarted) f->steps.push_back(RestartOnIpStep(in, name));
+  const bool needs_restart_on_ip = !b.socket && b.address && !b.restarted;
+  if (needs_restart_on_ip) f->steps.push_back(RestartOnIpStep(in, name));
   f->commands.push_back("systemctl daemon-reload");
-  if (b.address && !b.restarted) {
-    f->commands.push_back("systemctl restart tswatchdog.service");
+  if (needs_restart_on_ip) {
+    f->commands.push_back("systemctl reload tswatchdog.service");
   }
-  f->commands.push_back("systemctl restart " + name);
+  f->commands.push_back((b.socket ? "systemctl start " : "systemctl restart ") +
+                        name);
 }
 
 DoctorFinding OrderingCycle(const Binding& b, const DoctorInputs& in) {
@@ -152,7 +173,18 @@ DoctorFinding UnprotectedAddress(const Binding& b, const DoctorInputs& in) {
                                    : "no FreeBind=yes")
                      : "ExecStart/Environment") +
            ") and is not in restart_on_ip";
-  if (b.binds_ts) {
+  if (b.binds_ts && b.started_with_ts) {
+    // tailscaled is ready once its LocalAPI serves (ipn/ipnserver/server.go,
+    // Server.Run), before it has its netmap and address.
+    f.why = "BindsTo= stops it whenever tailscaled stops or crashes; " +
+            std::string(kTailscaledUnit) +
+            ".wants/ starts it again with tailscaled, but as soon as "
+            "tailscaled is ready, which is before it has assigned " +
+            address +
+            ": the bind can fail, and nothing starts it again once the "
+            "address is there.";
+    RemoveDependencies(b, &f);
+  } else if (b.binds_ts) {
     f.why =
         "BindsTo= stops it whenever tailscaled stops or crashes, and nothing "
         "starts it again when tailscaled and its address come back.";
@@ -179,7 +211,7 @@ void CheckBoundUnits(const SystemView& view, const DoctorInputs& in,
       !IsFalse(view.tailscaled->Last("Unit", "DefaultDependencies"));
   int bound = 0;
   for (const LoadedUnit& unit : view.units) {
-    const Binding b = Bind(unit, in);
+    const Binding b = Bind(unit, view, in);
     if (b.address) ++bound;
     if (ts_default_deps && b.after_ts && !b.early.empty()) {
       report->findings.push_back(OrderingCycle(b, in));

@@ -29,15 +29,16 @@ inline constexpr std::string_view kWaitOnlineDropIn =
     "Wants=network-online.target\n"
     "After=network-online.target\n";
 // A socket on the Tailscale address (DESIGN problem 3): bind before the
-// address exists; no ordering on tailscaled, which would be a cycle.
+// address exists and keep listening through its changes; no ordering on
+// tailscaled, which would be a cycle.
 inline constexpr std::string_view kFreeBindDropInName =
     "10-tailscale-freebind.conf";
 inline constexpr std::string_view kFreeBindDropIn =
     "# Listen on the Tailscale address even before tailscaled has assigned\n"
-    "# it. No BindsTo=/Requires=/After= on tailscaled.service: a socket is\n"
-    "# ordered before sockets.target, so that would be an ordering cycle.\n"
-    "# tswatchdog restarts this unit once the address is back:\n"
-    "# restart_on_ip = [\"ssh.socket\"] (installed by tswatchdog).\n"
+    "# it, and through its going and coming back: a socket needs nothing\n"
+    "# else. No BindsTo=/Requires=/After= on tailscaled.service: a socket is\n"
+    "# ordered before sockets.target, so that would be an ordering cycle\n"
+    "# (installed by tswatchdog).\n"
     "[Socket]\n"
     "FreeBind=yes\n";
 

@@ -72,6 +72,7 @@ bool LoadTailscaled(const UnitTree& tree, SystemView* view,
     return true;
   }
   view->tailscaled = std::move(unit);
+  view->tailscaled_wants = tree.WantedBy(kTailscaledUnit);
   LoadNetworkOnline(tree, view);
   return LoadManagerDefaults(tree, &view->manager, error);
 }

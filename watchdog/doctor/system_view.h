@@ -39,6 +39,8 @@ struct SystemView {
   // installed; the manager's start-limit defaults.
   std::vector<std::string> network_online_providers;
   std::string wait_online_candidate;
+  // What tailscaled.service's .wants/ and .requires/ start along with it.
+  std::vector<std::string> tailscaled_wants;
   ManagerDefaults manager;
   // Every .socket, then every .service, but tailscaled and tswatchdog;
   // masked ones and aliases (a second name of one fragment) left out.

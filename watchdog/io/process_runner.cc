@@ -1,5 +1,6 @@
 #include "watchdog/io/process_runner.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -10,9 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-
-extern char** environ;
 
 namespace watchdog {
 namespace {
@@ -29,14 +29,53 @@ int PidfdOpen(pid_t pid) {
 #endif
 }
 
-// Children must not talk to our systemd notify slot (they would be refused
-// or, worse, be taken for us).
-bool IsOurPrivateVariable(const char* entry) {
-  for (const char* name :
-       {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="}) {
-    if (std::strncmp(entry, name, std::strlen(name)) == 0) return true;
+// What a child inherits from the daemon's environment: a clean, documented
+// set (README, "Hooks"). Everything else stays behind: systemd's
+// NOTIFY_SOCKET and WATCHDOG_* (a child taken for us), JOURNAL_STREAM (the
+// child's stdout is our pipe, not the journal), credentials, LD_* and
+// whatever the service manager or a shell put there.
+constexpr const char* kInherited[] = {"PATH", "LANG", "LC_ALL", "TZ"};
+// systemd's default PATH, for a daemon started without one.
+constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::vector<std::string> ChildEnvironment(
+    const std::map<std::string, std::string>& extra_env) {
+  std::vector<std::string> env;
+  for (const char* name : kInherited) {
+    if (extra_env.count(name) != 0) continue;
+    const char* value = std::getenv(name);
+    if (value == nullptr && std::strcmp(name, "PATH") == 0)
+      value = kDefaultPath;
+    if (value != nullptr) env.push_back(std::string(name) + "=" + value);
   }
-  return false;
+  for (const auto& [name, value] : extra_env) env.push_back(name + "=" + value);
+  return env;
+}
+
+// A child gets stdin, stdout and stderr and no other descriptor of ours.
+// Ours are close-on-exec, but not every library's: libcurl's sockets are
+// not (a hook's background child kept tailscaled's bus connection open after
+// the daemon exited). So every descriptor above 2 that would survive exec
+// is closed in the child (posix_spawn_file_actions_addclose: portable to
+// musl, which has no addclosefrom).
+void CloseInheritedDescriptors(posix_spawn_file_actions_t* actions) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  const int own = dirfd(dir);
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd <= STDERR_FILENO ||
+        fd == own) {
+      continue;
+    }
+    const int flags = fcntl(static_cast<int>(fd), F_GETFD);
+    if (flags >= 0 && (flags & FD_CLOEXEC) == 0) {
+      posix_spawn_file_actions_addclose(actions, static_cast<int>(fd));
+    }
+  }
+  closedir(dir);
 }
 
 }  // namespace
@@ -84,23 +123,19 @@ pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
     done(failed);
     return -1;
   }
+  // The child's end blocks, as a pipe a program writes to should (on a
+  // non-blocking one, writing more than the pipe holds fails with EAGAIN);
+  // only our end, read from the loop, is non-blocking.
   int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0 ||
+      fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK) != 0) {
     failed.spawn_error = std::string("pipe: ") + std::strerror(errno);
     done(failed);
     return -1;
   }
   netlink::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
 
-  std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (IsOurPrivateVariable(*e)) continue;
-    std::string entry(*e);
-    std::string name = entry.substr(0, entry.find('='));
-    if (extra_env.count(name) == 0) env_storage.push_back(std::move(entry));
-  }
-  for (const auto& [name, value] : extra_env)
-    env_storage.push_back(name + "=" + value);
+  std::vector<std::string> env_storage = ChildEnvironment(extra_env);
   std::vector<char*> envp, args;
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -114,6 +149,7 @@ pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
                                    O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
+  CloseInheritedDescriptors(&actions);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The daemon blocks the signals it reads through signalfd; the child must

@@ -4,6 +4,9 @@
 // delivered through a callback. The loop never blocks on a child: exits are
 // seen through a pidfd (Linux >= 5.3), or a short poll timer where pidfd_open
 // is missing. The destructor kills and reaps every child still running.
+// A child gets stdin from /dev/null, stdout and stderr on a blocking pipe
+// (the daemon's end does not block), no other descriptor of the daemon, and
+// a clean environment (PATH, LANG, LC_ALL, TZ, plus what the caller adds).
 #ifndef TSWATCHDOG_WATCHDOG_IO_PROCESS_RUNNER_H_
 #define TSWATCHDOG_WATCHDOG_IO_PROCESS_RUNNER_H_
 
@@ -41,7 +44,7 @@ class ProcessSpawner {
   using Callback = std::function<void(const ProcessResult&)>;
 
   virtual ~ProcessSpawner() = default;
-  // Starts argv[0] with the daemon's environment plus `extra_env`, killed
+  // Starts argv[0] with a clean environment plus `extra_env`, killed
   // after `timeout`; `done` gets the result. Returns the pid, or -1 when it
   // could not start (`done` may then have run already).
   virtual pid_t Run(const std::vector<std::string>& argv,
@@ -57,8 +60,8 @@ class ProcessRunner final : public ProcessSpawner {
   ProcessRunner(const ProcessRunner&) = delete;
   ProcessRunner& operator=(const ProcessRunner&) = delete;
 
-  // Starts argv[0] (looked up in PATH when it has no slash) with the
-  // daemon's environment minus systemd's notify variables, plus `extra_env`.
+  // Starts argv[0] (looked up in PATH when it has no slash) with PATH,
+  // LANG, LC_ALL and TZ from the daemon's environment, plus `extra_env`.
   // `done` runs on the loop when the child has been reaped. Returns the pid,
   // or -1 when it could not start (`done` has then already run).
   pid_t Run(const std::vector<std::string>& argv,

@@ -2,17 +2,17 @@
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "netlink/utf8.h"
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
-#include "watchdog/core/text.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
@@ -21,7 +21,6 @@ namespace {
 // tailscaled's Handler.validHost accepts exactly this Host (no port); curl
 // derives it from the URL and adds no Origin/Referer.
 constexpr const char* kUrlPrefix = "http://local-tailscaled.sock/localapi/v0/";
-constexpr size_t kMaxMessageChars = 300;
 
 void InitCurlOnce() {
   static std::once_flag once;
@@ -33,34 +32,7 @@ bool IsSocket(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-// Trimmed, and cut to kMaxMessageChars.
-std::string TrimmedMessage(std::string_view message) {
-  std::string text(Trim(message));
-  if (text.size() > kMaxMessageChars) {
-    text.resize(kMaxMessageChars);
-    text += "...";
-  }
-  return text;
-}
-
 }  // namespace
-
-// Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
-// or {"Error":..} (prefs); like the Go client, match the key
-// case-insensitively and fall back to the raw text.
-std::string ServerMessageFromBody(const std::string& body) {
-  auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object()) {
-    for (const auto& [key, value] : doc.items()) {
-      if (value.is_string() && key.size() == 5 &&
-          strncasecmp(key.c_str(), "error", 5) == 0) {
-        return TrimmedMessage(value.get<std::string>());
-      }
-    }
-  }
-  std::string text = TrimmedMessage(body);
-  return text.empty() ? "(empty body)" : text;
-}
 
 namespace {
 
@@ -76,6 +48,14 @@ ApiResult<T> Success(T value) {
   ApiResult<T> result;
   result.value = std::move(value);
   return result;
+}
+
+// libcurl's sockets are not close-on-exec (children would inherit
+// tailscaled's connections): open them with SOCK_CLOEXEC.
+curl_socket_t OpenSocket(void* /*client*/, curlsocktype /*purpose*/,
+                         curl_sockaddr* address) {
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC,
+                  address->protocol);
 }
 
 }  // namespace
@@ -109,12 +89,21 @@ struct LocalApiClient::Transfer {
   bool too_large = false;
   BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
+  bool headers_done = false;  // the blank line after a response's headers
   char error_buffer[CURL_ERROR_SIZE] = {};
   RawCallback done;
 
   ~Transfer() {
     if (easy) curl_easy_cleanup(easy);
     if (headers) curl_slist_free_all(headers);
+  }
+
+  static size_t OnHeader(char* data, size_t size, size_t count, void* self) {
+    const std::string_view line(data, size * count);
+    if (line == "\r\n" || line == "\n") {
+      static_cast<Transfer*>(self)->headers_done = true;
+    }
+    return size * count;
   }
 
   static size_t OnData(char* data, size_t size, size_t count, void* self) {
@@ -192,6 +181,9 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnData);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
@@ -201,22 +193,7 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   curl_easy_setopt(
       e, CURLOPT_TIMEOUT_MS,
       stream ? 0L : static_cast<long>(options_.call_timeout.count()));
-  t->headers = curl_slist_append(t->headers, "Tailscale-Cap: 1");
-  if (request.has_body) {
-    t->headers =
-        curl_slist_append(t->headers, "Content-Type: application/json");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE,
-                     static_cast<long>(t->request_body.size()));
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->request_body.c_str());
-  } else if (std::strcmp(request.method, "POST") == 0) {
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-  }
-  if (std::strcmp(request.method, "PATCH") == 0) {
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
-  }
-  t->headers = curl_slist_append(t->headers, "Expect:");
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+  SetRequestOptions(*t, request);
 
   t->id = next_transfer_id_++;
   transfers_.push_back(std::move(transfer));
@@ -228,6 +205,25 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   }
   spdlog::debug("localapi: {} via {}", t->endpoint, t->socket_path);
   return t;
+}
+
+// static
+void LocalApiClient::SetRequestOptions(Transfer& t, const Request& request) {
+  t.headers = curl_slist_append(t.headers, "Tailscale-Cap: 1");
+  if (request.has_body) {
+    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE,
+                     static_cast<long>(t.request_body.size()));
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, t.request_body.c_str());
+  } else if (std::strcmp(request.method, "POST") == 0) {
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE, 0L);
+    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, "");
+  }
+  if (std::strcmp(request.method, "PATCH") == 0) {
+    curl_easy_setopt(t.easy, CURLOPT_CUSTOMREQUEST, "PATCH");
+  }
+  t.headers = curl_slist_append(t.headers, "Expect:");
+  curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.headers);
 }
 
 LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
@@ -249,8 +245,18 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
     error.message = ServerMessageFromBody(t.response);
     return error;
   }
-  std::string detail =
-      t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code);
+  DescribeCurlFailure(t, code, error);
+  error.http_status = status;
+  return error;
+}
+
+// static
+void LocalApiClient::DescribeCurlFailure(const Transfer& t, int code,
+                                         LocalApiError& error) {
+  const auto curl_code = static_cast<CURLcode>(code);
+  // libcurl's error text can quote the server's bytes.
+  std::string detail = netlink::ToValidUtf8(
+      t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code));
   switch (curl_code) {
     case CURLE_COULDNT_CONNECT: {
       long os_errno = 0;
@@ -270,13 +276,25 @@ LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
       error.kind = LocalApiError::Kind::kBadReply;
       error.message = detail;
       break;
+    case CURLE_OUT_OF_MEMORY:
+      // libcurl's answer to a header line over CURL_MAX_HTTP_HEADER (100
+      // KB), with no error text (lib/http.c, 7.88): while the headers are
+      // still coming, that is what it means.
+      if (!t.headers_done && t.error_buffer[0] == '\0') {
+        error.kind = LocalApiError::Kind::kBadReply;
+        error.message = "a response header line longer than " +
+                        std::to_string(CURL_MAX_HTTP_HEADER) +
+                        " bytes (libcurl's limit)";
+        break;
+      }
+      error.kind = LocalApiError::Kind::kTransport;
+      error.message = detail;
+      break;
     default:
       error.kind = LocalApiError::Kind::kTransport;
       error.message = detail;
       break;
   }
-  error.http_status = status;
-  return error;
 }
 
 void LocalApiClient::NoteWriteDenied(LocalApiError& error) {
@@ -390,8 +408,8 @@ void LocalApiClient::DispatchBusLines() {
     std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
-      spdlog::warn("localapi: {}: bad line ({}), ignoring: {:.120}",
-                   t->endpoint, notify.error(), line);
+      spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
+                   notify.error(), netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {

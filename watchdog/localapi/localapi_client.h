@@ -24,6 +24,7 @@
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/tailscale_types.h"
 #include "watchdog/io/event_loop.h"
+#include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
 
@@ -31,10 +32,6 @@ namespace watchdog {
 // `configured` if set; else the first default path that is a socket now; else
 // the first default (so the error names the expected place).
 std::string ResolveTailscaledSocket(const std::string& configured);
-
-// The message of an error body: text/plain (http.Error), {"error":..}
-// (WriteErrorJSON) or {"Error":..} (prefs), trimmed and length-capped.
-std::string ServerMessageFromBody(const std::string& body);
 
 struct LocalApiError {
   enum class Kind {
@@ -186,6 +183,11 @@ class LocalApiClient final : public TailscaleApi {
   void WatchUnfinishedLine();
   void CancelLineTimer();
   LocalApiError ErrorFor(const Transfer& transfer, int curl_code) const;
+  // The kind and message of a transfer that failed below HTTP.
+  static void DescribeCurlFailure(const Transfer& transfer, int curl_code,
+                                  LocalApiError& error);
+  // The method, body and headers of `request` on the transfer's handle.
+  static void SetRequestOptions(Transfer& transfer, const Request& request);
   void NoteWriteDenied(LocalApiError& error);
 
   static int SocketCallback(void* easy, int fd, int what, void* client,

@@ -1,8 +1,13 @@
 #include "watchdog/localapi/tailscale_json.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+
+#include "netlink/utf8.h"
+#include "watchdog/core/text.h"
 
 namespace watchdog {
 namespace {
@@ -42,6 +47,10 @@ std::vector<std::string> StringListField(const json& obj, const char* key) {
 
 // Parses `text` as one JSON object; `what` names it in the error.
 Parsed<json> ParseObject(std::string_view text, const char* what) {
+  if (JsonNestedDeeperThan(text, kMaxJsonDepth)) {
+    return Parsed<json>::Error(std::string(what) + ": nested deeper than " +
+                               std::to_string(kMaxJsonDepth) + " levels");
+  }
   json doc = json::parse(text.begin(), text.end(), nullptr,
                          /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
@@ -88,6 +97,28 @@ Prefs PrefsFromJson(const json& obj) {
 }
 
 }  // namespace
+
+bool JsonNestedDeeperThan(std::string_view json_text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json_text.size(); ++i) {
+    const char c = json_text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced input is the parser's to reject
+    }
+  }
+  return false;
+}
 
 Parsed<Status> ParseStatus(std::string_view json_text) {
   auto doc = ParseObject(json_text, "status");
@@ -217,6 +248,48 @@ Parsed<DerpMap> ParseDerpMap(std::string_view json_text) {
     }
   }
   return map;
+}
+
+namespace {
+
+constexpr size_t kMaxMessageChars = 300;
+
+// A server message as it may enter the daemon's state: trimmed, at most
+// kMaxMessageChars bytes (never cutting a character in half) and valid
+// UTF-8, since it ends up in the state file's JSON. Control characters are
+// kept here; the log sink escapes them (logging.h).
+std::string MessageText(std::string_view message) {
+  const std::string_view text = Trim(message);
+  // Cut, make valid (a bad byte becomes three), cut again.
+  const std::string valid =
+      netlink::ToValidUtf8(netlink::Utf8Prefix(text, kMaxMessageChars));
+  std::string trimmed(netlink::Utf8Prefix(valid, kMaxMessageChars));
+  if (text.size() > kMaxMessageChars || trimmed.size() < valid.size()) {
+    trimmed += "...";
+  }
+  return trimmed;
+}
+
+}  // namespace
+
+// Error bodies come as text/plain (http.Error), {"error":..} (WriteErrorJSON)
+// or {"Error":..} (prefs); like the Go client, match the key
+// case-insensitively and fall back to the raw text.
+
+std::string ServerMessageFromBody(const std::string& body) {
+  if (!JsonNestedDeeperThan(body, kMaxJsonDepth)) {
+    auto doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_object()) {
+      for (const auto& [key, value] : doc.items()) {
+        if (value.is_string() && key.size() == 5 &&
+            strncasecmp(key.c_str(), "error", 5) == 0) {
+          return MessageText(value.get<std::string>());
+        }
+      }
+    }
+  }
+  std::string text = MessageText(body);
+  return text.empty() ? "(empty body)" : text;
 }
 
 }  // namespace watchdog

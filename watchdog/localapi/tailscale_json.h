@@ -43,11 +43,27 @@ class Parsed {
   std::variant<T, ErrorText> value_;
 };
 
+// JSON nested deeper than this is refused before it is parsed. tailscaled's
+// replies nest about 8 deep; a body of 8 MiB of "[" made nlohmann::json
+// build 645 MB of nested arrays and spend 5 s of CPU.
+inline constexpr int kMaxJsonDepth = 64;
+
+// Whether `json_text` opens more than `max_depth` arrays and objects inside
+// each other (brackets inside strings do not count). One pass, no memory.
+bool JsonNestedDeeperThan(std::string_view json_text, int max_depth);
+
+// Every parser below refuses JSON nested deeper than kMaxJsonDepth.
 Parsed<Status> ParseStatus(std::string_view json_text);
 Parsed<Prefs> ParsePrefs(std::string_view json_text);
 Parsed<Notify> ParseNotify(std::string_view json_line);
 // Parses a health.State object on its own (as found in Notify.Health).
 Parsed<HealthState> ParseHealthState(std::string_view json_text);
+
+// The message of an error body: text/plain (http.Error), {"error":..}
+// (WriteErrorJSON) or {"Error":..} (prefs). It enters the daemon's state
+// (the state file's JSON, log lines): trimmed, at most 300 bytes plus "...",
+// never cut inside a character, valid UTF-8 whatever the server sent.
+std::string ServerMessageFromBody(const std::string& body);
 
 // `GET derpmap` (tailcfg.DERPMap): where the DERP servers listen, for telling
 // DERP connections from the control connection. Shape:
