@@ -52,6 +52,7 @@ struct Options {
   double scale = 1.0;
   double alone_s = 28;  // how long tailscaled alone is watched
   double cap_s = 35;    // how long tswatchdog gets to heal it
+  std::string scenario = "b";
   std::string summary;
   bool styled = false;  // a terminal: bold titles
 };
@@ -114,7 +115,7 @@ class Half {
       throw Error(p);
     dir_ = "/tmp/run";
     std::filesystem::create_directories(dir_);
-    scenario_ = lab::FindScenario("b");
+    scenario_ = lab::FindScenario(o_.scenario);
     world_ = std::make_unique<lab::World>();
     ctx_.world = world_.get();
     ctx_.time_scale = o_.scale;
@@ -128,6 +129,7 @@ class Half {
     }
     evidence_ = std::make_unique<EvidenceReader>(o_.scale);
     if (with_) StartTswatchdog();
+    routes_before_ = evidence_->Read().routes;
   }
 
   void StartTswatchdog() {
@@ -168,7 +170,10 @@ class Half {
       verdicts.push_back({{"verdict", watchdog::VerdictName(v.verdict)},
                           {"evidence", v.evidence}});
     }
-    return {{"verdicts", verdicts}, {"routes", e.routes}, {"error", e.error}};
+    return {{"verdicts", verdicts},
+            {"routes", e.routes},
+            {"routes_before", routes_before_},
+            {"error", e.error}};
   }
 
   // What tailscaled says (its Self.Online, as GET status reports it) and
@@ -194,6 +199,7 @@ class Half {
     }
     const auto events = ts_->Events();
     json result = {{"half", "alone"},
+                   {"scenario", scenario_->id},
                    {"stretch_ms", stretch.count()},
                    {"healed", ts_->HealedAt(t0, milliseconds(0)).has_value()},
                    {"online_says", ts_->fake().Get().value("online", false)},
@@ -304,6 +310,7 @@ class Half {
   std::unique_ptr<lab::TailscaledInWorld> ts_;
   std::unique_ptr<EvidenceReader> evidence_;
   std::vector<std::pair<int64_t, std::string>> log_;
+  std::vector<std::string> routes_before_;
 };
 
 }  // namespace
@@ -404,17 +411,14 @@ bool WaitReady(Running (&halves)[2]) {
   return true;
 }
 
-void PrintIntro(const Options& o) {
+void PrintIntro(const Options& o, const lab::Scenario& s) {
   Say("tswatchdog demo: one silent failover, twice, on the lab's world "
       "(tests/lab/world.h)");
-  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A, VRRP) -> "
+  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A) -> "
       "internet: control 192.0.2.100:80,");
-  Say("  DERP 192.0.2.101:443. The failure, scenario (b): the gateway fails "
-      "over to a backup router on");
-  Say("  the same segment (same address and MAC) that NATs elsewhere and drops "
-      "flows it does not know.");
-  Say("  The router sees no change at all: no link, address, route or rule "
-      "moves.");
+  Say("  DERP 192.0.2.101:443; a backup router on wan0's segment NATs "
+      "elsewhere and drops flows it does not know.");
+  Say("  The failure, scenario (" + s.id + "): " + s.title + ".");
   char scale[96];
   std::snprintf(scale, sizeof scale, "time scale %g%s.", o.scale,
                 o.scale == 1.0 ? " (tailscaled's real timing)" : "");
@@ -442,12 +446,22 @@ void PrintAloneVerdict(const json& a) {
     Say("    " + v["evidence"].get<std::string>() + "  [" +
         v["verdict"].get<std::string>() + "]");
   }
-  for (const auto& r : a["evidence"]["routes"]) {
+  const json& now = a["evidence"]["routes"];
+  const json& before = a["evidence"]["routes_before"];
+  for (const auto& r : now) {
+    const bool same =
+        std::find(before.begin(), before.end(), r) != before.end();
     Say("    route to " + r.get<std::string>() +
-        "  (unchanged: the router sees nothing)");
+        (same ? "  (as before the failure)" : "  (changed)"));
   }
-  Say("  Left alone, tailscaled stays offline for more than 5 minutes (README, "
-      "benchmark 5, row b).");
+  for (const auto& r : before) {
+    if (std::find(now.begin(), now.end(), r) == now.end()) {
+      Say("      before the failure: " + r.get<std::string>());
+    }
+  }
+  Say("  Left alone, tailscaled does not heal within 5 minutes (README, "
+      "\"Time to heal\", row " +
+      a.value("scenario", std::string("?")) + ").");
 }
 
 // The state file's verdict: its state, the diagnosis (issue 12, when the
@@ -477,22 +491,15 @@ void PrintWatched(const Options& o, const json& w) {
         row[1].get<std::string>() + ": " + row[2].get<std::string>());
   }
   const json& steps = w["steps"];
+  const bool healed = w.value("healed", false);
   char tail[200];
-  if (w.value("healed", false)) {
-    std::snprintf(tail, sizeof tail,
-                  "  Healed %.1f s after the failover; steps taken: rebind %d, "
-                  "start %d, reup %d, restart %d.",
-                  w.value("heal_ms", 0) / 1000.0, steps.value("rebind", 0),
-                  steps.value("start", 0), steps.value("reup", 0),
-                  steps.value("restart", 0));
-  } else {
-    std::snprintf(tail, sizeof tail,
-                  "  NOT healed within %.0f s; steps taken: rebind %d, start "
-                  "%d, reup %d, restart %d.",
-                  w.value("cap_ms", 0) / 1000.0, steps.value("rebind", 0),
-                  steps.value("start", 0), steps.value("reup", 0),
-                  steps.value("restart", 0));
-  }
+  std::snprintf(tail, sizeof tail,
+                "  %s %.1f s after the failover; steps taken: rebind %d, "
+                "start %d, reup %d, restart %d.",
+                healed ? "Healed" : "NOT healed",
+                w.value(healed ? "heal_ms" : "cap_ms", 0) / 1000.0,
+                steps.value("rebind", 0), steps.value("start", 0),
+                steps.value("reup", 0), steps.value("restart", 0));
   Say(tail);
   PrintState(w["state"], w.value("t0_ms", int64_t{0}));
 }
@@ -501,7 +508,12 @@ int Main(const Options& o) {
   signal(SIGINT, KillHalvesAndExit);
   signal(SIGTERM, KillHalvesAndExit);
   signal(SIGHUP, KillHalvesAndExit);
-  PrintIntro(o);
+  const lab::Scenario* scenario = lab::FindScenario(o.scenario);
+  if (scenario == nullptr) {
+    std::fprintf(stderr, "demo_lab: no scenario '%s'\n", o.scenario.c_str());
+    return 2;
+  }
+  PrintIntro(o, *scenario);
   Running halves[2] = {Fork(o, false), Fork(o, true)};
   const bool ready = WaitReady(halves);
   if (ready) {
@@ -540,6 +552,7 @@ int main(int argc, char** argv) {
       cxxopts::value(o.alone_s))("cap",
                                  "seconds tswatchdog gets to heal it (scaled)",
                                  cxxopts::value(o.cap_s))(
+      "scenario", "the catalogue's id (default b)", cxxopts::value(o.scenario))(
       "summary", "write the story as JSON here", cxxopts::value(o.summary))(
       "h,help", "this help");
   try {

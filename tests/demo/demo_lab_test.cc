@@ -21,6 +21,7 @@ struct DemoRun {
   std::string output;  // stdout, no terminal
   json summary;
   int status = -1;
+  bool ok() const { return status == 0 && summary.is_object(); }
 };
 
 // Runs the demo fast: `alone` and `cap` are the halves' stretches in
@@ -48,21 +49,17 @@ DemoRun RunDemo(int alone, int cap) {
   return run;
 }
 
-bool SkipWithoutRoot() { return geteuid() != 0; }
-
 TEST(DemoLab, AloneStaysOfflineAndTheKernelSaysWhy) {
-  if (SkipWithoutRoot()) GTEST_SKIP() << "the lab needs root";
+  if (geteuid() != 0) GTEST_SKIP() << "the lab needs root";
   // 100 s scaled (5 s): long enough for two of the fake's scaled keep-alive
   // probes (2 s idle, 1 s apart).
   const DemoRun run = RunDemo(100, 100);
-  ASSERT_EQ(run.status, 0) << run.output;
-  ASSERT_TRUE(run.summary.is_object()) << run.output;
+  ASSERT_TRUE(run.ok()) << run.output;
   const json& alone = run.summary["alone"];
   EXPECT_FALSE(alone["healed"].get<bool>()) << alone.dump(2);
   EXPECT_EQ(alone["control_connected_since"], 0) << alone.dump(2);
   EXPECT_EQ(alone["steps"], json({{"start", 0}, {"reup", 0}, {"restart", 0}}));
-  // The control connection, judged dead by its unanswered keep-alives,
-  // while the route to its server has not changed.
+  // The control connection, judged dead by its unanswered keep-alives.
   const json& verdicts = alone["evidence"]["verdicts"];
   ASSERT_FALSE(verdicts.empty()) << alone.dump(2);
   const std::string control = verdicts[0]["evidence"];
@@ -70,10 +67,12 @@ TEST(DemoLab, AloneStaysOfflineAndTheKernelSaysWhy) {
   EXPECT_EQ(verdicts[0]["verdict"], "dead") << control;
   EXPECT_NE(control.find("keep-alive probes unanswered"), std::string::npos)
       << control;
+  // The way to the control server: still wan0 with the same source address,
+  // so tailscaled's netmon has nothing to notice.
   ASSERT_FALSE(alone["evidence"]["routes"].empty());
-  EXPECT_EQ(alone["evidence"]["routes"][0].get<std::string>().rfind(
-                "192.0.2.100: dev wan0 via 198.51.100.1 src 198.51.100.2", 0),
-            0u);
+  const std::string route = alone["evidence"]["routes"][0];
+  EXPECT_EQ(route.rfind("192.0.2.100: dev wan0 ", 0), 0u) << route;
+  EXPECT_NE(route.find(" src 198.51.100.2 "), std::string::npos) << route;
   // Readable without a terminal: both halves, no escape sequences.
   EXPECT_NE(run.output.find("== 1. tailscaled alone"), std::string::npos);
   EXPECT_NE(run.output.find("== 2. The same failover, with tswatchdog"),
@@ -84,12 +83,13 @@ TEST(DemoLab, AloneStaysOfflineAndTheKernelSaysWhy) {
 // Issue 12 item 4: a dead control connection -> `start`. Expected to fail
 // (ctest WILL_FAIL) until the daemon acts on the connection diagnosis.
 TEST(DemoLab, TswatchdogHealsItWithStartAndNothingDisruptive) {
-  if (SkipWithoutRoot()) GTEST_SKIP() << "the lab needs root";
-  // The goal is Online within 20 s; 200 s scaled (10 s) leaves room for the
-  // kernel's retransmission timers, which do not scale.
-  const DemoRun run = RunDemo(20, 200);
-  ASSERT_EQ(run.status, 0) << run.output;
-  ASSERT_TRUE(run.summary.is_object()) << run.output;
+  if (geteuid() != 0) GTEST_SKIP() << "the lab needs root";
+  // The goal is Online within 20 s of the failure (issue 12); 100 s scaled
+  // (5 s of wall time) leaves room for the kernel's retransmission timers,
+  // which do not scale. Today's ladder needs tailscaled's map-poll watchdog
+  // (120 s) plus unhealthy_after (90 s) before its first step: far later.
+  const DemoRun run = RunDemo(20, 100);
+  ASSERT_TRUE(run.ok()) << run.output;
   const json& watched = run.summary["tswatchdog"];
   EXPECT_TRUE(watched["healed"].get<bool>()) << run.output;
   EXPECT_GE(watched["steps"]["start"].get<int>(), 1) << run.output;
