@@ -259,7 +259,8 @@ std::optional<ConfigError> ValidateDurations(const Config& config,
     }
     // Zero debounce and grace are for benchmarks and tests; every other
     // duration at zero would busy-loop or act before anything could happen.
-    bool zero_allowed = spec.key == "debounce" || spec.key == "grace";
+    bool zero_allowed = spec.key == "debounce" || spec.key == "grace" ||
+                        spec.key == "probe_interval";  // 0: off
     if (value == milliseconds(0) && !zero_allowed) {
       return ErrorAt(origins, spec.key, "must be greater than 0");
     }

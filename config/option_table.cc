@@ -14,7 +14,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::array<OptionSpec, 22> kOptions = {{
+constexpr std::array<OptionSpec, 23> kOptions = {{
     {"socket", Kind::kString, &Config::socket, "PATH",
      "tailscaled's LocalAPI socket; empty: try "
      "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
@@ -33,6 +33,9 @@ constexpr std::array<OptionSpec, 22> kOptions = {{
     {"start_timeout", Kind::kDuration, &Config::start_timeout, "DURATION",
      "how long tailscaled may stay Starting or NoState before that counts as "
      "degraded"},
+    {"probe_interval", Kind::kDuration, &Config::probe_interval, "DURATION",
+     "time between two looks at tailscaled's connections when nothing "
+     "happens (0: only after changes and steps)"},
     {"kick_on_change", Kind::kBool, &Config::kick_on_change, "BOOL",
      "rebind once after each settled uplink change, before the grace period"},
     {"ladder", Kind::kSteps, &Config::ladder, "STEP,...",

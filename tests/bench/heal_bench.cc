@@ -78,9 +78,11 @@ std::string TswatchdogConfig(const Options& o, const std::string& socket,
     << "\"]\n";
   if (o.scale != 1.0) {
     const std::pair<const char*, double> defaults[] = {
-        {"debounce", 5},         {"settle_max", 60},      {"grace", 20},
-        {"verify", 15},          {"unhealthy_after", 90}, {"start_timeout", 60},
-        {"backoff_initial", 10}, {"backoff_max", 600}};
+        {"debounce", 5},         {"settle_max", 60},
+        {"grace", 20},           {"verify", 15},
+        {"unhealthy_after", 90}, {"start_timeout", 60},
+        {"backoff_initial", 10}, {"backoff_max", 600},
+        {"probe_interval", 15}};
     for (const auto& [key, s] : defaults) {
       c << key << " = \"" << Dur(o, s) << "\"\n";
     }
@@ -176,7 +178,10 @@ class Run {
     } else if (approach_ == "tswatchdog") {
       std::ofstream(dir_ + "/tswatchdog.toml")
           << TswatchdogConfig(o_, fake_->socket_path(), dir_, restart);
+      // The connection verdicts at the fake's scale (lab only).
       approach_child_ = std::make_unique<lab::Child>(std::vector<std::string>{
+          "/usr/bin/env",
+          "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(o_.scale),
           TSWATCHDOG_BINARY, "run", "--config", dir_ + "/tswatchdog.toml",
           "--log-style", "plain"});
       // Let it reach its steady state first (healthy, or suppressed).

@@ -46,6 +46,7 @@ const std::vector<std::string> kAllKeys = {
     "verify",
     "unhealthy_after",
     "start_timeout",
+    "probe_interval",
     "kick_on_change",
     "ladder",
     "restart_command",
@@ -129,6 +130,7 @@ Config EveryFieldChanged() {
   config.verify = milliseconds(250);
   config.unhealthy_after = minutes(2);
   config.start_timeout = hours(1);
+  config.probe_interval = seconds(0);
   config.kick_on_change = false;
   config.ladder = {LadderStep::kStart, LadderStep::kRebind,
                    LadderStep::kConntrack, LadderStep::kRestart};
@@ -270,6 +272,7 @@ TEST(ConfigDefaultsTest, MatchTheDesign) {
   EXPECT_EQ(config.verify, seconds(15));
   EXPECT_EQ(config.unhealthy_after, seconds(90));
   EXPECT_EQ(config.start_timeout, seconds(60));
+  EXPECT_EQ(config.probe_interval, seconds(15));
   EXPECT_TRUE(config.kick_on_change);
   EXPECT_EQ(config.ladder,
             (std::vector<LadderStep>{LadderStep::kRebind, LadderStep::kStart,
@@ -349,6 +352,7 @@ grace = "0s"
 verify = "250ms"
 unhealthy_after = "2m"
 start_timeout = "1h"
+probe_interval = "0s"
 kick_on_change = false
 ladder = ["start", "rebind", "conntrack", "restart"]
 restart_command = ["/bin/sh", "-c", "/etc/init.d/tailscale restart && logger ok"]
@@ -634,6 +638,7 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--verify", "250ms",
       "--unhealthy-after", "2m",
       "--start-timeout", "1h",
+      "--probe-interval", "0s",
       "--kick-on-change=false",
       "--ladder", "start, rebind,conntrack,restart",
       "--restart-command",

@@ -83,6 +83,11 @@ TEST(ConnectionVerdict, Table) {
   new_source.route_now = Route("wan0", "198.51.100.9");
   ConnectionFacts same_way = Facts(Socket({}));
   same_way.route_now = Route("wan0", "198.51.100.2");
+  ConnectionFacts retransmitting_after_change =
+      Facts(Socket({.retransmits = 1, .unacked = 1, .last_ack_ms = 3000}));
+  retransmitting_after_change.predates_uplink_change = true;
+  ConnectionFacts quiet_after_change = Facts(Socket({}));
+  quiet_after_change.predates_uplink_change = true;
   ConnectionFacts no_route = Facts(Socket({}));
   no_route.route_now = netlink::Egress{};
   no_route.route_now->lookup_error = ENETUNREACH;
@@ -113,6 +118,12 @@ TEST(ConnectionVerdict, Table) {
        Facts(Socket({.retransmits = 3, .unacked = 2, .last_ack_ms = 2500})),
        Verdict::kDead,
        "3 retransmissions unanswered, last ACK 2.5 s ago, last data 5.0 s ago"},
+      {"one retransmission on a connection the uplink changed under",
+       retransmitting_after_change, Verdict::kDead,
+       "1 retransmission unanswered since the uplink changed under it, last "
+       "data 5.0 s ago"},
+      {"an uplink change alone is no sign", quiet_after_change, Verdict::kLive,
+       nullptr},
       {"control silent past a minute and more, acks fine",
        Facts(Socket({.last_data_ms = 85000, .last_ack_ms = 20000})),
        Verdict::kSuspect,

@@ -32,7 +32,8 @@ HealthVerdict MakeVerdict(HealthKind kind) {
     case HealthKind::kHealthy:
       break;
     case HealthKind::kDegraded:
-      verdict.reasons = {{"no-derp-home", "no home DERP region"}};
+      // A reason no fault is diagnosed from: every step may help.
+      verdict.reasons = {{"unknown-state", "BackendState 'Weird'"}};
       break;
     case HealthKind::kUserIntentOff:
       verdict.reasons = {{"stopped", "BackendState is Stopped"}};
@@ -48,23 +49,64 @@ HealthVerdict MakeVerdict(HealthKind kind) {
 }
 
 // tailscaled, as far as the machine can see it: a verdict, and steps that
-// either heal it ("stuck until step X") or cannot be issued at all.
+// either heal it ("stuck until step X") or cannot be issued at all. With a
+// `fault`, its verdict names it (offline, router, no-derp-connection) and,
+// when `kernel_sees` it, the kernel shows the connection dead; `handling`:
+// its control connection was redialed since the change and is live.
 struct SimTailscaled {
   HealthKind kind = HealthKind::kDegraded;
   std::set<LadderStep> heals;        // a step that makes it healthy
   std::set<LadderStep> unsupported;  // answered ok=false (404, 403)
   milliseconds step_latency{0};      // from RunStep to StepFinished
   bool answers_refresh = true;
+  std::optional<Fault> fault;
+  bool kernel_sees = false;
+  bool handling = false;
 
   StepFinished Run(LadderStep step) {
     if (unsupported.count(step)) return {step, false, "404 Not Found"};
     if (kind == HealthKind::kUnreachable && step != LadderStep::kRestart) {
       return {step, false, "LocalAPI unreachable"};
     }
-    if (heals.count(step)) kind = HealthKind::kHealthy;
+    if (heals.count(step)) Heal();
     return {step, true, ""};
   }
-  HealthVerdict Verdict() const { return MakeVerdict(kind); }
+  void Heal() {
+    kind = HealthKind::kHealthy;
+    fault.reset();
+    kernel_sees = false;
+    handling = false;
+  }
+  HealthVerdict Verdict() const {
+    HealthVerdict verdict = MakeVerdict(kind);
+    if (kind == HealthKind::kDegraded && fault) {
+      static const char* const kCode[] = {"", "offline", "router",
+                                          "no-derp-connection"};
+      verdict.reasons = {{kCode[static_cast<int>(*fault)], "sim"}};
+    }
+    return verdict;
+  }
+  // What a connection check would show.
+  Evidence Seen() const {
+    Evidence evidence{true, {}, {}};
+    auto add = [&](ConnectionKind kind, enum Verdict verdict, bool fresh) {
+      JudgedConnection c;
+      c.kind = kind;
+      c.verdict = verdict;
+      c.new_since_change = fresh;
+      c.evidence =
+          std::string(ConnectionKindName(kind)) + " " + VerdictName(verdict);
+      evidence.connections.push_back(c);
+    };
+    const bool dead_control = fault == Fault::kControl && kernel_sees;
+    const bool dead_derp = fault == Fault::kDerp && kernel_sees;
+    add(ConnectionKind::kControl,
+        dead_control ? Verdict::kDead : Verdict::kLive,
+        handling && !dead_control);
+    add(ConnectionKind::kDerp, dead_derp ? Verdict::kDead : Verdict::kLive,
+        false);
+    return evidence;
+  }
 };
 
 MachineConfig TestConfig() {
@@ -118,6 +160,8 @@ class Harness {
   }
   // A bus line that does not reflect the simulated state (a stale one).
   void BusLine(HealthKind kind) { Send(HealthEvent{MakeVerdict(kind)}); }
+  // A connection check: what the kernel shows of the simulated tailscaled.
+  void Check() { Send(EvidenceEvent{sim.Seen()}); }
 
   void Advance(milliseconds duration) { AdvanceTo(now_ + duration); }
   void AdvanceTo(MonoTime until) {
@@ -295,8 +339,22 @@ class Harness {
   void Check(const Command& command) {
     if (const auto* t = std::get_if<Transition>(&command)) {
       EXPECT_EQ(t->from, tracked_state_) << "transition from a stale state";
+      if (t->from == State::kHealthy && t->to == State::kRecovering &&
+          last_recovery_) {
+        // Never in a loop: the ladder starts from healthy (degraded, or a
+        // connection seen dead) only unhealthy_after after a recovery.
+        EXPECT_GE(now_ - *last_recovery_, config_.unhealthy_after)
+            << "the ladder again right after a recovery" << Timeline();
+      }
+      if (t->to == State::kHealthy &&
+          t->why.find("recovered") != std::string::npos) {
+        last_recovery_ = now_;
+      }
+      if (t->to == State::kHealthy || t->to == State::kCooldown) {
+        last_step_was_kick_ = false;
+      }
       EXPECT_TRUE(t->from != t->to || t->to == State::kRecovering ||
-                  t->to == State::kCooldown)
+                  t->to == State::kCooldown || t->to == State::kVerifying)
           << "self-transition outside recovering/cooldown: " << StateName(t->to)
           << ": " << t->why << Timeline();
       EXPECT_FALSE(t->why.empty()) << "a transition without a reason";
@@ -324,6 +382,23 @@ class Harness {
           << "step " << name << " before the previous one was verified"
           << Timeline();
       EXPECT_EQ(config_.ladder.at(step->index), step->step) << Timeline();
+      // The diagnosis picks the step: never one that cannot fix the fault,
+      // nothing disruptive while tailscaled handles a failover, and never
+      // the soft kick's call again right after it.
+      const Diagnosis d = machine_.diagnosis();
+      if (d.fault) {
+        EXPECT_FALSE(WhyStepCannotFix(step->step, *d.fault).has_value())
+            << name << " for " << d.Describe() << Timeline();
+      }
+      if (d.handling) {
+        EXPECT_TRUE(!IsDisruptive(step->step) &&
+                    step->step != LadderStep::kStart)
+            << name << " while " << d.Describe() << Timeline();
+      }
+      if (last_step_was_kick_) {
+        EXPECT_NE(step->step, LadderStep::kRebind)
+            << "the soft kick's call twice in a row" << Timeline();
+      }
     } else {
       EXPECT_EQ(step->index, -1);
       EXPECT_EQ(step->step, LadderStep::kRebind);
@@ -338,6 +413,7 @@ class Harness {
     }
     ++outstanding_steps_;
     last_step_was_ladder_ = !step->soft_kick;
+    last_step_was_kick_ = step->soft_kick;
     if (sim.step_latency == milliseconds(0)) {
       queue_.push_back(sim.Run(step->step));
     } else {
@@ -360,6 +436,8 @@ class Harness {
   int outstanding_steps_ = 0;
   bool last_step_was_ladder_ = false;
   bool awaiting_verification_ = false;
+  bool last_step_was_kick_ = false;
+  std::optional<MonoTime> last_recovery_;
   std::vector<MonoTime> disruptive_times_;
 };
 
@@ -677,15 +755,16 @@ TEST(MachineStoryTest, FailoverHealedOnlyByStart) {
   Failover(h, {LadderStep::kStart});
   h.Advance(10min);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
+  // The soft kick was rebind: the ladder's rebind is not the same call
+  // again.
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
+  EXPECT_TRUE(h.Said("rebind skipped: the soft kick just ran it"))
+      << h.Timeline();
   const std::vector<int64_t> t = StepTimes(h);
-  ASSERT_EQ(t.size(), 3u) << h.Timeline();
+  ASSERT_EQ(t.size(), 2u) << h.Timeline();
   const int64_t boot = 20000;            // BootHealthy's grace
   EXPECT_EQ(t[0], boot + 5000);          // debounce
   EXPECT_EQ(t[1], boot + 5000 + 20000);  // + grace
-  // verify, then backoff_initial ±20%.
-  EXPECT_GE(t[2] - t[1], 15000 + 8000);
-  EXPECT_LE(t[2] - t[1], 15000 + 12000);
   EXPECT_EQ(h.disruptive_total(), 0);
   EXPECT_NE(h.LastWhy(State::kHealthy).find("recovered by start"),
             std::string::npos);
@@ -698,20 +777,17 @@ TEST(MachineStoryTest, FailoverHealedOnlyByRestart) {
   Failover(h, {LadderStep::kRestart});
   h.Advance(30min);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(),
-            Names({"rebind(kick)", "rebind", "start", "reup", "restart"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start", "reup", "restart"}));
   const std::vector<int64_t> t = StepTimes(h);
-  ASSERT_EQ(t.size(), 5u) << h.Timeline();
+  ASSERT_EQ(t.size(), 4u) << h.Timeline();
   // Backoff doubles per failed step, ±20%.
   EXPECT_GE(t[2] - t[1], 15000 + 8000);
   EXPECT_LE(t[2] - t[1], 15000 + 12000);
   EXPECT_GE(t[3] - t[2], 15000 + 16000);
   EXPECT_LE(t[3] - t[2], 15000 + 24000);
-  EXPECT_GE(t[4] - t[3], 15000 + 32000);
-  EXPECT_LE(t[4] - t[3], 15000 + 48000);
   EXPECT_EQ(h.disruptive_total(), 2);
   EXPECT_EQ(h.machine().counters().recoveries, 1u);
-  EXPECT_EQ(h.Hooks("action"), 5);
+  EXPECT_EQ(h.Hooks("action"), 4);
 }
 
 TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
@@ -740,7 +816,8 @@ TEST(MachineStoryTest, NeverHealedCoolsDownThenRunsTheLadderAgainWithinBudget) {
     }
   }
   ASSERT_GE(gave_up_at.size(), 5u) << h.Timeline();
-  EXPECT_EQ(passes[0], Names({"rebind", "start", "reup", "restart"}));
+  // The first pass follows the soft kick (rebind): it starts at start.
+  EXPECT_EQ(passes[0], Names({"start", "reup", "restart"}));
   // The third disruptive step of the hour is the last one.
   EXPECT_EQ(passes[1], Names({"rebind", "start", "reup"}));
   EXPECT_EQ(passes[2], Names({"rebind", "start"}));
@@ -827,33 +904,31 @@ TEST(MachineStoryTest, UplinkLostInTheMiddleOfTheLadderStopsActing) {
   BootHealthy(h);
   h.sim.step_latency = 2s;
   Failover(h, {LadderStep::kRestart});
-  h.Advance(5s + 20s + 1s);  // the ladder's rebind is running (2s)
+  h.Advance(5s + 20s + 1s);  // the ladder's start is running (2s)
   ASSERT_EQ(h.state(), State::kRecovering) << h.Timeline();
-  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
   h.Change(false, kUplinkLost);
   EXPECT_TRUE(h.SawTransition(State::kRecovering, State::kSettling));
   h.Advance(5s);
   EXPECT_EQ(h.state(), State::kNoUplink);
   h.Advance(2h);  // the late StepFinished changes nothing
   EXPECT_EQ(h.state(), State::kNoUplink);
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 
   // The uplink comes back: settle, kick, grace, the ladder from the start.
   h.ClearLog();
   h.Change(true, kUplinkAppeared);
   h.Advance(30min);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(),
-            Names({"rebind(kick)", "rebind", "start", "reup", "restart"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start", "reup", "restart"}));
 }
 
 TEST(MachineStoryTest, UserRunsTailscaleDownMidLadder) {
   Harness h;
   BootHealthy(h);
   Failover(h, {LadderStep::kRestart});
-  h.Advance(5s + 20s + 15s + 12s + 1s);  // start is being verified
-  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}))
-      << h.Timeline();
+  h.Advance(5s + 20s + 1s);  // start is being verified
+  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "start"})) << h.Timeline();
   h.Health(HealthKind::kUserIntentOff);
   EXPECT_EQ(h.state(), State::kSuppressed);
   EXPECT_TRUE(h.SawTransition(State::kRecovering, State::kSuppressed));
@@ -866,7 +941,7 @@ TEST(MachineStoryTest, UserRunsTailscaleDownMidLadder) {
   h.Health(HealthKind::kUserIntentOff);
   h.Advance(2h);
   EXPECT_EQ(h.state(), State::kSuppressed);
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 
   // `tailscale up`: re-evaluated, verifying without a kick.
   h.ClearLog();
@@ -961,11 +1036,175 @@ TEST(MachineStoryTest, LateUplinkAtBoot) {
   h.Change(true, kUplinkAppeared);
   h.Advance(30min);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(),
-            Names({"rebind(kick)", "rebind", "start", "reup", "restart"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start", "reup", "restart"}));
   EXPECT_GE(h.Steps().front().at, appeared + 5s);
   EXPECT_EQ(h.machine().counters().recoveries, 1u);
   EXPECT_EQ(h.DependentRestarts(), 1);
+}
+
+// --- The diagnosis picks the step (issue 12) ---------------------------------
+
+// tailscaled says healthy, the kernel shows its control connection dead (a
+// silent failure upstream): the ladder starts at once, with `start`.
+TEST(MachineDiagnosisTest, AControlConnectionSeenDeadStartsTheLadderAtOnce) {
+  Harness h;
+  BootHealthy(h);
+  h.sim.fault = Fault::kControl;
+  h.sim.kernel_sees = true;
+  h.sim.kind = HealthKind::kHealthy;
+  h.sim.heals = {LadderStep::kStart};
+  h.Check();
+  EXPECT_TRUE(h.SawTransition(State::kHealthy, State::kRecovering))
+      << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"start"}));
+  EXPECT_TRUE(h.Said("seen from outside tailscaled: control (confirmed)"));
+  EXPECT_TRUE(
+      h.Said("rebind skipped: rebind re-checks DERP only, not the "
+             "control connection"))
+      << h.Timeline();
+  EXPECT_EQ(h.Hooks("unhealthy"), 1);
+  h.Check();  // the new connection is live
+  h.Advance(15s);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_TRUE(h.Said("recovered by start"));
+}
+
+// Never in a loop: right after a recovery, a connection seen dead again waits
+// unhealthy_after like a degraded verdict.
+TEST(MachineDiagnosisTest, SeenDeadAgainRightAfterARecoveryWaits) {
+  Harness h;
+  BootHealthy(h);
+  h.sim.fault = Fault::kControl;
+  h.sim.kernel_sees = true;
+  h.sim.heals = {LadderStep::kStart};
+  h.Check();
+  h.Check();  // the new connection is live
+  h.Advance(15s);
+  ASSERT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  h.ClearLog();
+  h.sim.fault = Fault::kControl;  // dead again
+  h.sim.kernel_sees = true;
+  h.sim.kind = HealthKind::kHealthy;
+  h.Check();
+  EXPECT_EQ(h.state(), State::kHealthy);
+  h.Advance(90s - 1ms);
+  EXPECT_EQ(h.state(), State::kHealthy);
+  h.Advance(1ms);
+  EXPECT_EQ(h.state(), State::kRecovering) << h.Timeline();
+  EXPECT_TRUE(h.Said("diagnosis: control (confirmed)")) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"start"}));
+}
+
+// A next-hop failover: the kick makes tailscaled write on its control
+// connection, the kernel shows it dead: the grace period ends there.
+TEST(MachineDiagnosisTest, SeenDeadDuringGraceEndsIt) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kStart});
+  h.sim.kind = HealthKind::kHealthy;  // tailscaled has not noticed
+  h.Advance(5s + 3s);                 // settled, kicked, 3 s later
+  ASSERT_EQ(h.state(), State::kVerifying);
+  h.sim.fault = Fault::kControl;
+  h.sim.kernel_sees = true;
+  h.Check();
+  EXPECT_EQ(h.state(), State::kRecovering) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
+  EXPECT_TRUE(
+      h.Said("seen from outside tailscaled: healthy; diagnosis: "
+             "control (confirmed)"))
+      << h.Timeline();
+  const std::vector<int64_t> t = StepTimes(h);
+  EXPECT_EQ(t[1] - t[0], 3000);
+}
+
+// DERP seen dead alone while tailscaled says healthy: no hurry (tailscaled
+// redials DERP itself), unhealthy_after, then the ladder from rebind.
+TEST(MachineDiagnosisTest, DerpSeenDeadWaitsUnhealthyAfterThenRebinds) {
+  Harness h;
+  BootHealthy(h);
+  h.sim.fault = Fault::kDerp;
+  h.sim.kernel_sees = true;
+  h.sim.kind = HealthKind::kHealthy;
+  h.sim.heals = {LadderStep::kRebind};
+  h.Check();
+  h.Advance(90s - 1ms);
+  EXPECT_EQ(h.state(), State::kHealthy);
+  h.Advance(1ms);
+  EXPECT_EQ(h.StepNames(), Names({"rebind"}));
+  h.Check();
+  h.Advance(15s);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+}
+
+// Route programming failed (tailscaled's `router` warning): only reup (or a
+// restart) can fix it; rebind and start are skipped, saying why.
+TEST(MachineDiagnosisTest, RouterWarningGoesStraightToReup) {
+  MachineConfig config = TestConfig();
+  config.kick_on_change = false;
+  Harness h(config);
+  BootHealthy(h);
+  h.sim.fault = Fault::kRouter;
+  h.sim.heals = {LadderStep::kReup};
+  h.Health(HealthKind::kDegraded);
+  h.Advance(90s);
+  EXPECT_EQ(h.StepNames(), Names({"reup"})) << h.Timeline();
+  EXPECT_TRUE(
+      h.Said("rebind skipped: rebind re-checks DERP only, not route "
+             "programming (diagnosis: router)"));
+  EXPECT_TRUE(
+      h.Said("start skipped: start replaces the control connection "
+             "only, not route programming"));
+  h.Advance(15s);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+}
+
+// (a): tailscaled noticed the failover and redialed its control connection;
+// it is not Online yet when grace ends: more time, nothing disruptive.
+TEST(MachineDiagnosisTest, AFailoverTailscaledHandlesGetsMoreTime) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kStart});
+  h.sim.fault = Fault::kControl;  // offline: no map response yet
+  h.sim.handling = true;
+  h.Advance(5s + 1s);
+  h.Check();
+  h.Advance(19s);  // grace is over
+  EXPECT_EQ(h.state(), State::kVerifying) << h.Timeline();
+  EXPECT_TRUE(h.Said("tailscaled is handling it")) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));
+  h.sim.Heal();  // Online
+  h.Advance(15s);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));
+}
+
+// Handling that never ends: two waits, then the ladder, still without a
+// disruptive step or start while the diagnosis says so.
+TEST(MachineDiagnosisTest, HandlingIsWaitedForTwiceThenTheLadderSkipsOn) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {});
+  h.sim.handling = true;  // for ever, and no fault named
+  h.Advance(5s + 1s);
+  h.Check();
+  h.Advance(2h);
+  for (const std::string& name : h.StepNames()) {
+    EXPECT_TRUE(name == "rebind(kick)" || name == "rebind") << h.Timeline();
+  }
+  EXPECT_TRUE(h.Said("start skipped: tailscaled is handling a failover"))
+      << h.Timeline();
+}
+
+// An unknown dump (a failed or truncated one) changes nothing: the verdict
+// decides, as before issue 12.
+TEST(MachineDiagnosisTest, UnknownEvidenceFallsBackToTheVerdict) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kStart});
+  h.Send(EvidenceEvent{});
+  h.Advance(10min);
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 }
 
 // --- Healthy -----------------------------------------------------------------
@@ -1050,15 +1289,17 @@ TEST(MachineTest, UnansweredRefreshIsDecidedOnTheLatestVerdict) {
 // --- Recovering --------------------------------------------------------------
 
 TEST(MachineTest, AStepThatCannotBeIssuedMovesOnWithoutVerify) {
-  Harness h;
+  MachineConfig config = TestConfig();
+  config.kick_on_change = false;  // the ladder's rebind runs first
+  Harness h(config);
   BootHealthy(h);
   h.sim.unsupported = {LadderStep::kRebind};  // ts_omit_debug build: 404
   Failover(h, {LadderStep::kStart});
   h.Advance(5s + 20s);
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind", "start"}));
   const std::vector<int64_t> t = StepTimes(h);
-  ASSERT_EQ(t.size(), 3u) << h.Timeline();
-  EXPECT_EQ(t[2], t[1]);
+  ASSERT_EQ(t.size(), 2u) << h.Timeline();
+  EXPECT_EQ(t[1], t[0]);
   EXPECT_TRUE(h.Said("404"));
   h.Advance(15s);
   EXPECT_EQ(h.state(), State::kHealthy);
@@ -1074,43 +1315,45 @@ TEST(MachineTest, TheLadderWaitsForAStepStillRunning) {
   EXPECT_EQ(h.state(), State::kRecovering);
   EXPECT_TRUE(h.Said("waiting for rebind to finish first")) << h.Timeline();
   EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));
-  h.Advance(10s);  // the kick finishes; now the ladder's first step
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  h.Advance(10s);  // the kick finishes; now the ladder's first step, which
+                   // is not rebind again
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
+  EXPECT_TRUE(h.Said("rebind skipped: the soft kick just ran it"));
   h.Advance(10min);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind", "start"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 }
 
 TEST(MachineTest, HealthyDuringTheBackoffEndsTheRecovery) {
   Harness h;
   BootHealthy(h);
   Failover(h, {});
-  h.Advance(5s + 20s + 15s + 1s);  // rebind verified, not healthy: backoff
+  h.Advance(5s + 20s + 15s + 1s);  // start verified, not healthy: backoff
   ASSERT_EQ(h.state(), State::kRecovering);
-  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
   h.Health(HealthKind::kHealthy);
   EXPECT_EQ(h.state(), State::kHealthy);
-  EXPECT_NE(h.LastWhy(State::kHealthy).find("recovered by rebind"),
+  EXPECT_NE(h.LastWhy(State::kHealthy).find("recovered by start"),
             std::string::npos);
   h.Advance(1h);
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 }
 
 TEST(MachineTest, HealthyDuringTheStepsVerifyWaitsForTheFreshVerdict) {
   Harness h;
   BootHealthy(h);
   Failover(h, {});
-  h.Advance(5s + 20s + 1s);  // rebind issued, verifying it
+  h.Advance(5s + 20s + 1s);  // start issued, verifying it
   h.BusLine(HealthKind::kHealthy);
   EXPECT_EQ(h.state(), State::kRecovering);
   h.Advance(14s);
   EXPECT_EQ(h.state(), State::kRecovering);  // the refresh said degraded
-  EXPECT_EQ(h.machine().ladder_index(), 1);
+  EXPECT_EQ(h.machine().ladder_index(), 2);
 }
 
 TEST(MachineTest, CooldownEndsHealthyWhenTailscaledHealed) {
   MachineConfig config = TestConfig();
-  config.ladder = {LadderStep::kRebind};
+  config.ladder = {LadderStep::kStart};
   Harness h(config);
   h.Boot(true, HealthKind::kDegraded);
   h.Advance(20s + 15s);
@@ -1125,14 +1368,15 @@ TEST(MachineTest, CooldownLooksAtAFreshVerdictBeforeTheNextPass) {
   config.ladder = {LadderStep::kRebind};
   Harness h(config);
   h.Boot(true, HealthKind::kDegraded);
-  h.Advance(20s + 15s);
-  ASSERT_EQ(h.state(), State::kCooldown);
+  h.Advance(20s);  // the kick's rebind is not run again: nothing to run
+  ASSERT_EQ(h.state(), State::kCooldown) << h.Timeline();
   h.sim.kind = HealthKind::kHealthy;  // healed, the bus said nothing
   const int refreshes = h.Refreshes();
   h.Advance(12s);
   EXPECT_EQ(h.Refreshes(), refreshes + 1);
   EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
-  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "rebind"}));
+  // The ladder's only step is the soft kick's call: not run right after it.
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)"}));
 }
 
 TEST(MachineTest, JitterIsDeterministicPerSeed) {
@@ -1222,10 +1466,11 @@ TEST(MachineReloadTest, DuringABackoffTheNextStepIsLookedUpByName) {
   Harness h;
   BootHealthy(h);
   Failover(h, {LadderStep::kRestart});
-  RunLadderUntil(h, "rebind");  // the ladder's rebind, after the kick
-  h.Advance(16s);  // verify (15 s) over: not healed, backoff before start
+  // The ladder's rebind is skipped (the kick just ran it): start first.
+  RunLadderUntil(h, "start");
+  h.Advance(16s);  // verify (15 s) over: not healed, backoff before reup
   ASSERT_EQ(h.state(), State::kRecovering) << h.Timeline();
-  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kStart) << h.Timeline();
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kReup) << h.Timeline();
   h.Reconfigure(WithLadder({LadderStep::kRestart}));
   EXPECT_EQ(h.machine().ladder_step(), LadderStep::kRestart);
   h.ClearLog();
@@ -1261,7 +1506,8 @@ TEST(MachineTest, AnEarlyTickDoesNothing) {
 // Builds a harness that is in `state`.
 std::unique_ptr<Harness> DriveTo(State state) {
   MachineConfig config = TestConfig();
-  if (state == State::kCooldown) config.ladder = {LadderStep::kRebind};
+  // One step, not the soft kick's: it runs, fails, and the ladder is done.
+  if (state == State::kCooldown) config.ladder = {LadderStep::kStart};
   auto h = std::make_unique<Harness>(config);
   switch (state) {
     case State::kStarting:
@@ -1388,11 +1634,16 @@ INSTANTIATE_TEST_SUITE_P(States, ActiveStateTest,
 // --- 24 hours of a flapping link, seeded at random (issue 6) -----------------
 
 // One simulated day: bursts of flaps (fast and slow), single failovers, a
-// lost uplink, tailscaled getting stuck (healed by a random set of steps, or
-// by none), unreachable, turned off and on by the user, slow to answer
-// steps. The harness checks its invariants on every command (never more
-// disruptive steps than the limit in a sliding hour, never a step while
-// suppressed or in cooldown or without a usable uplink, one step at a time).
+// lost uplink, tailscaled getting stuck (with a fault the diagnosis can name
+// or not, seen by the kernel or not, handled by tailscaled or not; healed by
+// a random set of the steps that can fix it, or by none), failures only the
+// kernel sees, unreachable, turned off and on by the user, slow to answer
+// steps, a connection check every 15 s (some of them failing). The harness
+// checks its invariants on every command (never more disruptive steps than
+// the limit in a sliding hour, never a step while suppressed or in cooldown
+// or without a usable uplink, one step at a time, never a step the
+// diagnosis rules out, never the soft kick's call twice in a row, the ladder
+// from healthy at least unhealthy_after after a recovery).
 // Returns the number of steps issued.
 size_t SimulateADay(uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -1408,12 +1659,33 @@ size_t SimulateADay(uint64_t seed) {
   h.sim.kind = HealthKind::kHealthy;
   h.Boot(true, HealthKind::kHealthy);
   const std::vector<LadderStep> ladder = config.ladder;
-  auto random_heals = [&] {
-    std::set<LadderStep> heals;
+  // A random fault (or none: a verdict nothing is diagnosed from), healed
+  // by a random set of the steps that can fix it, or by none.
+  auto stuck = [&] {
+    h.sim.Heal();
+    h.sim.kind = HealthKind::kDegraded;
+    const int64_t which = uniform(0, 3);
+    if (which > 0) h.sim.fault = static_cast<Fault>(which);
+    h.sim.kernel_sees = chance(0.5);
+    h.sim.handling = chance(0.2);
+    h.sim.heals.clear();
     for (LadderStep step : ladder) {
-      if (chance(0.3)) heals.insert(step);
+      const bool can = !h.sim.fault || !WhyStepCannotFix(step, *h.sim.fault);
+      if (can && chance(0.3)) h.sim.heals.insert(step);
     }
-    return heals;
+  };
+  // Time passes with a connection check every 15 s (most of them complete).
+  auto pass = [&](milliseconds duration) {
+    const MonoTime until = h.now() + duration;
+    while (h.now() + 15s < until) {
+      h.Advance(15s);
+      if (chance(0.9)) {
+        h.Check();
+      } else {
+        h.Send(EvidenceEvent{});  // a failed dump: unknown
+      }
+    }
+    h.AdvanceTo(until);
   };
   size_t steps = 0;
   const MonoTime end = h.now() + 24h;
@@ -1435,13 +1707,16 @@ size_t SimulateADay(uint64_t seed) {
       if (losing && chance(0.2)) h.Change(false, kUplinkLost);  // ends down
     } else if (pick < 55) {
       // A failover after which tailscaled is stuck (or is not).
-      if (chance(0.7)) {
-        h.sim.heals = random_heals();
-        h.sim.kind = HealthKind::kDegraded;
-      }
+      if (chance(0.7)) stuck();
       h.Change(true);
-      h.Advance(milliseconds(uniform(1000, 600000)));
-    } else if (pick < 85) {
+      pass(milliseconds(uniform(1000, 600000)));
+    } else if (pick < 65) {
+      // A failure tailscaled does not notice: only the kernel shows it.
+      stuck();
+      h.sim.kind = HealthKind::kHealthy;
+      h.sim.kernel_sees = true;
+      pass(milliseconds(uniform(1000, 600000)));
+    } else if (pick < 88) {
       // tailscaled changes on its own; the bus tells us.
       static constexpr HealthKind kKinds[] = {
           HealthKind::kHealthy,       HealthKind::kHealthy,
@@ -1449,9 +1724,9 @@ size_t SimulateADay(uint64_t seed) {
           HealthKind::kUserIntentOff, HealthKind::kStarting};
       h.Health(kKinds[uniform(0, 5)]);
       if (chance(0.1)) h.BusLine(HealthKind::kHealthy);  // a stale line
-      h.Advance(milliseconds(uniform(1000, 600000)));
+      pass(milliseconds(uniform(1000, 600000)));
     } else {
-      h.Advance(milliseconds(uniform(600000, 3600000)));  // quiet
+      pass(milliseconds(uniform(600000, 3600000)));  // quiet
     }
     steps += h.Steps().size();
     h.ClearLog();  // a failure's timeline shows the last stretch only

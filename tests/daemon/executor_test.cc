@@ -16,6 +16,7 @@ namespace watchdog {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::FakeConnections;
 using testing::FakeProcesses;
 using testing::FakePublisher;
 using testing::FakeTailscaled;
@@ -63,7 +64,7 @@ class ExecutorTest : public ::testing::Test {
     daemon_ = std::make_unique<Daemon>(
         config_, DaemonSettings{},
         DaemonPorts{timers_, uplink_, tailscaled_, publisher_, live_, dry_,
-                    service_});
+                    connections_, service_});
     daemon_->Start();
     Run(0ms);
   }
@@ -88,7 +89,7 @@ class ExecutorTest : public ::testing::Test {
   Strings Writes() const {
     Strings writes;
     for (const std::string& r : tailscaled_.requests) {
-      if (r != "GET status") writes.push_back(r);
+      if (r != "GET status" && r != "GET derpmap") writes.push_back(r);
     }
     return writes;
   }
@@ -96,6 +97,7 @@ class ExecutorTest : public ::testing::Test {
 
   FakeTimers timers_;
   FakeUplink uplink_;
+  FakeConnections connections_;
   FakeTailscaled tailscaled_{timers_};
   FakeProcesses processes_{timers_};
   FakePublisher publisher_;
@@ -129,13 +131,14 @@ TEST_F(ExecutorTest, FailoverHealedByStartAfterTheKickAndRebind) {
   BootHealthy();
   Failover();
   Run(5min);
+  // Offline: the diagnosis says control; the ladder's rebind is skipped
+  // (the soft kick just ran it, and it cannot fix control).
   EXPECT_EQ(Writes(), Concat({kRebindRequests,    // soft kick
-                              kRebindRequests,    // step 1
                               {"POST start"}}));  // step 2: healed
   const Snapshot snapshot = daemon_->TakeSnapshot();
   EXPECT_EQ(snapshot.state, State::kHealthy);
   EXPECT_EQ(snapshot.counters.recoveries, 1u);
-  EXPECT_EQ(snapshot.counters.actions.at("rebind"), 3u);  // boot kick too
+  EXPECT_EQ(snapshot.counters.actions.at("rebind"), 2u);  // boot kick too
   EXPECT_EQ(snapshot.counters.actions.at("start"), 1u);
   ASSERT_TRUE(snapshot.last_action.has_value());
   EXPECT_EQ(snapshot.last_action->step, LadderStep::kStart);
@@ -143,11 +146,17 @@ TEST_F(ExecutorTest, FailoverHealedByStartAfterTheKickAndRebind) {
 }
 
 // Each step alone in the ladder, no kick: what it sends or runs.
+// tailscaled's text for a route programming failure (its `router` warning).
+const char kRouteFailure[] = "2 add route failures; first was: network is down";
+
 struct StepCase {
   LadderStep step;
   Strings writes;
   Strings process;  // argv run, if any
   bool conntrack = false;
+  // tailscaled's health texts at the failure (a fault this step can fix);
+  // none: offline.
+  Strings health = {};
 };
 
 class LadderStepTest : public ExecutorTest,
@@ -160,6 +169,7 @@ TEST_P(LadderStepTest, RunsItsRequestsAndHeals) {
   tailscaled_.heals = {c.step};
   BootHealthy();
   Failover();
+  if (!c.health.empty()) tailscaled_.Break(c.health);
   Run(2min);
   EXPECT_EQ(Writes(), c.writes);
   EXPECT_EQ(processes_.calls.size(), c.process.empty() ? 0u : 1u);
@@ -179,15 +189,23 @@ TEST_P(LadderStepTest, RunsItsRequestsAndHeals) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryStep, LadderStepTest,
-    ::testing::Values(StepCase{LadderStep::kRebind, kRebindRequests, {}},
-                      StepCase{LadderStep::kStart, {"POST start"}, {}},
-                      StepCase{LadderStep::kReup,
-                               {"GET prefs", "PATCH prefs WantRunning=false",
-                                "PATCH prefs WantRunning=true"},
-                               {}},
-                      StepCase{LadderStep::kRestart, {}, kRestartTailscaled},
-                      StepCase{
-                          LadderStep::kConntrack, {}, {}, /*conntrack=*/true}),
+    ::testing::Values(
+        StepCase{LadderStep::kRebind,
+                 kRebindRequests,
+                 {},
+                 false,
+                 {"Tailscale could not connect to any relay "
+                  "server. Check your Internet connection."}},
+        StepCase{LadderStep::kStart, {"POST start"}, {}},
+        StepCase{
+            LadderStep::kReup,
+            {"POST bugreport", "GET prefs", "PATCH prefs WantRunning=false",
+             "PATCH prefs WantRunning=true"},
+            {},
+            false,
+            {kRouteFailure}},
+        StepCase{LadderStep::kRestart, {"POST bugreport"}, kRestartTailscaled},
+        StepCase{LadderStep::kConntrack, {}, {}, /*conntrack=*/true}),
     [](const ::testing::TestParamInfo<StepCase>& info) {
       std::string name(StepName(info.param.step));
       name[0] = static_cast<char>(std::toupper(name[0]));
@@ -199,12 +217,15 @@ TEST_F(ExecutorTest, ReupLeavesWantRunningAloneWhenTheUserTurnedItOff) {
   config_.kick_on_change = false;
   BootHealthy();
   Failover();
+  tailscaled_.Break({kRouteFailure});
   tailscaled_.SetWantRunning(false, [](ApiResult<Prefs>) {});
   tailscaled_.requests.clear();
   Run(2min);
   ASSERT_FALSE(Writes().empty());
   for (const std::string& request : Writes()) {
-    EXPECT_EQ(request, "GET prefs");  // read, never written
+    // read, never written (the marker before the step is no write)
+    EXPECT_TRUE(request == "GET prefs" || request == "POST bugreport")
+        << request;
   }
 }
 
@@ -251,7 +272,7 @@ TEST_F(ExecutorTest, HooksRunInTheOrderOfTheMachinesCommands) {
   Run(5min);
   EXPECT_EQ(processes_.HookEvents(),
             (Strings{"uplink-changed", "action", "unhealthy", "action",
-                     "action", "recovered"}));
+                     "recovered"}));
   const FakeProcesses::Call& last = processes_.calls.back();
   EXPECT_EQ(last.argv, Strings{"/hooks/10-log"});
   EXPECT_EQ(last.env.at("TSWATCHDOG_STATE"), "healthy");
@@ -454,6 +475,7 @@ TEST_F(ExecutorTest, UnitsWaitForTheAddressWhenTheRecoveryComesFirst) {
 TEST_F(ExecutorTest, WarmingUpTimesOutLikeStarting) {
   config_.start_timeout = 1min;
   config_.kick_on_change = false;
+  tailscaled_.heals = {};  // stays warming up
   tailscaled_.status().health = {"Tailscale is starting. Please wait."};
   Start();
   Run(30s);
@@ -549,6 +571,137 @@ TEST_F(ExecutorTest, AFailedPublicationIsRetriedWithBackoff) {
   EXPECT_EQ(publisher_.published.size(), failed + 2);
 }
 
+// --- The diagnosis (issue 12) -----------------------------------------------
+
+// tailscaled's control connection as sock_diag shows it: established to the
+// control server, with `probes` unanswered keep-alive probes.
+netlink::SocketRecord ControlSocket(uint8_t probes, uint64_t cookie = 1) {
+  netlink::SocketRecord s;
+  s.protocol = netlink::kIpProtocolTcp;
+  s.state = netlink::kTcpEstablished;
+  s.local = {*netlink::IpAddress::Parse("198.51.100.2"), 41234};
+  s.remote = {*netlink::IpAddress::Parse("192.0.2.100"), 80};
+  s.cookie = cookie;
+  netlink::TcpInfo info;
+  info.length = netlink::TcpInfo::kTcpInfoCoreLength;
+  info.state = netlink::kTcpEstablished;
+  info.probes = probes;
+  info.last_data_recv_ms = probes ? 50000 : 1000;
+  info.last_ack_recv_ms = probes ? 50000 : 1000;
+  s.tcp_info = info;
+  return s;
+}
+
+// (f): nothing changes on the host, tailscaled still says healthy, its
+// control connection's keep-alive probes go unanswered: the periodic check
+// sees it dead, the ladder runs `start` at once (not rebind), and the state
+// file carries the verdicts.
+TEST_F(ExecutorTest, AControlConnectionSeenDeadIsHealedByStartAtOnce) {
+  connections_.sockets = {ControlSocket(0)};
+  BootHealthy();
+  connections_.sockets = {ControlSocket(2)};
+  Run(config_.probe_interval);
+  EXPECT_EQ(Writes(), (Strings{"POST start"})) << StateName(State());
+  Snapshot snapshot = daemon_->TakeSnapshot();
+  EXPECT_EQ(snapshot.diagnosis.fault, Fault::kControl);
+  EXPECT_TRUE(snapshot.diagnosis.confirmed);
+  ASSERT_EQ(snapshot.evidence.connections.size(), 1u);
+  EXPECT_EQ(snapshot.evidence.connections[0].verdict, Verdict::kDead);
+  const nlohmann::json state = StateJson(snapshot, ClockPair::Now(), /*pid=*/1);
+  EXPECT_EQ(state["diagnosis"]["fault"], "control");
+  EXPECT_EQ(state["connections"]["list"][0]["verdict"], "dead");
+  EXPECT_NE(state["connections"]["list"][0]["evidence"].get<std::string>().find(
+                "2 keep-alive probes unanswered"),
+            std::string::npos);
+  // The new connection is live: healthy after verify.
+  connections_.sockets = {ControlSocket(0, 2)};
+  Run(config_.verify);
+  EXPECT_EQ(State(), State::kHealthy);
+  EXPECT_EQ(daemon_->TakeSnapshot().counters.recoveries, 1u);
+}
+
+// A connection that looks wrong makes the daemon ask for a status (Online
+// counts); a quiet healthy host asks for nothing.
+TEST_F(ExecutorTest, StatusIsFetchedWhenAConnectionLooksWrongOnly) {
+  connections_.sockets = {ControlSocket(0)};
+  BootHealthy();
+  Run(10 * config_.probe_interval);
+  EXPECT_TRUE(tailscaled_.requests.empty()) << tailscaled_.requests.size();
+  EXPECT_GE(connections_.dumps, 10);
+  connections_.sockets = {ControlSocket(1)};  // suspect: 1 probe, 50 s
+  Run(config_.probe_interval);
+  EXPECT_EQ(tailscaled_.requests, Strings{"GET status"});
+}
+
+// A dump that fails: logged once, the evidence is unknown, the daemon works
+// from tailscaled's word as before.
+TEST_F(ExecutorTest, AFailedDumpLeavesTheEvidenceUnknown) {
+  connections_.error = EPERM;
+  BootHealthy();
+  EXPECT_FALSE(daemon_->TakeSnapshot().evidence.known);
+  Failover();
+  Run(5min);
+  EXPECT_EQ(State(), State::kHealthy);
+  EXPECT_EQ(Writes(), Concat({kRebindRequests, {"POST start"}}));
+}
+
+// SIGSTOP: the process is stopped, nothing changes, no bus line comes. The
+// next periodic check sees it and asks; the status call fails (here at
+// once; for real after call_timeout): unreachable within probe_interval.
+TEST_F(ExecutorTest, AStoppedTailscaledIsNoticedWithinProbeInterval) {
+  BootHealthy();
+  tailscaled_.reachable = false;
+  connections_.state = 'T';
+  Run(config_.probe_interval);
+  const auto verdict = daemon_->TakeSnapshot().tailscale.verdict;
+  ASSERT_TRUE(verdict.has_value());
+  EXPECT_EQ(verdict->kind, HealthKind::kUnreachable);
+}
+
+// tailscaled < 1.70 has no health on its bus: a status every fourth check.
+TEST_F(ExecutorTest, OldTailscaledIsPolledSlowly) {
+  tailscaled_.status().version = "1.66.4";
+  BootHealthy();
+  Run(8 * config_.probe_interval);
+  EXPECT_EQ(tailscaled_.requests, (Strings{"GET status", "GET status"}));
+}
+
+// Before a disruptive step and when the ladder gives up: a bugreport marker,
+// in the state, the hooks' environment and the note naming the step.
+TEST_F(ExecutorTest, ABugreportMarkerPrecedesDisruptiveStepsAndGivingUp) {
+  config_.ladder = {LadderStep::kRestart};
+  config_.kick_on_change = false;
+  config_.hooks_dir = "/hooks";
+  hooks_ = {"/hooks/10-log"};
+  tailscaled_.heals = {};
+  BootHealthy();
+  Failover();
+  Run(5s + 20s);
+  ASSERT_GE(tailscaled_.notes.size(), 1u);
+  EXPECT_NE(tailscaled_.notes[0].find("before restart"), std::string::npos)
+      << tailscaled_.notes[0];
+  EXPECT_NE(tailscaled_.notes[0].find("control"), std::string::npos);
+  const Strings writes = Writes();
+  ASSERT_FALSE(processes_.calls.empty());
+  EXPECT_EQ(writes.front(), "POST bugreport");
+  // The action hook after the step carries the marker.
+  bool action_with_marker = false;
+  for (const auto& call : processes_.calls) {
+    if (call.env.count("TSWATCHDOG_EVENT") &&
+        call.env.at("TSWATCHDOG_EVENT") == "action") {
+      action_with_marker = call.env.at("TSWATCHDOG_BUGREPORT") == "BUG-fake-1";
+    }
+  }
+  EXPECT_TRUE(action_with_marker);
+  Run(30s);  // restart did not heal: the ladder gives up
+  ASSERT_GE(tailscaled_.notes.size(), 2u);
+  EXPECT_NE(tailscaled_.notes[1].find("gave up"), std::string::npos);
+  const auto marker = daemon_->TakeSnapshot().support_marker;
+  ASSERT_TRUE(marker.has_value());
+  EXPECT_EQ(marker->marker,
+            "BUG-fake-" + std::to_string(tailscaled_.notes.size()));
+}
+
 // The metrics file alone is written again every metrics_interval while
 // nothing changes: its timestamp is what the staleness alert reads. The
 // state file is written on events only.
@@ -586,7 +739,9 @@ TEST_F(ExecutorTest, TheSnapshotCountsGivingUpAndTheDisruptiveBudget) {
   config_.max_disruptive_per_hour = 2;
   tailscaled_.heals.clear();  // nothing heals it
   BootHealthy();
-  Failover();
+  // A fault reup can fix (route programming), so the diagnosis keeps it.
+  tailscaled_.Break({kRouteFailure});
+  uplink_.MoveTo(testing::Wan1());
   Run(2min);
   Snapshot snapshot = daemon_->TakeSnapshot();
   EXPECT_EQ(snapshot.state, State::kCooldown);

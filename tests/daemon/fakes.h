@@ -6,6 +6,7 @@
 #ifndef TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 #define TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 
+#include <cstring>
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -18,6 +19,7 @@
 
 #include "netlink/uplink.h"
 #include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/publisher.h"
 #include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/uplink_source.h"
@@ -134,16 +136,31 @@ class FakeTailscaled final : public TailscaleApi {
     status_.self_relay = "fra";
     status_.version = "1.102.3";
     prefs_.want_running = true;
+    DerpServer derp;
+    derp.name = "1a";
+    derp.region_id = 1;
+    derp.ipv4 = netlink::IpAddress::Parse("192.0.2.101");
+    derp_map.servers = {derp};
   }
 
   std::vector<std::string> requests;
   std::set<LadderStep> heals = {LadderStep::kStart};
   bool reachable = true;
+  DerpMap derp_map;
+  std::vector<std::string> notes;  // of the bugreport calls
   // How long each answer takes (0: the next turn of the loop).
   std::chrono::milliseconds answer_delay{0};
 
-  void Break() { status_.self_online = false; }
-  void Heal() { status_.self_online = true; }
+  // Offline (a dead control connection), or, with `health`, Online with
+  // those legacy health texts (e.g. a route programming failure).
+  void Break(std::vector<std::string> health = {}) {
+    status_.self_online = !health.empty();
+    status_.health = std::move(health);
+  }
+  void Heal() {
+    status_.self_online = true;
+    status_.health.clear();
+  }
   Status& status() { return status_; }
   // A bus line: the classifier sees it at once.
   void Publish(const Notify& notify) { on_notify_(notify); }
@@ -168,6 +185,14 @@ class FakeTailscaled final : public TailscaleApi {
     if (want) Heals(LadderStep::kReup);
     Answer(std::string("PATCH prefs WantRunning=") + (want ? "true" : "false"),
            std::move(done), prefs_);
+  }
+  void GetDerpMap(Callback<DerpMap> done) override {
+    Answer("GET derpmap", std::move(done), derp_map);
+  }
+  void BugReport(const std::string& note, Callback<std::string> done) override {
+    notes.push_back(note);
+    Answer("POST bugreport", std::move(done),
+           "BUG-fake-" + std::to_string(notes.size()));
   }
   void WatchBus(NotifyCallback on_notify, BusEventCallback on_event) override {
     on_notify_ = std::move(on_notify);
@@ -317,6 +342,31 @@ class FakePublisher final : public Publisher {
     targets.push_back(where);
     return !fail;
   }
+};
+
+// tailscaled's sockets as the test scripts them: `sockets` (all of them
+// carrying its mark), or a dump error; its process is pid 4242, in `state`.
+class FakeConnections final : public ConnectionSource {
+ public:
+  std::vector<netlink::SocketRecord> sockets;
+  int error = 0;  // errno of a failed dump
+  char state = 'S';
+  int dumps = 0;
+
+  netlink::SockDump MarkedTcp() override {
+    ++dumps;
+    netlink::SockDump dump;
+    dump.error = error;
+    if (error != 0) {
+      dump.detail = "sock_diag dump: " + std::string(std::strerror(error));
+    } else {
+      dump.sockets = sockets;
+    }
+    return dump;
+  }
+  netlink::SockDump TcpOfProcess(pid_t) override { return {}; }
+  pid_t LocalApiPeer(const std::string&, std::string*) override { return 4242; }
+  char ProcessState(pid_t) override { return state; }
 };
 
 }  // namespace watchdog::testing

@@ -43,7 +43,8 @@ Backend::Backend(watchdog::EventLoop& loop, BackendOptions options,
       state_(options_.state),
       want_running_(options_.want_running),
       relay_(options_.relay),
-      session_id_(RandomHex(16)) {}
+      session_id_(RandomHex(16)),
+      log_id_(RandomHex(64)) {}
 
 Backend::~Backend() {
   loop_.CancelTimer(health_timer_);

@@ -78,6 +78,10 @@ class Backend : public EngineObserver {
   // socket is gone, the caller's part), then up again.
   void RestartBegin();
   void RestartEnd();
+  // GET derpmap (null before the first netmap) and POST bugreport (the
+  // marker; the note goes to the event log with it).
+  Json DerpMap() const;
+  std::string BugReport(const std::string& note);
 
   // --- the control channel ----------------------------------------------
   // Handles a model command; nullopt when `cmd` is not one of them.
@@ -123,6 +127,7 @@ class Backend : public EngineObserver {
   bool router_pending_ = true;  // router config not applied since (re)start
   std::string relay_;
   std::string session_id_;
+  std::string log_id_;  // the backend log ID in bugreport markers
   std::set<std::string> faults_;  // LocalAPI-only mode
   int restarts_ = 0;
   std::string last_health_;  // the last Notify.Health pushed

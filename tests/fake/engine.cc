@@ -112,6 +112,13 @@ bool Engine::Init(const EngineOptions& options, std::string* error) {
     return false;
   }
   control_addr_ = *control;
+  derp_addr_ = *derp;
+  stun_ = std::make_unique<StunClient>(loop_);
+  if (derp_addr_.family() != AF_INET) {
+    *error = "--derp-server: IPv4 only (the fake's STUN)";
+    return false;
+  }
+  if (!stun_->Open(error)) return false;
   // Scaled keep-alive; the mark and count as tailscaled sets them.
   DialOptions dial;
   dial.keepalive_idle_s = scale_.KernelSeconds(std::chrono::seconds(30));
@@ -181,16 +188,46 @@ std::string Engine::Endpoints() const {
                                             : ip + ":41641";
 }
 
+// magicsock.updateEndpoints: netcheck STUNs the DERP server, then the
+// endpoints are the local address and the one STUN saw (determineEndpoints);
+// when they changed they go to control (controlclient Auto.UpdateEndpoints:
+// a map request on the control connection). One update at a time; a ReSTUN
+// meanwhile runs after it (wantEndpointsUpdate). Without a STUN answer the
+// endpoints are the local one alone (netcheck reports no global address).
 void Engine::ReStun(const std::string& why) {
-  const std::string endpoints = Endpoints();
-  bool sent = false;
-  if (!endpoints.empty() && endpoints != last_endpoints_) {
-    sent = control_->SendEndpoints(Json::array({endpoints}));
-    last_endpoints_ = endpoints;
+  if (stun_->busy()) {
+    restun_again_ = why;
+    return;
   }
-  log_.Write(
-      "restun",
-      {{"why", why}, {"endpoints", endpoints}, {"sent_to_control", sent}});
+  SockAddr server = derp_addr_;
+  reinterpret_cast<sockaddr_in*>(&server.storage)->sin_port = htons(kStunPort);
+  // net/netcheck/netcheck.go: stunProbeTimeout 3 s.
+  stun_->Probe(server, scale_(std::chrono::seconds(3)),
+               [this, why](const std::string& observed) {
+                 FinishReStun(why, observed);
+                 if (!restun_again_.empty()) {
+                   const std::string again = std::move(restun_again_);
+                   restun_again_.clear();
+                   ReStun(again);
+                 }
+               });
+}
+
+void Engine::FinishReStun(const std::string& why, const std::string& observed) {
+  const std::string local = Endpoints();
+  Json endpoints = Json::array();
+  if (!local.empty()) endpoints.push_back(local);
+  if (!observed.empty()) endpoints.push_back(observed);
+  const std::string key = endpoints.dump();
+  bool sent = false;
+  if (!local.empty() && key != last_endpoints_) {
+    sent = control_->SendEndpoints(endpoints);
+    last_endpoints_ = key;
+  }
+  log_.Write("restun", {{"why", why},
+                        {"endpoints", endpoints},
+                        {"stun", observed.empty() ? "no answer" : observed},
+                        {"sent_to_control", sent}});
 }
 
 void Engine::ApplyRouter(bool routes) {

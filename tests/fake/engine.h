@@ -7,8 +7,9 @@
 //  - Rebind (debug action, major link change): every DERP connection whose
 //    local IP is not on netmon's cached default-route interface is closed
 //    and redialed, the others are pinged (3 s); control is never touched;
-//  - ReSTUN (debug action, link change, DERP receive error): when the
-//    endpoints it finds differ from the last ones, they go to control as a
+//  - ReSTUN (debug action, link change, DERP receive error): a STUN probe
+//    to the DERP server (stun.h); when the endpoints (the local address and
+//    the one STUN saw) differ from the last ones, they go to control as a
 //    map request on the control connection;
 //  - routes (with --tun DEV): tailscaled's routes in table 52 on DEV; a
 //    failure is the router health error, kept until the router config is
@@ -24,6 +25,7 @@
 #include "tests/fake/derp_client.h"
 #include "tests/fake/event_log.h"
 #include "tests/fake/netmon.h"
+#include "tests/fake/stun.h"
 #include "tests/fake/time_scale.h"
 #include "watchdog/io/event_loop.h"
 
@@ -76,6 +78,7 @@ class Engine {
  private:
   void OnLinkChange(const NetChange& change);
   std::string Endpoints() const;
+  void FinishReStun(const std::string& why, const std::string& observed);
 
   watchdog::EventLoop& loop_;
   const TimeScale& scale_;
@@ -83,6 +86,9 @@ class Engine {
   EngineObserver& observer_;
   EngineOptions options_;
   SockAddr control_addr_;
+  SockAddr derp_addr_;
+  std::unique_ptr<StunClient> stun_;
+  std::string restun_again_;  // a ReSTUN asked for during one
   std::unique_ptr<ControlClient> control_;
   std::unique_ptr<DerpClient> derp_;
   std::unique_ptr<Netmon> netmon_;

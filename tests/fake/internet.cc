@@ -14,6 +14,7 @@
 #include "tests/fake/event_log.h"
 #include "tests/fake/line_conn.h"
 #include "tests/fake/net_util.h"
+#include "tests/fake/stun.h"
 #include "tests/fake/time_scale.h"
 #include "watchdog/io/event_loop.h"
 
@@ -183,6 +184,19 @@ int RunInternet(const InternetOptions& options) {
   if ((!options.control.empty() && !control.Listen(options.control)) ||
       (!options.derp.empty() && !derp.Listen(options.derp))) {
     return 1;
+  }
+  // derper runs STUN beside DERP (cmd/derper: -stun, port 3478).
+  StunServer stun(loop);
+  if (!options.derp.empty()) {
+    std::string error;
+    const auto at = ParseHostPort(options.derp);
+    if (!at || !stun.Listen(FormatIp(*at), &error)) {
+      std::cerr << "internet: " << error << "\n";
+      return 1;
+    }
+    log.Write("listen",
+              {{"server", "stun"},
+               {"address", FormatIp(*at) + ":" + std::to_string(kStunPort)}});
   }
   if (!options.pid_file.empty()) {
     std::ofstream(options.pid_file) << ::getpid() << "\n";

@@ -423,6 +423,8 @@ LocalApiServer::Response LocalApiServer::Route(const HttpRequest& req,
   if (name == "prefs") return PrefsEndpoint(req, uid);
   if (name == "start") return StartEndpoint(req, uid);
   if (name == "debug" && !opt_.omit_debug) return DebugEndpoint(req, uid);
+  if (name == "derpmap") return DerpMapEndpoint(req);
+  if (name == "bugreport") return BugReportEndpoint(req);
   return Error(404, "404 page not found");
 }
 

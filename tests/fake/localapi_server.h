@@ -107,6 +107,8 @@ class LocalApiServer {
   Response PrefsEndpoint(const HttpRequest& req, uid_t uid);
   Response StartEndpoint(const HttpRequest& req, uid_t uid);
   Response DebugEndpoint(const HttpRequest& req, uid_t uid);
+  Response DerpMapEndpoint(const HttpRequest& req);
+  Response BugReportEndpoint(const HttpRequest& req);
   Response WatchBus(const HttpRequest& req, uid_t uid);
 
   // the bus (localapi_bus.cc)

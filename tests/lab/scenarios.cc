@@ -104,7 +104,17 @@ std::vector<Scenario> Build() {
                    "tailscaled itself (netmon: default-route interface "
                    "change)"));
   c.push_back(Make(
-      "b", "next-hop failover on wan0 (VRRP backup NATs elsewhere): silent",
+      "b",
+      "next-hop failover on wan0: the default moves to a backup router "
+      "(NATs elsewhere); netmon sees nothing",
+      [](ScenarioContext& x) {
+        MainDefaults(x);
+        x.world->BringUpBackupRouter();
+      },
+      [](ScenarioContext& x) { x.world->NextHopFailoverToBackup(); }, dead,
+      "backup", true, kIspBPublic, "start (a fresh control connection)"));
+  c.push_back(Make(
+      "b-vrrp", "VRRP takeover on wan0 (the backup NATs elsewhere): silent",
       MainDefaults, [](ScenarioContext& x) { x.world->VrrpFailoverToBackup(); },
       dead, "backup", false, kIspBPublic,
       "start (a fresh control connection)"));

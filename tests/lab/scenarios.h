@@ -45,7 +45,7 @@ enum class OldFlow {
 };
 
 struct Scenario {
-  std::string id;     // "a" ... "j", "f-reset"
+  std::string id;     // "a" ... "j", "b-vrrp", "f-reset"
   std::string title;  // one line
   // Before tailscaled starts: routes, mwan3.
   std::function<void(ScenarioContext&)> setup;

@@ -187,6 +187,21 @@ void World::FailOverMainDefaultToWan1() const {
   MustSh("wan0's default route", "ip route del default dev wan0 metric 10");
 }
 
+void World::BringUpBackupRouter() const {
+  // A locally administered MAC of its own: not VRRP's.
+  MustShIn(*isp_b_, "the backup router on seg0",
+           std::string("ip link set vrrp0 address 02:00:00:00:01:03;"
+                       "ip addr add ") +
+               kBackupRouter + "/24 dev vrrp0; ip link set vrrp0 up");
+}
+
+void World::NextHopFailoverToBackup() const {
+  MustShIn(*isp_a_, "isp_a's gateway port", "ip link set lan0 down");
+  MustSh("the main default to the backup router",
+         std::string("ip route replace default via ") + kBackupRouter +
+             " dev wan0 metric 10");
+}
+
 void World::VrrpFailoverToBackup() const {
   MustShIn(*isp_a_, "isp_a's gateway port", "ip link set lan0 down");
   MustShIn(*isp_b_, "the backup's gateway port",

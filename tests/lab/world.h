@@ -9,6 +9,8 @@
 //                                     gateway 198.51.100.1, VRRP MAC
 //                                     00:00:5e:00:01:01; isp_b's vrrp0 takes
 //                                     it over in a failover (down until then)
+//                                     or, for (b), is a backup router with
+//                                     its own address 198.51.100.3
 //           wan1 203.0.113.2/24  --- isp_b isp1 203.0.113.1
 //           lan 192.0.2.65/27    --- lan eth0 192.0.2.66 (a LAN host)
 //   isp_a   up0 192.0.2.1/28 (public; 192.0.2.2 after a renumbering)
@@ -49,6 +51,7 @@ inline constexpr char kIspBPublic[] = "192.0.2.17";
 inline constexpr char kWan0Gateway[] = "198.51.100.1";
 inline constexpr char kWan1Gateway[] = "203.0.113.1";
 inline constexpr char kWan0Address[] = "198.51.100.2";
+inline constexpr char kBackupRouter[] = "198.51.100.3";
 inline constexpr char kWan0Renumbered[] = "198.51.100.66";
 inline constexpr char kLanHost[] = "192.0.2.66";
 inline constexpr unsigned kTailscaleMark = 0x80000;  // SO_MARK of tailscaled
@@ -87,8 +90,17 @@ class World {
   // (a) what netifd does when wan0 dies visibly: carrier lost (seg0 unplugs
   // the router's port) and wan0's default route deleted.
   void FailOverMainDefaultToWan1() const;
-  // (b) VRRP: isp_a's gateway port goes down, isp_b's vrrp0 takes over the
-  // gateway address and MAC. The router sees nothing.
+  // (b) setup: isp_b's vrrp0 up as a second router on wan0's segment, with
+  // its own address (kBackupRouter) and MAC.
+  void BringUpBackupRouter() const;
+  // (b) next-hop failover: isp_a's gateway port goes down and the router's
+  // main default moves to the backup router, on the same device (what a
+  // gateway health check or a routing daemon does): the router sees
+  // `gateway-changed`, tailscaled's netmon nothing (same interface, same
+  // addresses).
+  void NextHopFailoverToBackup() const;
+  // (b-vrrp) VRRP: isp_a's gateway port goes down, isp_b's vrrp0 takes over
+  // the gateway address and MAC. The router sees nothing.
   void VrrpFailoverToBackup() const;
   // (e) wan0 gets a new address (a new DHCP lease): the new one is added
   // with the default route through it, then the old one removed.

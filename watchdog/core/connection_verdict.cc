@@ -66,7 +66,8 @@ class Signs {
 };
 
 void ReadTcpInfo(const netlink::TcpInfo& info, ConnectionKind kind,
-                 const VerdictThresholds& t, Signs* signs) {
+                 bool predates_change, const VerdictThresholds& t,
+                 Signs* signs) {
   const milliseconds last_ack(info.last_ack_recv_ms);
   if (info.probes >= t.dead_probes) {
     signs->Add(Verdict::kDead,
@@ -82,6 +83,10 @@ void ReadTcpInfo(const netlink::TcpInfo& info, ConnectionKind kind,
                Plural(info.retransmits, "retransmission", "retransmissions") +
                    " unanswered, last ACK " +
                    FormatMillis(info.last_ack_recv_ms) + " ago");
+  } else if (info.unacked > 0 && info.retransmits > 0 && predates_change) {
+    signs->Add(Verdict::kDead,
+               Plural(info.retransmits, "retransmission", "retransmissions") +
+                   " unanswered since the uplink changed under it");
   } else if (info.unacked > 0 && info.retransmits > 0) {
     signs->Add(Verdict::kSuspect,
                Plural(info.retransmits, "retransmission", "retransmissions") +
@@ -223,7 +228,8 @@ ConnectionVerdict JudgeConnection(const ConnectionFacts& facts,
                     " is no longer on this host");
   }
   Signs signs;
-  ReadTcpInfo(info, facts.connection.kind, thresholds, &signs);
+  ReadTcpInfo(info, facts.connection.kind, facts.predates_uplink_change,
+              thresholds, &signs);
   ReadRoute(facts, &signs);
   const std::string last =
       "last data " + FormatMillis(info.last_data_recv_ms) + " ago";

@@ -26,7 +26,11 @@
 //   unacknowledged segment in a row; each timeout doubles the RTO (200 ms at
 //   least), so 3 in a row is >= 1.4 s with no ACK at all. After a soft kick
 //   makes tailscaled write on its connections, a dead path shows here within
-//   seconds.
+//   seconds. On a connection that predates the last uplink change one RTO
+//   timeout is enough: the path under it changed, and its data went
+//   unanswered for a whole RTO (srtt + 4 rttvar) since. This matters when
+//   the RTO is long (a slow handshake inflates srtt): three in a row then
+//   take RTO x 7, 20 s for an RTO of 2.9 s.
 #ifndef TSWATCHDOG_WATCHDOG_CORE_CONNECTION_VERDICT_H_
 #define TSWATCHDOG_WATCHDOG_CORE_CONNECTION_VERDICT_H_
 
@@ -69,6 +73,9 @@ struct ConnectionFacts {
   // The way a packet to the socket's remote would leave now: RTM_GETROUTE
   // with tailscaled's mark (netlink::Watcher::RouteTo). nullopt: not known.
   std::optional<netlink::Egress> route_now;
+  // It was open when the last uplink change began (the path under it may
+  // have changed: a new next hop, a NAT that forgot it).
+  bool predates_uplink_change = false;
 };
 
 struct ConnectionVerdict {

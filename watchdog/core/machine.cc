@@ -97,6 +97,7 @@ std::vector<Command> Machine::Step(const Event& event, MonoTime now) {
           [&](const HealthEvent& e) { OnHealth(e, now, out); },
           [&](const StepFinished& e) { OnStepFinished(e, now, out); },
           [&](const TailscaleAddressEvent& e) { OnTailscaleAddress(e, out); },
+          [&](const EvidenceEvent& e) { OnEvidence(e, now, out); },
           [&](const Tick&) {},
       },
       event);
@@ -213,13 +214,12 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
       if (phase_ == Phase::kRefreshing) DecideOnVerdict(now, out);
       return;
     case State::kHealthy:
-      WatchWhileHealthy(kind, now);
+      WatchWhileHealthy(now);
       return;
     case State::kRecovering:
       if (phase_ == Phase::kRefreshing) {
         DecideOnVerdict(now, out);
-      } else if (phase_ == Phase::kTimer && !running_step_ &&
-                 kind == HealthKind::kHealthy) {
+      } else if (phase_ == Phase::kTimer && !running_step_ && LooksHealthy()) {
         // Healthy while waiting to run the next step: the previous step
         // worked, only later than `verify`. This is a new classification
         // after a fresh "not healthy" one, so it is not a stale line.
@@ -234,7 +234,7 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
     case State::kCooldown:
       if (phase_ == Phase::kRefreshing) {
         DecideOnVerdict(now, out);
-      } else if (kind == HealthKind::kHealthy) {
+      } else if (LooksHealthy()) {
         RecoveredAfterActing(now, "during the cooldown", out);
       }
       return;
@@ -246,12 +246,16 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
 }
 
 // A degraded (or unreachable) tailscaled on a stable uplink gets
-// unhealthy_after before the ladder runs. Healthy resets the timer. So does
-// kStarting: tailscaled was restarted (by someone) and is making progress;
-// if it stays starting the classifier reports degraded after start_timeout
-// and the timer starts again.
-void Machine::WatchWhileHealthy(HealthKind kind, MonoTime now) {
-  if (kind == HealthKind::kDegraded || kind == HealthKind::kUnreachable) {
+// unhealthy_after before the ladder runs; so does a healthy one whose
+// connection the kernel shows dead (when it may not act at once, and for
+// DERP, which tailscaled redials by itself). Healthy resets the timer. So
+// does kStarting: tailscaled was restarted (by someone) and is making
+// progress; if it stays starting the classifier reports degraded after
+// start_timeout and the timer starts again.
+void Machine::WatchWhileHealthy(MonoTime now) {
+  const HealthKind kind = verdict_ ? verdict_->kind : HealthKind::kHealthy;
+  if (kind == HealthKind::kDegraded || kind == HealthKind::kUnreachable ||
+      (kind == HealthKind::kHealthy && diagnosis().confirmed)) {
     if (!unhealthy_since_) {
       unhealthy_since_ = now;
       SetTimer(now + config_.unhealthy_after);
@@ -330,7 +334,8 @@ void Machine::OnDeadline(MonoTime now, Commands& out) {
     case State::kHealthy: {
       const std::string why = "tailscaled unhealthy for " +
                               Human(config_.unhealthy_after) + ": " +
-                              (verdict_ ? verdict_->Describe() : "");
+                              (verdict_ ? verdict_->Describe() : "") +
+                              "; diagnosis: " + diagnosis().Describe();
       BeginEpisode(unhealthy_since_.value_or(now));
       unhealthy_since_.reset();
       StartLadder(now, why, "unhealthy", out);
@@ -475,6 +480,7 @@ void Machine::EnterHealthy(MonoTime now, const std::string& why,
   running_step_.reset();
   failed_steps_in_pass_ = 0;
   exhausted_passes_ = 0;
+  kick_was_last_ = false;
   Transit(State::kHealthy, now, why, out);
   ClearTimer();
 }
@@ -498,6 +504,7 @@ void Machine::RecoveredAfterActing(MonoTime now, const std::string& how,
     why += " after " + Human(took);
   }
   ++counters_.recoveries;
+  last_recovery_ = now;
   EnterHealthy(now, why, out);
   // Without the address, restarted units could not bind it: its return
   // restarts them.
@@ -510,6 +517,7 @@ void Machine::RecoveredAfterActing(MonoTime now, const std::string& how,
 void Machine::BeginEpisode(MonoTime start) {
   episode_start_ = start;
   units_restarted_ = false;
+  handling_waits_ = 0;
 }
 
 void Machine::RestartUnits(std::string why, Commands& out) {
@@ -537,10 +545,16 @@ void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
   }
   switch (state_) {
     case State::kVerifying:
-      if (verdict.healthy()) {
+      if (LooksHealthy()) {
         EnterHealthy(now, "healthy after grace: " + verdict.Describe(), out);
-      } else {
-        StartLadder(now, "not healthy after grace: " + verdict.Describe(),
+      } else if (!WaitForHandling(
+                     now, "not healthy after grace: " + verdict.Describe(),
+                     out)) {
+        const Diagnosis d = diagnosis();
+        StartLadder(now,
+                    (ConfirmedNow(d) ? "seen from outside tailscaled: "
+                                     : "not healthy after grace: ") +
+                        verdict.Describe() + "; diagnosis: " + d.Describe(),
                     "unhealthy", out);
       }
       return;
@@ -548,7 +562,7 @@ void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
       DecideAfterStep(verdict, now, out);
       return;
     case State::kCooldown:
-      if (verdict.healthy()) {
+      if (LooksHealthy()) {
         RecoveredAfterActing(now, "during the cooldown", out);
       } else {
         StartLadder(now,

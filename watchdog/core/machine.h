@@ -21,6 +21,7 @@
 
 #include "netlink/uplink.h"
 #include "watchdog/core/backoff.h"
+#include "watchdog/core/diagnosis.h"
 #include "watchdog/core/health.h"
 #include "watchdog/core/ladder.h"
 #include "watchdog/core/time.h"
@@ -95,20 +96,33 @@ struct TailscaleAddressEvent {
   bool present = false;
 };
 
+// What the daemon knows from outside tailscaled (its connections as the
+// kernel shows them, other components' findings): after every check. The
+// machine combines it with the latest verdict (core/diagnosis.h Diagnose):
+// the diagnosis picks the ladder's steps, a control connection seen dead
+// ends the grace period or starts the ladder from healthy at once (at most
+// once per unhealthy_after after a recovery), and a failover tailscaled is
+// handling gets more time instead of a disruptive step.
+struct EvidenceEvent {
+  Evidence evidence;
+};
+
 // NextDeadline() was reached. (A deadline that has passed is also handled
 // before any other event, so a late Tick is harmless.)
 struct Tick {};
 
 using Event = std::variant<UplinkEvent, HealthEvent, StepFinished,
-                           TailscaleAddressEvent, Tick>;
+                           TailscaleAddressEvent, EvidenceEvent, Tick>;
 
 // --- Commands ---------------------------------------------------------------
 
 // A state change, old -> new, with a readable reason list. `from == to` only
 // in kRecovering: the ladder moved on (a step finished, failed, or the next
-// one starts); ladder_index() tells which step; and in kCooldown: the pass
-// after a cooldown found no step it could run (LocalAPI unreachable, the
-// disruptive budget spent), so it gave up again with a longer pause.
+// one starts, or it waits for a failover tailscaled is handling);
+// ladder_index() tells which step; in kCooldown: the pass after a cooldown
+// found no step it could run (LocalAPI unreachable, the disruptive budget
+// spent), so it gave up again with a longer pause; and in kVerifying: the
+// grace period was extended because tailscaled is handling a failover.
 struct Transition {
   State from;
   State to;
@@ -123,7 +137,9 @@ struct RunStep {
   bool soft_kick = false;
 };
 
-// Fetch status?peers=false now and answer with a HealthEvent.
+// Fetch status?peers=false now and answer with a HealthEvent; check the
+// connections first (an EvidenceEvent before it), so the decision does not
+// rest on evidence from before the step.
 struct RefreshHealth {};
 
 // Bring back the units of `restart_on_ip`: when the Tailscale address
@@ -199,6 +215,8 @@ class Machine {
   int exhausted_passes() const { return exhausted_passes_; }
   // Disruptive steps issued in the hour before `now`.
   int DisruptiveInLastHour(MonoTime now) const;
+  // The diagnosis from the latest evidence and verdict.
+  Diagnosis diagnosis() const { return Diagnose(evidence_, verdict_); }
 
   // SIGHUP: new timings and ladder apply from the next decision; a deadline
   // already armed stays. Mid-ladder, the position moves to the new ladder by
@@ -224,9 +242,22 @@ class Machine {
 
   void OnUplink(const UplinkEvent& event, MonoTime now, Commands& out);
   void OnHealth(const HealthEvent& event, MonoTime now, Commands& out);
-  void WatchWhileHealthy(HealthKind kind, MonoTime now);
+  void WatchWhileHealthy(MonoTime now);
   void OnStepFinished(const StepFinished& event, MonoTime now, Commands& out);
   void OnTailscaleAddress(const TailscaleAddressEvent& event, Commands& out);
+  void OnEvidence(const EvidenceEvent& event, MonoTime now, Commands& out);
+  // Whether the latest verdict is healthy and nothing seen from outside
+  // says otherwise. A DERP connection seen dead does not count here:
+  // tailscaled redials DERP by itself, and a healthy tailscaled with a dead
+  // DERP socket is handled from kHealthy after unhealthy_after.
+  bool LooksHealthy() const;
+  // A fault seen from outside tailscaled that a step should fix now (the
+  // control connection is dead), rather than after unhealthy_after or the
+  // rest of the grace period.
+  bool ConfirmedNow(const Diagnosis& diagnosis) const;
+  // tailscaled is handling a failover and may get another `verify` of time
+  // (twice per episode at most).
+  bool WaitForHandling(MonoTime now, const std::string& why, Commands& out);
   void OnDeadline(MonoTime now, Commands& out);
 
   // The burst of uplink changes being debounced.
@@ -246,6 +277,11 @@ class Machine {
                             Commands& out);
   // A new unhealthy episode begins at `start`.
   void BeginEpisode(MonoTime start);
+  // Why `step` cannot run for `diagnosis` (it cannot fix the fault; a
+  // failover tailscaled is handling; the soft kick just made the same call),
+  // or "".
+  std::string WhyNotForDiagnosis(LadderStep step,
+                                 const Diagnosis& diagnosis) const;
   void RestartUnits(std::string why, Commands& out);
 
   // Verifying/recovering/cooldown: ask for a fresh verdict, then decide.
@@ -293,6 +329,7 @@ class Machine {
   bool uplink_usable_ = false;
   std::string uplink_summary_;
   std::optional<HealthVerdict> verdict_;
+  Evidence evidence_;
 
   // Current burst of uplink changes.
   std::optional<MonoTime> burst_start_;
@@ -309,6 +346,14 @@ class Machine {
   int failed_steps_in_pass_ = 0;
   int exhausted_passes_ = 0;  // consecutive; reset when healthy
   std::optional<MonoTime> episode_start_;
+  // The soft kick was the last step issued in this episode: the ladder's
+  // first step must not be the same call again.
+  bool kick_was_last_ = false;
+  // Times this episode waited for a failover tailscaled is handling.
+  int handling_waits_ = 0;
+  // When the last episode ended healthy after acting: kernel evidence
+  // starts the ladder from kHealthy at once only unhealthy_after later.
+  std::optional<MonoTime> last_recovery_;
   // The Tailscale address (nullopt: not reported yet), and whether the
   // units were restarted since it was last lost or an episode began.
   std::optional<bool> address_present_;

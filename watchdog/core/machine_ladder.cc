@@ -23,16 +23,14 @@ void Machine::StartLadder(MonoTime now, const std::string& why,
 
 int Machine::FindRunnableStep(int from, MonoTime now, std::string& skipped,
                               bool count_skips) {
-  const bool unreachable =
-      verdict_ && verdict_->kind == HealthKind::kUnreachable;
-  std::vector<std::string> not_helping;
+  const Diagnosis d = diagnosis();
   const int size = static_cast<int>(config_.ladder.size());
   int found = -1;
   for (int i = std::max(from, 0); i < size && found < 0; ++i) {
     const LadderStep step = config_.ladder[i];
     const std::string name(StepName(step));
-    if (unreachable && step != LadderStep::kRestart) {
-      not_helping.push_back(name);
+    if (std::string why = WhyNotForDiagnosis(step, d); !why.empty()) {
+      skipped += "; " + name + " skipped: " + why;
     } else if (IsDisruptive(step) &&
                DisruptiveInLastHour(now) >= config_.max_disruptive_per_hour) {
       skipped += "; " + name +
@@ -43,14 +41,6 @@ int Machine::FindRunnableStep(int from, MonoTime now, std::string& skipped,
     } else {
       found = i;
     }
-  }
-  if (!not_helping.empty()) {
-    std::string names;
-    for (const std::string& name : not_helping) {
-      names += (names.empty() ? "" : ",") + name;
-    }
-    skipped +=
-        "; LocalAPI unreachable, only restart helps: " + names + " not tried";
   }
   return found;
 }
@@ -95,6 +85,7 @@ void Machine::IssueStep(LadderStep step, int index, MonoTime now,
                         Commands& out) {
   ++counters_.actions[std::string(StepName(step))];
   last_action_ = LastAction{step, now, false, false, ""};
+  kick_was_last_ = index < 0;
   if (IsDisruptive(step)) {
     while (!disruptive_runs_.empty() &&
            disruptive_runs_.front() <= now - kRateWindow) {
@@ -113,6 +104,9 @@ void Machine::EnterCooldown(MonoTime now, const std::string& why,
   ++exhausted_passes_;
   ++counters_.gave_up;
   running_step_.reset();
+  // The pass is over: the next one, a cooldown later, may start with the
+  // soft kick's call.
+  kick_was_last_ = false;
   ladder_index_ = -1;
   Transit(State::kCooldown, now,
           why + "; gave up, ladder again in " + Human(pause), out);
@@ -126,13 +120,18 @@ void Machine::DecideAfterStep(const HealthVerdict& verdict, MonoTime now,
                               Commands& out) {
   const LadderStep step = running_step_.value_or(LadderStep::kRebind);
   const std::string name(StepName(step));
-  running_step_.reset();
-  if (verdict.healthy()) {
+  if (LooksHealthy()) {
+    running_step_.reset();
     RecoveredAfterActing(now, "by " + name, out);
     return;
   }
-  const std::string why =
-      "step " + name + " did not heal: " + verdict.Describe();
+  // The step stays "running" while waiting, so the next verdict is judged
+  // as its outcome again.
+  if (WaitForHandling(now, "step " + name + " not healthy yet", out)) return;
+  running_step_.reset();
+  const std::string why = "step " + name +
+                          " did not heal: " + verdict.Describe() +
+                          "; diagnosis: " + diagnosis().Describe();
   const int next = ladder_index_ + 1;
   // Look ahead without side effects: when nothing can run, give up now
   // instead of after a pointless backoff. The real choice is made when the

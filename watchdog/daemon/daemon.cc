@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <utility>
 
 #include "netlink/describe.h"
@@ -20,6 +21,16 @@ MachineConfig MachineConfigFor(const config::Config& config, uint64_t seed) {
   machine.jitter_seed = seed;
   return machine;
 }
+
+// tailscaled before 1.70 has no health on its bus (Notify.Health).
+bool IsBefore170(const std::string& version) {
+  int major = 0, minor = 0;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) return false;
+  return major < 1 || (major == 1 && minor < 70);
+}
+
+// tailscaled logs the note with its marker; keep it one readable line.
+constexpr size_t kMaxNoteChars = 300;
 
 // A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
 // ..., at most every 10 s, until it works.
@@ -49,7 +60,19 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
       settings_(settings),
       ports_(ports),
       machine_(MachineConfigFor(config_, settings_.jitter_seed),
-               ports_.timers.Now()) {}
+               ports_.timers.Now()),
+      inspector_(ports_.timers, ports_.connections, ports_.uplink,
+                 ports_.tailscale, InspectorSettingsFor(config_),
+                 {[this](const Evidence& e) { OnEvidence(e); },
+                  [this](const std::string& why) {
+                    spdlog::debug("decision: fetch a status: {}", why);
+                    FetchStatus(false);
+                  }}) {}
+
+InspectorSettings Daemon::InspectorSettingsFor(
+    const config::Config& config) const {
+  return {config.probe_interval, config.socket, settings_.lab_time_scale};
+}
 
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
@@ -71,6 +94,7 @@ void Daemon::Start() {
   ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
                             [this](const BusEvent& e) { OnBusEvent(e); });
   FetchStatus(false);
+  inspector_.Start();
   dirty_ = true;
 }
 
@@ -96,6 +120,7 @@ void Daemon::Reconfigure(config::Config next) {
   }
   config_ = std::move(next);
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
+  inspector_.Reconfigure(InspectorSettingsFor(config_));
   spdlog::info("SIGHUP: config reloaded");
   dirty_ = true;
 }
@@ -111,17 +136,26 @@ void Daemon::SetFindings(const std::string& source,
   }
   if (findings.empty()) spdlog::info("evidence from {}: none now", source);
   mine = std::move(findings);
-  evidence_.findings.clear();
+  OnEvidence(inspector_.evidence());
+}
+
+// The inspector's connections and every component's findings: one
+// EvidenceEvent.
+void Daemon::OnEvidence(const Evidence& connections) {
+  Evidence next = connections;
+  next.findings.clear();
   for (const auto& [name, list] : findings_) {
-    evidence_.findings.insert(evidence_.findings.end(), list.begin(),
-                              list.end());
+    next.findings.insert(next.findings.end(), list.begin(), list.end());
   }
-  dirty_ = true;
+  if (next != evidence_) dirty_ = true;
+  evidence_ = std::move(next);
+  Feed(EvidenceEvent{evidence_});
 }
 
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleAddress();
   if (!change) return;
+  inspector_.OnUplinkChange();
   old_sources_.Observe(change->new_view);
   spdlog::info("uplink changed ({}): {} -> {}", change->ReasonsString(),
                UplinkSummary(change->old_view),
@@ -168,6 +202,7 @@ void Daemon::OnBusEvent(const BusEvent& event) {
   if (event.kind == BusEvent::Kind::kConnected) {
     spdlog::info("tailscaled: watching its bus");
     FetchStatus(false);
+    inspector_.OnTailscaledConnected();
     return;
   }
   spdlog::warn("tailscaled bus: {}; reconnecting in {}ms",
@@ -196,6 +231,7 @@ void Daemon::FetchStatus(bool answer_machine) {
       status_ = std::move(result.value);
       status_error_.clear();
       bus_state_.reset();  // the status is newer than any earlier bus state
+      inspector_.SetLegacy(IsBefore170(status_->version));
       service_condition_ = ServiceCondition::kUnknown;
     } else {
       status_.reset();
@@ -299,16 +335,83 @@ void Daemon::Execute(const Command& command) {
     // Verified healthy: the uplink sources it moved away from are no longer
     // the conntrack step's business.
     if (t->to == State::kHealthy) old_sources_.Forget();
+    // Right after each settled uplink change: how do tailscaled's
+    // connections look now?
+    if (t->from == State::kSettling && t->to != State::kSettling) {
+      inspector_.CheckNow("uplink settled");
+    }
   } else if (auto* run = std::get_if<RunStep>(&command)) {
-    ExecuteStep(*run);
+    if (IsDisruptive(run->step)) {
+      // The marker first (tailscaled flushes its logs), then the step and
+      // the hooks that follow it, which carry the marker.
+      hold_hooks_ = true;
+      MarkForSupport(SupportNote("before " + std::string(StepName(run->step))),
+                     [this, step = *run] {
+                       ExecuteStep(step);
+                       ReleaseHooks();
+                     });
+    } else {
+      ExecuteStep(*run);
+    }
   } else if (std::holds_alternative<RefreshHealth>(command)) {
     spdlog::debug("decision: fetch a fresh status to judge tailscaled");
+    inspector_.CheckNow("fresh verdict");
     FetchStatus(true);
   } else if (auto* units = std::get_if<RestartDependentUnits>(&command)) {
     actuator().RestartUnits(*units, Actions());
   } else if (auto* hooks = std::get_if<RunHooks>(&command)) {
-    actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
+    if (hooks->event == "gave-up") {
+      hold_hooks_ = true;
+      held_hooks_.push_back(hooks->event);
+      MarkForSupport(SupportNote("the ladder gave up"),
+                     [this] { ReleaseHooks(); });
+    } else if (hold_hooks_) {
+      held_hooks_.push_back(hooks->event);
+    } else {
+      actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
+    }
   }
+}
+
+void Daemon::ReleaseHooks() {
+  hold_hooks_ = false;
+  std::vector<std::string> events = std::move(held_hooks_);
+  held_hooks_.clear();
+  for (const std::string& event : events) {
+    actuator().RunHooks(event, HookEnv(event), Actions());
+  }
+}
+
+std::string Daemon::SupportNote(const std::string& what) const {
+  std::string note =
+      "tswatchdog: " + what + "; " + machine_.diagnosis().Describe();
+  if (note.size() > kMaxNoteChars) note.resize(kMaxNoteChars);
+  return note;
+}
+
+void Daemon::MarkForSupport(const std::string& note,
+                            std::function<void()> then) {
+  if (config_.dry_run) {
+    spdlog::info("dry run: would ask tailscaled for a bugreport marker ({})",
+                 note);
+    return then();
+  }
+  if (verdict_ && verdict_->kind == HealthKind::kUnreachable) {
+    spdlog::info("no bugreport marker: the LocalAPI does not answer");
+    return then();
+  }
+  ports_.tailscale.BugReport(
+      note, [this, note, then = std::move(then)](ApiResult<std::string> r) {
+        if (r.ok()) {
+          marker_ = SupportMarker{*r.value, note, ports_.timers.Now()};
+          spdlog::info("bugreport marker for Tailscale support: {} ({})",
+                       *r.value, note);
+          dirty_ = true;
+        } else {
+          spdlog::warn("bugreport marker: {}, ignoring", r.error.ToString());
+        }
+        then();
+      });
 }
 
 void Daemon::ExecuteStep(const RunStep& run) {
@@ -317,6 +420,7 @@ void Daemon::ExecuteStep(const RunStep& run) {
                      [this, step](bool ok, std::string error) {
                        if (ok) {
                          spdlog::info("step {} done", StepName(step));
+                         inspector_.CheckAfterStep();
                        } else {
                          spdlog::warn("step {} failed: {}", StepName(step),
                                       error);
@@ -344,6 +448,8 @@ HookEnvironment Daemon::HookEnv(const std::string& event) const {
       {"TSWATCHDOG_UPLINK_V4_DEV", view.v4.usable() ? view.v4.dev : ""},
       {"TSWATCHDOG_UPLINK_V6_DEV", view.v6.usable() ? view.v6.dev : ""},
       {"TSWATCHDOG_STEP", action ? std::string(StepName(action->step)) : ""},
+      {"TSWATCHDOG_DIAGNOSIS", machine_.diagnosis().Describe()},
+      {"TSWATCHDOG_BUGREPORT", marker_ ? marker_->marker : ""},
   };
 }
 
@@ -422,6 +528,9 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.ladder_step = machine_.ladder_step();
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
+  snapshot.evidence = evidence_;
+  snapshot.diagnosis = machine_.diagnosis();
+  snapshot.support_marker = marker_;
   snapshot.exhausted_passes = machine_.exhausted_passes();
   snapshot.disruptive_last_hour =
       machine_.DisruptiveInLastHour(ports_.timers.Now());

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,8 @@
 #include "watchdog/core/health.h"
 #include "watchdog/core/machine.h"
 #include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/connection_source.h"
+#include "watchdog/daemon/inspector.h"
 #include "watchdog/daemon/publisher.h"
 #include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/snapshot.h"
@@ -44,6 +47,8 @@ struct DaemonPorts {
   // What acts (the daemon acts through the dry-run one when dry_run is set).
   Actuator& live;
   Actuator& dry_run;
+  // tailscaled from the kernel's side: its sockets, its process.
+  ConnectionSource& connections;
   // Asked about tailscaled's unit when its LocalAPI is gone (reads only:
   // also in a dry run).
   ServiceProbe& service;
@@ -54,6 +59,9 @@ struct DaemonSettings {
   std::chrono::milliseconds hook_timeout{std::chrono::seconds(30)};
   // Seed of the machine's backoff jitter (RunDaemon: std::random_device).
   uint64_t jitter_seed = 0;
+  // Lab only (TSWATCHDOG_LAB_TIME_SCALE): tailscaled's timers run this much
+  // faster; the connection verdicts' thresholds follow (InspectorSettings).
+  double lab_time_scale = 1.0;
 };
 
 class Daemon {
@@ -94,6 +102,14 @@ class Daemon {
   void OnNotify(const Notify& notify);
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);
+  void OnEvidence(const Evidence& evidence);
+  InspectorSettings InspectorSettingsFor(const config::Config& config) const;
+  // Asks tailscaled for a bugreport marker naming `note`, then runs `then`
+  // (also when it fails or when the LocalAPI does not answer at all).
+  void MarkForSupport(const std::string& note, std::function<void()> then);
+  std::string SupportNote(const std::string& what) const;
+  // Hooks held while a marker is asked for, run when it is in.
+  void ReleaseHooks();
   void Classify(bool force_event);
   void ProbeService();
   void CheckTailscaleAddress();
@@ -137,6 +153,12 @@ class Daemon {
   // The kernel's evidence and the findings, by source.
   Evidence evidence_;
   std::map<std::string, std::vector<Finding>> findings_;
+  Inspector inspector_;
+  // The last bugreport marker (issue 12 item 5): the log, the state file
+  // and the hooks' environment carry it.
+  std::optional<SupportMarker> marker_;
+  bool hold_hooks_ = false;
+  std::vector<std::string> held_hooks_;
 
   // Uplink sources since tailscaled was last healthy: the conntrack step's
   // "old" addresses.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <system_error>
@@ -13,6 +14,7 @@
 #include "netlink/conntrack.h"
 #include "netlink/unique_fd.h"
 #include "watchdog/daemon/actuator.h"
+#include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/daemon.h"
 #include "watchdog/daemon/logging.h"
 #include "watchdog/daemon/publisher.h"
@@ -46,6 +48,21 @@ LocalApiOptions ClientOptionsFor(const config::Config& config) {
   return options;
 }
 
+// Lab only (README "Tests"): the fake tailscaled's timers run this much
+// faster, and so must the connection verdicts' thresholds. Not a config key:
+// on a real host tailscaled's timers are its own.
+double LabTimeScale() {
+  const char* text = std::getenv("TSWATCHDOG_LAB_TIME_SCALE");
+  if (text == nullptr) return 1.0;
+  const double scale = std::strtod(text, nullptr);
+  if (scale <= 0 || scale >= 1) return 1.0;
+  spdlog::warn(
+      "TSWATCHDOG_LAB_TIME_SCALE={}: thresholds for a lab's "
+      "tailscaled, not a real one",
+      scale);
+  return scale;
+}
+
 std::string LadderText(const std::vector<LadderStep>& ladder) {
   std::string steps;
   for (LadderStep s : ladder) {
@@ -69,9 +86,9 @@ class Process {
         service_probe_(processes_),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
-                 std::random_device{}()},
+                 std::random_device{}(), LabTimeScale()},
                 {loop_, uplink_, client_, publisher_, live_, dry_run_,
-                 service_probe_}) {}
+                 connections_, service_probe_}) {}
 
   int Run();
 
@@ -92,6 +109,7 @@ class Process {
   StatePublisher publisher_;
   LiveActuator live_;
   DryRunActuator dry_run_;
+  KernelConnectionSource connections_;
   SystemctlServiceProbe service_probe_;
   Daemon daemon_;
 };

@@ -46,6 +46,46 @@ json LastActionJson(const std::optional<LastAction>& action,
           {"error", action->error}};
 }
 
+// tailscaled's connections as judged at the last check, and the diagnosis
+// (README, "State file").
+json ConnectionsJson(const Evidence& evidence) {
+  json list = json::array();
+  for (const JudgedConnection& c : evidence.connections) {
+    if (c.kind == ConnectionKind::kOther) continue;
+    list.push_back(
+        {{"kind", c.kind == ConnectionKind::kControl ? "control" : "derp"},
+         {"verdict", VerdictName(c.verdict)},
+         {"local", c.local.ToString()},
+         {"remote", c.remote.ToString()},
+         {"new_since_change", c.new_since_change},
+         {"evidence", c.evidence}});
+  }
+  json findings = json::array();
+  for (const Finding& f : evidence.findings) {
+    findings.push_back({{"source", f.source}, {"evidence", f.evidence}});
+  }
+  return {{"known", evidence.known},
+          {"list", std::move(list)},
+          {"findings", std::move(findings)}};
+}
+
+json DiagnosisJson(const Diagnosis& d) {
+  return {{"fault", d.fault ? json(FaultName(*d.fault)) : json(nullptr)},
+          {"confirmed", d.confirmed},
+          {"handling", d.handling},
+          {"summary", d.Describe()}};
+}
+
+json MarkerJson(const std::optional<SupportMarker>& marker,
+                const ClockPair& clocks) {
+  if (!marker) return nullptr;
+  const auto at = clocks.ToWall(marker->at);
+  return {{"marker", marker->marker},
+          {"note", marker->note},
+          {"at", FormatWallTime(at)},
+          {"at_unix_ms", UnixMs(at)}};
+}
+
 }  // namespace
 
 json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
@@ -78,6 +118,9 @@ json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
        snapshot.last_time_to_recover
            ? json(snapshot.last_time_to_recover->count())
            : json(nullptr)},
+      {"connections", ConnectionsJson(snapshot.evidence)},
+      {"diagnosis", DiagnosisJson(snapshot.diagnosis)},
+      {"support_marker", MarkerJson(snapshot.support_marker, clocks)},
   };
 }
 

@@ -28,6 +28,14 @@ struct TailscaleView {
   std::string error;  // why the last call failed; empty: it did not
 };
 
+// A bugreport marker taken before a disruptive step or when the ladder gave
+// up (issue 12 item 5): what to hand to Tailscale support.
+struct SupportMarker {
+  std::string marker;  // "BUG-<logid>-<time>-<hex>"
+  std::string note;    // what we asked it to log with it
+  MonoTime at{};
+};
+
 struct Snapshot {
   State state = State::kStarting;
   MonoTime since{};
@@ -38,6 +46,10 @@ struct Snapshot {
   std::optional<LadderStep> ladder_step;  // in kRecovering
   Counters counters;
   std::optional<std::chrono::milliseconds> last_time_to_recover;
+  // What the daemon sees from outside tailscaled, and what it makes of it.
+  Evidence evidence;
+  Diagnosis diagnosis;
+  std::optional<SupportMarker> support_marker;
   // Ladder passes in a row that ended without healing (0 once healthy).
   int exhausted_passes = 0;
   // Disruptive steps in the hour before the snapshot, and the budget.

@@ -30,6 +30,15 @@ class UplinkSource {
   virtual std::optional<netlink::UplinkChange> Resync(std::string_view why) = 0;
   // Whether the Tailscale interface has an address in Tailscale's prefixes.
   virtual bool HasTailscaleAddress() const = 0;
+  // The way tailscaled's packets to `destination` would leave now
+  // (RTM_GETROUTE with its mark); nullopt when not known.
+  virtual std::optional<netlink::Egress> RouteTo(
+      const netlink::IpAddress& /*destination*/) {
+    return std::nullopt;
+  }
+  // The host's links and addresses as the watcher knows them; null when not
+  // known (the connection verdicts then do not look at local addresses).
+  virtual const netlink::Model* model() const { return nullptr; }
 };
 
 class WatcherUplinkSource final : public UplinkSource {
@@ -46,6 +55,11 @@ class WatcherUplinkSource final : public UplinkSource {
     return watcher_.Resync(why);
   }
   bool HasTailscaleAddress() const override;
+  std::optional<netlink::Egress> RouteTo(
+      const netlink::IpAddress& destination) override {
+    return watcher_.RouteTo(destination);
+  }
+  const netlink::Model* model() const override { return &watcher_.model(); }
 
  private:
   EventLoop& loop_;

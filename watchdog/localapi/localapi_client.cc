@@ -13,6 +13,7 @@
 #include "netlink/utf8.h"
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
+#include "watchdog/core/text.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
@@ -619,6 +620,34 @@ void LocalApiClient::Start(Callback<ApiDone> done) {
       false);
 }
 
+void LocalApiClient::GetDerpMap(Callback<DerpMap> done) {
+  StartTransfer(Request::Read("derpmap"),
+                Typed<DerpMap>("GET /localapi/v0/derpmap", std::move(done),
+                               [](const std::string& body) {
+                                 // No netmap yet: `null`.
+                                 if (Trim(body) == "null") {
+                                   return Parsed<DerpMap>(DerpMap{});
+                                 }
+                                 return ParseDerpMap(body);
+                               }),
+                false);
+}
+
+void LocalApiClient::BugReport(const std::string& note,
+                               Callback<std::string> done) {
+  char* escaped =
+      curl_easy_escape(nullptr, note.data(), static_cast<int>(note.size()));
+  const std::string query = "bugreport?note=" + std::string(escaped);
+  curl_free(escaped);
+  StartTransfer(
+      Request::Write("POST", query),
+      Typed<std::string>("POST /localapi/v0/bugreport", std::move(done),
+                         [](const std::string& body) {
+                           return Parsed<std::string>(std::string(Trim(body)));
+                         }),
+      false);
+}
+
 void LocalApiClient::SetWantRunning(bool want_running, Callback<Prefs> done) {
   std::string body = std::string("{\"WantRunning\":") +
                      (want_running ? "true" : "false") +
@@ -662,6 +691,9 @@ ApiResult<ApiDone> LocalApiSync::ReStun() {
 }
 ApiResult<ApiDone> LocalApiSync::Start() {
   return Wait<ApiDone>([this](auto cb) { client_.Start(std::move(cb)); });
+}
+ApiResult<DerpMap> LocalApiSync::GetDerpMap() {
+  return Wait<DerpMap>([this](auto cb) { client_.GetDerpMap(std::move(cb)); });
 }
 ApiResult<Prefs> LocalApiSync::SetWantRunning(bool want_running) {
   return Wait<Prefs>([this, want_running](auto cb) {

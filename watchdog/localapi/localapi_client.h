@@ -28,7 +28,6 @@
 
 namespace watchdog {
 
-
 // `configured` if set; else the first default path that is a socket now; else
 // the first default (so the error names the expected place).
 std::string ResolveTailscaledSocket(const std::string& configured);
@@ -113,6 +112,14 @@ class TailscaleApi {
   // PATCH prefs {"WantRunning":b,"WantRunningSet":true}; yields the new
   // prefs.
   virtual void SetWantRunning(bool want_running, Callback<Prefs> done) = 0;
+  // GET derpmap: where the DERP servers listen (`null`, before the first
+  // netmap, is an empty map).
+  virtual void GetDerpMap(Callback<DerpMap> done) = 0;
+  // POST bugreport?note=NOTE: tailscaled logs a marker (and the note) and
+  // flushes its logs; yields the marker, "BUG-<logid>-<time>-<hex>"
+  // (ipn/localapi/localapi.go serveBugReport).
+  virtual void BugReport(const std::string& note,
+                         Callback<std::string> done) = 0;
   // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per
   // line, `on_event` on connect and on each disconnect (EOF, error, "fell
   // behind", oversized line, hung), after which it reconnects with
@@ -136,6 +143,8 @@ class LocalApiClient final : public TailscaleApi {
   void ReStun(Callback<ApiDone> done) override;
   void Start(Callback<ApiDone> done) override;
   void SetWantRunning(bool want_running, Callback<Prefs> done) override;
+  void GetDerpMap(Callback<DerpMap> done) override;
+  void BugReport(const std::string& note, Callback<std::string> done) override;
   void WatchBus(NotifyCallback on_notify, BusEventCallback on_event) override;
   void StopWatchingBus() override;
   bool bus_connected() const { return bus_connected_; }
@@ -227,6 +236,7 @@ class LocalApiSync {
   ApiResult<ApiDone> ReStun();
   ApiResult<ApiDone> Start();
   ApiResult<Prefs> SetWantRunning(bool want_running);
+  ApiResult<DerpMap> GetDerpMap();
 
  private:
   template <typename T, typename StartFn>
