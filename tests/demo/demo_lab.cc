@@ -133,10 +133,6 @@ class Half {
   }
 
   void StartTswatchdog() {
-    if (o_.scale != 1.0) {
-      // The diagnosis' thresholds follow the lab's scale (like the fake's).
-      setenv("TSWATCHDOG_LAB_TIME_SCALE", std::to_string(o_.scale).c_str(), 1);
-    }
     ts_->StartTswatchdog(TSWATCHDOG_BINARY, ctx_);
     const auto deadline =
         std::chrono::steady_clock::now() + Scaled(o_, 60) + milliseconds(10000);

@@ -24,9 +24,11 @@ std::string TswatchdogDefaultConfig(double scale, const std::string& socket,
     << "\"]\n";
   if (scale != 1.0) {
     const std::pair<const char*, double> defaults[] = {
-        {"debounce", 5},         {"settle_max", 60},      {"grace", 20},
-        {"verify", 15},          {"unhealthy_after", 90}, {"start_timeout", 60},
-        {"backoff_initial", 10}, {"backoff_max", 600}};
+        {"debounce", 5},         {"settle_max", 60},
+        {"grace", 20},           {"verify", 15},
+        {"unhealthy_after", 90}, {"start_timeout", 60},
+        {"backoff_initial", 10}, {"backoff_max", 600},
+        {"probe_interval", 15}};
     for (const auto& [key, s] : defaults) {
       c << key << " = \"" << static_cast<int64_t>(s * scale * 1000) << "ms\"\n";
     }
@@ -80,9 +82,11 @@ Child& TailscaledInWorld::StartTswatchdog(const std::string& tswatchdog,
   const std::string config = dir_ + "/tswatchdog.toml";
   std::ofstream(config) << TswatchdogDefaultConfig(
       scale_, fake_->socket_path(), state_path(), RestartShell(ctx));
+  // The connection verdicts' thresholds at the fake's scale (lab only).
   tswatchdog_ = std::make_unique<Child>(
-      std::vector<std::string>{tswatchdog, "run", "--config", config,
-                               "--log-style", "plain"},
+      std::vector<std::string>{
+          "/usr/bin/env", "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(scale_),
+          tswatchdog, "run", "--config", config, "--log-style", "plain"},
       /*merge_stderr=*/true);
   return *tswatchdog_;
 }
