@@ -1,18 +1,19 @@
 // The README's demo (`bash scripts/demo.sh`): one silent failover, twice.
-// Scenario (b) of the world (tests/lab/scenarios.h): wan0's gateway fails
-// over to a VRRP backup router on the same segment that NATs elsewhere and
-// drops the flows it does not know; the router itself sees nothing. Two
-// identical worlds run side by side, each in a child process with its own
-// namespaces, the fake tailscaled on real sockets at tailscaled's real timing
-// (time scale 1), and fail at the same instant:
+// Scenario (b) of the world (tests/lab/scenarios.h; --scenario picks another):
+// wan0's default moves to a backup router on the same segment that NATs
+// elsewhere and drops the flows it does not know; tailscaled's netmon sees
+// nothing (same interface, same address). Two identical worlds run side by
+// side, each in a child process with its own namespaces, the fake tailscaled
+// on real sockets at tailscaled's real timing (time scale 1), and fail at the
+// same instant:
 //   1. tailscaled alone: watched for a stretch, printed live, with what the
 //      kernel says about its connections (the evidence tswatchdog acts on);
-//   2. the same with `tswatchdog run` (default config): its log and state
-//      file, until tailscaled is healed or the stretch's cap.
+//   2. the same with `tswatchdog run` (default config): its log, its
+//      diagnosis and its steps, until tailscaled is healed or the cap.
 // --summary FILE writes the story as JSON (tests/demo/demo_lab_test.cc);
 // --time-scale runs it faster. Everything it creates lives in the children's
 // network and mount namespaces (/tmp included) and goes with them, on Ctrl-C
-// too.
+// too. How it prints: report.h.
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -37,6 +38,7 @@
 #include <vector>
 
 #include "tests/demo/evidence.h"
+#include "tests/demo/report.h"
 #include "tests/lab/lab.h"
 #include "tests/lab/scenarios.h"
 #include "tests/lab/world.h"
@@ -47,39 +49,6 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-
-struct Options {
-  double scale = 1.0;
-  double alone_s = 28;  // how long tailscaled alone is watched
-  double cap_s = 35;    // how long tswatchdog gets to heal it
-  std::string scenario = "b";
-  std::string summary;
-  bool styled = false;  // a terminal: bold titles
-};
-
-milliseconds Scaled(const Options& o, double seconds) {
-  return milliseconds(static_cast<int64_t>(seconds * o.scale * 1000));
-}
-
-std::string Seconds(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%+6.1fs", ms / 1000.0);
-  return buf;
-}
-
-void Title(const Options& o, const std::string& text) {
-  if (o.styled) {
-    std::printf("\n\033[1m== %s\033[0m\n", text.c_str());
-  } else {
-    std::printf("\n== %s\n", text.c_str());
-  }
-  std::fflush(stdout);
-}
-
-void Say(const std::string& text) {
-  std::printf("%s\n", text.c_str());
-  std::fflush(stdout);
-}
 
 // One half of the demo, inside a child process: a world of its own,
 // tailscaled in it, with or without tswatchdog.
@@ -226,6 +195,7 @@ class Half {
     while (std::chrono::steady_clock::now() < deadline) {
       healed = ts_->HealedAt(t0, Scaled(o_, 3));
       if (healed) break;
+      NoteDiagnosis();
       Pump(milliseconds(100));
     }
     Pump(milliseconds(200));
@@ -241,6 +211,7 @@ class Half {
                      {"restart", s.restart},
                      {"rebind", Rebinds(t0)}}},
                    {"state", ts_->State()},
+                   {"diagnosis", diagnosis_},
                    {"timeline", Timeline(t0)}};
     return result;
   }
@@ -261,7 +232,7 @@ class Half {
   json Timeline(int64_t t0) {
     std::vector<std::tuple<int64_t, std::string, std::string>> rows;
     for (const auto& [ms, line] : log_) {
-      if (ms >= t0) rows.emplace_back(ms - t0, "tswatchdog", line);
+      if (ms >= t0) rows.emplace_back(ms - t0, "tswatchdog", Shorten(line));
     }
     for (const auto& e : ts_->Events()) {
       const int64_t ms = e.value("unix_ms", int64_t{0});
@@ -277,6 +248,24 @@ class Half {
     json out = json::array();
     for (const auto& [ms, who, text] : rows) out.push_back({ms, who, text});
     return out;
+  }
+
+  // A log line for the timeline: no "info: " prefix, at most 150
+  // characters (the uplink's description is long).
+  static std::string Shorten(std::string line) {
+    if (line.rfind("info: ", 0) == 0) line.erase(0, 6);
+    if (line.size() > 150) line = line.substr(0, 146) + " ...";
+    return line;
+  }
+
+  // Remembers the daemon's diagnosis while it names a fault (its state
+  // file's `diagnosis`, issue 12): the one behind its step.
+  void NoteDiagnosis() {
+    const json st = ts_->State();
+    const json d = st.value("diagnosis", json());
+    if (d.is_object() && d.contains("fault") && !d["fault"].is_null()) {
+      diagnosis_ = d.value("summary", std::string());
+    }
   }
 
   static std::string DescribeEvent(const json& e) {
@@ -307,6 +296,7 @@ class Half {
   std::unique_ptr<EvidenceReader> evidence_;
   std::vector<std::pair<int64_t, std::string>> log_;
   std::vector<std::string> routes_before_;
+  std::string diagnosis_;  // the last that named a fault
 };
 
 }  // namespace
@@ -405,99 +395,6 @@ bool WaitReady(Running (&halves)[2]) {
     }
   }
   return true;
-}
-
-void PrintIntro(const Options& o, const lab::Scenario& s) {
-  Say("tswatchdog demo: one silent failover, twice, on the lab's world "
-      "(tests/lab/world.h)");
-  Say("  router wan0 198.51.100.2 -> gateway 198.51.100.1 (ISP A) -> "
-      "internet: control 192.0.2.100:80,");
-  Say("  DERP 192.0.2.101:443; a backup router on wan0's segment NATs "
-      "elsewhere and drops flows it does not know.");
-  Say("  The failure, scenario (" + s.id + "): " + s.title + ".");
-  char scale[96];
-  std::snprintf(scale, sizeof scale, "time scale %g%s.", o.scale,
-                o.scale == 1.0 ? " (tailscaled's real timing)" : "");
-  Say(std::string("  tailscaled is the fake on real sockets (tests/fake), ") +
-      scale);
-  Say("  Two identical worlds side by side, failing at the same instant.");
-  Title(o,
-        "Starting both worlds: tailscaled online; tswatchdog run (default "
-        "config) healthy");
-}
-
-void PrintAloneVerdict(const json& a) {
-  const double s = a.value("stretch_ms", 0) / 1000.0;
-  char head[160];
-  std::snprintf(head, sizeof head,
-                "  After %.*f s tailscaled is still offline: no control "
-                "connection has got through since the failover",
-                s < 10 ? 1 : 0, s);
-  Say(head);
-  Say(std::string("  (and it still says Online: ") +
-      (a.value("online_says", false) ? "true" : "false") +
-      "; its map-poll watchdog fires at 120 s, and only in GET status).");
-  Say("  The kernel's evidence, which tswatchdog acts on:");
-  for (const auto& v : a["evidence"]["verdicts"]) {
-    Say("    " + v["evidence"].get<std::string>() + "  [" +
-        v["verdict"].get<std::string>() + "]");
-  }
-  const json& now = a["evidence"]["routes"];
-  const json& before = a["evidence"]["routes_before"];
-  for (const auto& r : now) {
-    const bool same =
-        std::find(before.begin(), before.end(), r) != before.end();
-    Say("    route to " + r.get<std::string>() +
-        (same ? "  (as before the failure)" : "  (changed)"));
-  }
-  for (const auto& r : before) {
-    if (std::find(now.begin(), now.end(), r) == now.end()) {
-      Say("      before the failure: " + r.get<std::string>());
-    }
-  }
-  Say("  Left alone, tailscaled does not heal within 5 minutes (README, "
-      "\"Time to heal\", row " +
-      a.value("scenario", std::string("?")) + ").");
-}
-
-// The state file's verdict: its state, the diagnosis (issue 12, when the
-// daemon has one) and its last step, timed from the failure.
-void PrintState(const json& st, int64_t t0) {
-  if (!st.is_object() || st.empty()) return;
-  Say("  tswatchdog's state file: state " + st.value("state", "?"));
-  if (st.contains("diagnosis")) Say("    diagnosis: " + st["diagnosis"].dump());
-  const json& last = st["last_action"];
-  if (last.is_object()) {
-    Say("    last step: " + last.value("step", "?") + " at " +
-        Seconds(last.value("at_unix_ms", int64_t{0}) - t0) +
-        (last.value("ok", false) ? " (ok)" : " (failed)") +
-        (last.value("at_unix_ms", int64_t{0}) < t0 ? ", before the failure"
-                                                   : ""));
-  }
-}
-
-void PrintWatched(const Options& o, const json& w) {
-  Title(o, "2. The same failover, with tswatchdog run (default config)");
-  if (w["timeline"].empty()) {
-    Say("  (after the failure: nothing in tswatchdog's log, nothing asked of "
-        "tailscaled)");
-  }
-  for (const auto& row : w["timeline"]) {
-    Say("  " + Seconds(row[0].get<int64_t>()) + "  " +
-        row[1].get<std::string>() + ": " + row[2].get<std::string>());
-  }
-  const json& steps = w["steps"];
-  const bool healed = w.value("healed", false);
-  char tail[200];
-  std::snprintf(tail, sizeof tail,
-                "  %s %.1f s after the failover; steps taken: rebind %d, "
-                "start %d, reup %d, restart %d.",
-                healed ? "Healed" : "NOT healed",
-                w.value(healed ? "heal_ms" : "cap_ms", 0) / 1000.0,
-                steps.value("rebind", 0), steps.value("start", 0),
-                steps.value("reup", 0), steps.value("restart", 0));
-  Say(tail);
-  PrintState(w["state"], w.value("t0_ms", int64_t{0}));
 }
 
 int Main(const Options& o) {

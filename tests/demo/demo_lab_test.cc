@@ -93,6 +93,9 @@ TEST(DemoLab, TswatchdogHealsItWithStartAndNothingDisruptive) {
   EXPECT_GE(watched["steps"]["start"].get<int>(), 1) << run.output;
   EXPECT_EQ(watched["steps"]["reup"], 0) << run.output;
   EXPECT_EQ(watched["steps"]["restart"], 0) << run.output;
+  // The diagnosis behind the step named the control connection.
+  EXPECT_EQ(watched["diagnosis"].get<std::string>().rfind("control", 0), 0u)
+      << run.output;
 }
 
 }  // namespace

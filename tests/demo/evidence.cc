@@ -52,9 +52,12 @@ Evidence EvidenceReader::Read() {
     const auto route = watcher_.RouteTo(c.socket.remote.address);
     out.verdicts.push_back(watchdog::JudgeConnection(
         watchdog::FactsFromModel(c, watcher_.model(), route), thresholds_));
-    if (route) {
-      out.routes.push_back(c.socket.remote.address.ToString() + ": " +
-                           netlink::DescribeEgress(*route));
+    if (!route) continue;
+    std::string text = c.socket.remote.address.ToString() + ": " +
+                       netlink::DescribeEgress(*route);
+    if (std::find(out.routes.begin(), out.routes.end(), text) ==
+        out.routes.end()) {
+      out.routes.push_back(std::move(text));
     }
   }
   return out;
