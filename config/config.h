@@ -138,6 +138,21 @@ struct Config {
   // are tailscaled's own and must not trigger the watchdog.
   std::string tailscale_interface = "tailscale0";
 
+  // --- mwan3 (OpenWrt's multi-WAN manager); both act only where its rules
+  // are in the kernel.
+  // Mode A (tailscaled's rules at 1310, before mwan3's): when mwan3 says the
+  // WAN under the main table's default is offline, add one main-table
+  // default via a WAN it says is online, one metric lower (proto 122;
+  // removed when that WAN is back, at exit and at start). What users do by
+  // hand, and the smallest change tailscaled's netmon notices.
+  bool mwan3_steering = true;
+
+  // Mode B (its rules at 5210, behind mwan3's): on mwan3's `disconnected`,
+  // delete the conntrack entries of tailscaled's flows that carry the dead
+  // WAN's mark, so its UDP follows mwan3's policy at once; never the whole
+  // table.
+  bool mwan3_flow_cleanup = true;
+
   bool operator==(const Config&) const = default;
 };
 

@@ -14,7 +14,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::array<OptionSpec, 23> kOptions = {{
+constexpr std::array<OptionSpec, 25> kOptions = {{
     {"socket", Kind::kString, &Config::socket, "PATH",
      "tailscaled's LocalAPI socket; empty: try "
      "/var/run/tailscale/tailscaled.sock, then /run/tailscale/tailscaled.sock"},
@@ -73,6 +73,14 @@ constexpr std::array<OptionSpec, 23> kOptions = {{
     {"tailscale_interface", Kind::kString, &Config::tailscale_interface, "NAME",
      "tun device tailscaled owns; its changes are tailscaled's own and "
      "ignored"},
+    // mwan3 (issue 12)
+    {"mwan3_steering", Kind::kBool, &Config::mwan3_steering, "BOOL",
+     "mwan3 mode A: steer tailscaled to a WAN mwan3 says is online (one "
+     "lower-metric main default of ours) while the main default's WAN is "
+     "offline"},
+    {"mwan3_flow_cleanup", Kind::kBool, &Config::mwan3_flow_cleanup, "BOOL",
+     "mwan3 mode B: on a WAN's disconnected, delete the conntrack entries of "
+     "tailscaled's flows that carry its mark"},
 }};
 
 template <typename T>
@@ -191,27 +199,62 @@ std::string UnknownLevel(std::string_view name) {
          "' (known: " + KnownLogLevelNames() + ")";
 }
 
-// Reads a TOML array whose elements must all be strings. On a non-string
-// element, returns an error at that element's line.
-std::optional<ConfigError> ReadStringArray(const toml::array& array,
-                                           const ConfigError& error_template,
+// Reads a TOML array whose elements must all be strings, with each one's
+// line. On a non-string element, says which and sets `line` to its line.
+std::optional<std::string> ReadStringArray(const toml::array& array,
                                            std::vector<std::string>& strings,
-                                           std::vector<int>& lines) {
+                                           std::vector<int>& lines, int& line) {
   strings.clear();
   lines.clear();
   for (size_t i = 0; i < array.size(); ++i) {
     const toml::node& element = *array.get(i);
     const auto* text = element.as_string();
     if (text == nullptr) {
-      ConfigError error = error_template;
-      error.line = LineOf(element);
-      error.message = "element " + std::to_string(i + 1) +
-                      ": expected a string, got " + Describe(element);
-      return error;
+      line = LineOf(element);
+      return "element " + std::to_string(i + 1) + ": expected a string, got " +
+             Describe(element);
     }
     strings.push_back(text->get());
     lines.push_back(LineOf(element));
   }
+  return std::nullopt;
+}
+
+// Step names to steps, for the TOML array and the flag's list alike. On an
+// unknown name, says so and sets `bad` to its index.
+std::optional<std::string> ParseSteps(const std::vector<std::string>& names,
+                                      std::vector<LadderStep>& steps,
+                                      size_t& bad) {
+  steps.clear();
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto step = ParseStep(names[i]);
+    if (!step) {
+      bad = i;
+      return UnknownStep(names[i]);
+    }
+    steps.push_back(*step);
+  }
+  return std::nullopt;
+}
+
+// The flag's spelling of a bool: exactly true or false.
+std::optional<std::string> ParseBoolText(std::string_view text, bool& value) {
+  if (text != "true" && text != "false") {
+    return "expected true or false, got '" + std::string(text) + "'";
+  }
+  value = text == "true";
+  return std::nullopt;
+}
+
+// The flag's spelling of a count: decimal, nothing else.
+std::optional<std::string> ParseCountText(std::string_view text, int& value) {
+  int number = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, ec] = std::from_chars(text.data(), end, number);
+  if (text.empty() || ec != std::errc() || stop != end) {
+    return "expected a whole number, got '" + std::string(text) + "'";
+  }
+  value = number;
   return std::nullopt;
 }
 
@@ -245,6 +288,133 @@ size_t EditDistance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
+}
+
+// Each reads one kind of TOML value into `value`, leaving it alone and
+// returning the message when the node is not of that kind; `line` moves to a
+// bad array element.
+std::optional<std::string> TomlString(const toml::node& node,
+                                      std::string& value) {
+  const auto* text = node.as_string();
+  if (text == nullptr) return "expected a string, got " + Describe(node);
+  value = text->get();
+  return std::nullopt;
+}
+
+std::optional<std::string> TomlDuration(const toml::node& node,
+                                        milliseconds& value) {
+  const auto* text = node.as_string();
+  if (text == nullptr) {
+    std::string message =
+        "expected a duration string such as \"5s\" or \"250ms\", got " +
+        Describe(node);
+    if (node.is_number()) message += " (a number needs a unit)";
+    return message;
+  }
+  auto duration = ParseDuration(text->get());
+  if (!duration) return duration.error().message;
+  value = duration.value();
+  return std::nullopt;
+}
+
+std::optional<std::string> TomlBool(const toml::node& node, bool& value) {
+  const auto* flag = node.as_boolean();
+  if (flag == nullptr) return "expected true or false, got " + Describe(node);
+  value = flag->get();
+  return std::nullopt;
+}
+
+std::optional<std::string> TomlCount(const toml::node& node, int& value) {
+  const auto* number = node.as_integer();
+  if (number == nullptr) {
+    return "expected a whole number, got " + Describe(node);
+  }
+  if (number->get() > INT_MAX || number->get() < INT_MIN) {
+    return "number " + std::to_string(number->get()) + " is out of range";
+  }
+  value = static_cast<int>(number->get());
+  return std::nullopt;
+}
+
+std::optional<std::string> TomlSteps(const toml::node& node, int& line,
+                                     std::vector<LadderStep>& value) {
+  const auto* array = node.as_array();
+  if (array == nullptr) {
+    return "expected an array of step names such as [\"rebind\", "
+           "\"start\"], got " +
+           Describe(node);
+  }
+  std::vector<std::string> names;
+  std::vector<int> lines;
+  if (auto bad = ReadStringArray(*array, names, lines, line)) return bad;
+  std::vector<LadderStep> steps;
+  size_t bad_index = 0;
+  if (auto bad = ParseSteps(names, steps, bad_index)) {
+    line = lines[bad_index];
+    return bad;
+  }
+  value = std::move(steps);
+  return std::nullopt;
+}
+
+// kArgv: an array of strings, or one string split as a command; kNames: an
+// array of strings only.
+std::optional<std::string> TomlStrings(const toml::node& node, Kind kind,
+                                       int& line,
+                                       std::vector<std::string>& value) {
+  std::vector<std::string> strings;
+  std::vector<int> lines;
+  if (const auto* array = node.as_array()) {
+    if (auto bad = ReadStringArray(*array, strings, lines, line)) return bad;
+  } else if (const auto* text = node.as_string();
+             text != nullptr && kind == Kind::kArgv) {
+    if (auto bad = SplitCommand(text->get(), strings)) return bad;
+  } else {
+    return std::string(kind == Kind::kArgv
+                           ? "expected an array of strings or a string, got "
+                           : "expected an array of strings, got ") +
+           Describe(node);
+  }
+  value = std::move(strings);
+  return std::nullopt;
+}
+
+std::optional<std::string> TomlLogLevel(const toml::node& node,
+                                        LogLevel& value) {
+  const auto* text = node.as_string();
+  if (text == nullptr) {
+    return "expected a string (" + KnownLogLevelNames() + "), got " +
+           Describe(node);
+  }
+  auto level = ParseLogLevel(text->get());
+  if (!level) return UnknownLevel(text->get());
+  value = *level;
+  return std::nullopt;
+}
+
+std::optional<std::string> SetValueFromToml(const OptionSpec& spec,
+                                            const toml::node& node, int& line,
+                                            Config& config) {
+  switch (spec.kind) {
+    case Kind::kString:
+      return TomlString(node, Field<std::string>(spec, config));
+    case Kind::kDuration:
+      return TomlDuration(node, Field<milliseconds>(spec, config));
+    case Kind::kBool:
+      return TomlBool(node, Field<bool>(spec, config));
+    case Kind::kCount:
+      return TomlCount(node, Field<int>(spec, config));
+    case Kind::kSteps:
+      return TomlSteps(node, line,
+                       Field<std::vector<LadderStep>>(spec, config));
+    case Kind::kArgv:
+    case Kind::kNames:
+      return TomlStrings(node, spec.kind, line,
+                         Field<std::vector<std::string>>(spec, config));
+    case Kind::kLogLevel:
+      return TomlLogLevel(node, Field<LogLevel>(spec, config));
+  }
+  return "internal error: unhandled option kind";
 }
 
 }  // namespace
@@ -297,115 +467,15 @@ std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
                                        const toml::node& node,
                                        const std::string& file,
                                        Config& config) {
+  int line = LineOf(node);
+  auto message = SetValueFromToml(spec, node, line, config);
+  if (!message) return std::nullopt;
   ConfigError error;
   error.file = file;
-  error.line = LineOf(node);
+  error.line = line;
   error.key = spec.key;
-  auto fail = [&error](std::string message) {
-    error.message = std::move(message);
-    return error;
-  };
-
-  switch (spec.kind) {
-    case Kind::kString: {
-      const auto* text = node.as_string();
-      if (text == nullptr) {
-        return fail("expected a string, got " + Describe(node));
-      }
-      Field<std::string>(spec, config) = text->get();
-      return std::nullopt;
-    }
-    case Kind::kDuration: {
-      const auto* text = node.as_string();
-      if (text == nullptr) {
-        std::string message =
-            "expected a duration string such as \"5s\" or \"250ms\", got " +
-            Describe(node);
-        if (node.is_number()) message += " (a number needs a unit)";
-        return fail(message);
-      }
-      auto duration = ParseDuration(text->get());
-      if (!duration) return fail(duration.error().message);
-      Field<milliseconds>(spec, config) = duration.value();
-      return std::nullopt;
-    }
-    case Kind::kBool: {
-      const auto* flag = node.as_boolean();
-      if (flag == nullptr) {
-        return fail("expected true or false, got " + Describe(node));
-      }
-      Field<bool>(spec, config) = flag->get();
-      return std::nullopt;
-    }
-    case Kind::kCount: {
-      const auto* number = node.as_integer();
-      if (number == nullptr) {
-        return fail("expected a whole number, got " + Describe(node));
-      }
-      if (number->get() > INT_MAX || number->get() < INT_MIN) {
-        return fail("number " + std::to_string(number->get()) +
-                    " is out of range");
-      }
-      Field<int>(spec, config) = static_cast<int>(number->get());
-      return std::nullopt;
-    }
-    case Kind::kSteps: {
-      const auto* array = node.as_array();
-      if (array == nullptr) {
-        return fail(
-            "expected an array of step names such as [\"rebind\", "
-            "\"start\"], got " +
-            Describe(node));
-      }
-      std::vector<std::string> names;
-      std::vector<int> lines;
-      if (auto bad = ReadStringArray(*array, error, names, lines)) return bad;
-      std::vector<LadderStep> steps;
-      for (size_t i = 0; i < names.size(); ++i) {
-        auto step = ParseStep(names[i]);
-        if (!step) {
-          error.line = lines[i];
-          return fail(UnknownStep(names[i]));
-        }
-        steps.push_back(*step);
-      }
-      Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
-      return std::nullopt;
-    }
-    case Kind::kArgv:
-    case Kind::kNames: {
-      std::vector<std::string> strings;
-      std::vector<int> lines;
-      if (const auto* array = node.as_array()) {
-        if (auto bad = ReadStringArray(*array, error, strings, lines)) {
-          return bad;
-        }
-      } else if (const auto* text = node.as_string();
-                 text != nullptr && spec.kind == Kind::kArgv) {
-        if (auto bad = SplitCommand(text->get(), strings)) return fail(*bad);
-      } else {
-        return fail(std::string(spec.kind == Kind::kArgv
-                                    ? "expected an array of strings or a "
-                                      "string, got "
-                                    : "expected an array of strings, got ") +
-                    Describe(node));
-      }
-      Field<std::vector<std::string>>(spec, config) = std::move(strings);
-      return std::nullopt;
-    }
-    case Kind::kLogLevel: {
-      const auto* text = node.as_string();
-      if (text == nullptr) {
-        return fail("expected a string (" + KnownLogLevelNames() + "), got " +
-                    Describe(node));
-      }
-      auto level = ParseLogLevel(text->get());
-      if (!level) return fail(UnknownLevel(text->get()));
-      Field<LogLevel>(spec, config) = *level;
-      return std::nullopt;
-    }
-  }
-  return fail("internal error: unhandled option kind");
+  error.message = std::move(*message);
+  return error;
 }
 
 std::optional<std::string> SetFromText(const OptionSpec& spec,
@@ -421,46 +491,25 @@ std::optional<std::string> SetFromText(const OptionSpec& spec,
       return std::nullopt;
     }
     case Kind::kBool:
-      if (text == "true") {
-        Field<bool>(spec, config) = true;
-      } else if (text == "false") {
-        Field<bool>(spec, config) = false;
-      } else {
-        return "expected true or false, got '" + std::string(text) + "'";
-      }
-      return std::nullopt;
-    case Kind::kCount: {
-      int number = 0;
-      const char* end = text.data() + text.size();
-      auto [stop, ec] = std::from_chars(text.data(), end, number);
-      if (text.empty() || ec != std::errc() || stop != end) {
-        return "expected a whole number, got '" + std::string(text) + "'";
-      }
-      Field<int>(spec, config) = number;
-      return std::nullopt;
-    }
+      return ParseBoolText(text, Field<bool>(spec, config));
+    case Kind::kCount:
+      return ParseCountText(text, Field<int>(spec, config));
     case Kind::kSteps: {
       std::vector<std::string> names;
       if (auto bad = SplitOnCommas(text, "step", names)) return bad;
       std::vector<LadderStep> steps;
-      for (const std::string& name : names) {
-        auto step = ParseStep(name);
-        if (!step) return UnknownStep(name);
-        steps.push_back(*step);
-      }
+      size_t bad_index = 0;
+      if (auto bad = ParseSteps(names, steps, bad_index)) return bad;
       Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
       return std::nullopt;
     }
-    case Kind::kArgv: {
-      std::vector<std::string> words;
-      if (auto bad = SplitCommand(text, words)) return bad;
-      Field<std::vector<std::string>>(spec, config) = std::move(words);
-      return std::nullopt;
-    }
+    case Kind::kArgv:
     case Kind::kNames: {
-      std::vector<std::string> names;
-      if (auto bad = SplitOnCommas(text, "name", names)) return bad;
-      Field<std::vector<std::string>>(spec, config) = std::move(names);
+      std::vector<std::string> words;
+      auto bad = spec.kind == Kind::kArgv ? SplitCommand(text, words)
+                                          : SplitOnCommas(text, "name", words);
+      if (bad) return bad;
+      Field<std::vector<std::string>>(spec, config) = std::move(words);
       return std::nullopt;
     }
     case Kind::kLogLevel: {

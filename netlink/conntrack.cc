@@ -75,15 +75,25 @@ std::vector<FlowSelector> FlowsOfSockets(
   return flows;
 }
 
+std::optional<size_t> MatchingFlow(const ConntrackEntry& entry,
+                                   std::span<const FlowSelector> flows,
+                                   CtMarkMatch mark) {
+  if ((entry.mark & mark.mask) != mark.value) return std::nullopt;
+  for (size_t i = 0; i < flows.size(); ++i) {
+    const FlowSelector& f = flows[i];
+    if (f.protocol == entry.protocol && f.local_port == entry.orig_sport &&
+        (!f.local_address || f.local_address == entry.tuple.orig_src) &&
+        (!f.remote_address || (f.remote_address == entry.orig_dst &&
+                               f.remote_port == entry.orig_dport))) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
 bool MatchesFlow(const ConntrackEntry& entry,
                  std::span<const FlowSelector> flows, CtMarkMatch mark) {
-  if ((entry.mark & mark.mask) != mark.value) return false;
-  return std::any_of(flows.begin(), flows.end(), [&](const FlowSelector& f) {
-    return f.protocol == entry.protocol && f.local_port == entry.orig_sport &&
-           (!f.local_address || f.local_address == entry.tuple.orig_src) &&
-           (!f.remote_address || (f.remote_address == entry.orig_dst &&
-                                  f.remote_port == entry.orig_dport));
-  });
+  return MatchingFlow(entry, flows, mark).has_value();
 }
 
 size_t ConntrackResult::total_matched() const {
@@ -237,18 +247,10 @@ ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
 ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector> flows,
                                      CtMarkMatch mark,
                                      const ConntrackOptions& options) {
-  ConntrackResult result = Run(
-      flows.empty() ? 0 : 1,
-      [&](const ConntrackEntry& e) -> std::optional<size_t> {
-        if (MatchesFlow(e, flows, mark)) return 0;
-        return std::nullopt;
-      },
+  return Run(
+      flows.size(),
+      [&](const ConntrackEntry& e) { return MatchingFlow(e, flows, mark); },
       options);
-  if (flows.empty()) {
-    result.matched.assign(1, 0);
-    result.deleted.assign(1, 0);
-  }
-  return result;
 }
 
 #else  // !TSWATCHDOG_WITH_CONNTRACK
@@ -264,9 +266,9 @@ ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
   return result;
 }
 
-ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector>, CtMarkMatch,
-                                     const ConntrackOptions&) {
-  const OldSource none[1] = {};
+ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector> flows,
+                                     CtMarkMatch, const ConntrackOptions&) {
+  std::vector<OldSource> none(flows.size());
   return DeleteConntrackBoundTo(none, {});
 }
 

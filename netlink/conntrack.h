@@ -106,6 +106,10 @@ struct CtMarkMatch {
   uint32_t mask = 0;
 };
 
+// The first of `flows` that an entry carrying `mark` belongs to.
+std::optional<size_t> MatchingFlow(const ConntrackEntry& entry,
+                                   std::span<const FlowSelector> flows,
+                                   CtMarkMatch mark);
 // Whether an entry is one of `flows` and carries `mark`.
 bool MatchesFlow(const ConntrackEntry& entry,
                  std::span<const FlowSelector> flows, CtMarkMatch mark);
@@ -143,7 +147,8 @@ ConntrackResult DeleteConntrackBoundTo(std::span<const OldSource> old,
 
 // Mode B's cleanup: deletes (or counts) the entries of `flows` that carry
 // `mark`, and no other; never the whole table (mwan3's own flush_conntrack
-// does that). The result has one bucket (matched[0], deleted[0]).
+// does that). The result has one bucket per flow (matched[i], deleted[i]:
+// the entries of flows[i]; an entry counts for the first flow it matches).
 ConntrackResult DeleteConntrackFlows(std::span<const FlowSelector> flows,
                                      CtMarkMatch mark,
                                      const ConntrackOptions& options);

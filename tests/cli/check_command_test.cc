@@ -110,6 +110,9 @@ TEST(CheckCommandTest, HealthyFakeExitsZero) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(StartsWith(r.output, "healthy (Running, online, relay fra"))
       << r.output;
+  // The daemon's diagnosis, once: this fake has no connections of its own.
+  EXPECT_NE(r.output.find("\ndiagnosis: no fault found\n"), std::string::npos)
+      << r.output;
 }
 
 TEST(CheckCommandTest, StuckFakeExitsOne) {

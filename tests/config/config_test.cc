@@ -62,6 +62,8 @@ const std::vector<std::string> kAllKeys = {
     "log_level",
     "log_style",
     "tailscale_interface",
+    "mwan3_steering",
+    "mwan3_flow_cleanup",
 };
 
 // A file under /tmp with the given content, removed when it goes out of
@@ -148,6 +150,8 @@ Config EveryFieldChanged() {
   config.log_level = LogLevel::kDebug;
   config.log_style = "syslog";
   config.tailscale_interface = "ts0";
+  config.mwan3_steering = false;
+  config.mwan3_flow_cleanup = false;
   return config;
 }
 
@@ -368,6 +372,8 @@ dry_run = true
 log_level = "debug"
 log_style = "syslog"
 tailscale_interface = "ts0"
+mwan3_steering = false
+mwan3_flow_cleanup = false
 )",
                           "all.toml");
   ASSERT_TRUE(parsed.ok()) << ErrorText(parsed);
@@ -655,6 +661,8 @@ TEST(FlagsTest, EveryFlagSetsItsOption) {
       "--log-level", "debug",
       "--log-style", "syslog",
       "--tailscale-interface", "ts0",
+      "--mwan3-steering=false",
+      "--mwan3-flow-cleanup=false",
   });
   // clang-format on
   auto applied = ApplyFlags(Config{}, flags.result());

@@ -1,31 +1,17 @@
 // mwan3, natively: rule detection, tailscaled's mode, the config order, the
 // status files (pure), and reading them from a directory tree.
-#include "watchdog/core/mwan3.h"
-
 #include <gtest/gtest.h>
 #include <linux/fib_rules.h>
+
+#include "tests/core/kernel_messages.h"
+#include "watchdog/core/mwan3.h"
 
 namespace watchdog {
 namespace {
 
 using netlink::Family;
 using netlink::RuleMessage;
-
-RuleMessage Rule(uint32_t priority, uint32_t table, uint32_t mark = 0,
-                 uint32_t mask = 0, const char* iif = "",
-                 uint8_t action = FR_ACT_TO_TBL, Family family = Family::kV4) {
-  RuleMessage r;
-  r.family = family;
-  r.priority = priority;
-  r.table = table;
-  if (mask != 0) {
-    r.fwmark = mark;
-    r.fwmask = mask;
-  }
-  r.iifname = iif;
-  r.action = action;
-  return r;
-}
+using testing::Rule;
 
 // What mwan3 2.12.2 and tailscaled install on a two-WAN router (v4 wan and
 // wanb, v6 wan6), tailscaled in mode `base`.
@@ -173,8 +159,12 @@ TEST(Mwan3View, ViewJoinsRulesNamesAndStates) {
   EXPECT_EQ(view.FindByDevice("wan1", Family::kV6), nullptr);
   EXPECT_EQ(view.FindByDevice("", Family::kV4), nullptr);
   EXPECT_EQ(view.Describe(),
-            "mwan3: tailscaled mode A (1310); wan (wan0) offline, wanb (wan1) "
-            "online, wan6 (wan0) unknown, lte offline");
+            "mwan3: tailscaled mode A (rule 1310); wan (id 1, wan0) offline, "
+            "wanb (id 2, wan1) online, wan6 (id 3, wan0) unknown, lte (id 4) "
+            "offline");
+  EXPECT_EQ(view.wans[0].Label(), "wan (wan0)");
+  EXPECT_EQ(view.wans[3].Label(), "lte");
+  EXPECT_EQ(Mwan3Wan{.id = 7}.Label(), "id 7");
   EXPECT_EQ(BuildMwan3View({}, {}, {}).Describe(), "mwan3: not present");
 }
 

@@ -6,6 +6,8 @@
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 
+#include "tests/core/kernel_messages.h"
+
 namespace watchdog {
 namespace {
 
@@ -13,34 +15,13 @@ using netlink::Family;
 using netlink::IpAddress;
 using netlink::RouteMessage;
 using netlink::RuleMessage;
+using testing::Rule;
 
 RouteMessage Default(int32_t oif, const char* gw, uint32_t metric,
                      uint32_t table = RT_TABLE_MAIN,
                      uint8_t protocol = RTPROT_STATIC,
                      Family family = Family::kV4) {
-  RouteMessage r;
-  r.family = family;
-  r.table = table;
-  r.type = RTN_UNICAST;
-  r.protocol = protocol;
-  r.oif = oif;
-  r.gateway = IpAddress::Parse(gw);
-  r.priority = metric;
-  return r;
-}
-
-RuleMessage Rule(uint32_t priority, uint32_t table, uint32_t mark = 0,
-                 uint32_t mask = 0, const char* iif = "") {
-  RuleMessage r;
-  r.priority = priority;
-  r.table = table;
-  r.action = FR_ACT_TO_TBL;
-  if (mask) {
-    r.fwmark = mark;
-    r.fwmask = mask;
-  }
-  r.iifname = iif;
-  return r;
+  return testing::DefaultRoute(oif, gw, metric, table, protocol, family);
 }
 
 // A two-WAN router: wan (wan0, metric 10) and wanb (wan1, metric 20).

@@ -50,6 +50,36 @@ TEST(Metrics, PrometheusTextFromTheStateSnapshot) {
   EXPECT_TRUE(Has(text, "# TYPE tswatchdog_recoveries_total counter")) << text;
 }
 
+// The connection verdicts and the diagnosis (issue 12 item 6).
+TEST(Metrics, ConnectionVerdictsAndTheDiagnosis) {
+  nlohmann::json state = SampleState();
+  state["connections"] = nlohmann::json::parse(R"({"known": true, "list": [
+      {"kind": "control", "verdict": "dead"},
+      {"kind": "derp", "verdict": "live"},
+      {"kind": "derp", "verdict": "live"}]})");
+  state["diagnosis"] = {{"fault", "control"}};
+  const std::string text = Render(state);
+  EXPECT_TRUE(Has(text, "tswatchdog_connection_evidence_known 1")) << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"control\",verdict=\"dead\"} 1"))
+      << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"control\",verdict=\"live\"} 0"))
+      << text;
+  EXPECT_TRUE(
+      Has(text, "tswatchdog_connections{kind=\"derp\",verdict=\"live\"} 2"))
+      << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_diagnosis_fault{fault=\"control\"} 1"))
+      << text;
+  EXPECT_TRUE(Has(text, "tswatchdog_diagnosis_fault{fault=\"derp\"} 0"))
+      << text;
+  // Before any check: unknown, no fault.
+  const std::string before = Render(SampleState());
+  EXPECT_TRUE(Has(before, "tswatchdog_connection_evidence_known 0")) << before;
+  EXPECT_TRUE(Has(before, "tswatchdog_diagnosis_fault{fault=\"control\"} 0"))
+      << before;
+}
+
 // What the alert rules in contrib/prometheus/ read.
 TEST(Metrics, WhatTheAlertsRead) {
   const std::string text = Render(SampleState());

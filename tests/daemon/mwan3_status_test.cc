@@ -78,6 +78,17 @@ TEST_F(Mwan3Files, UnreadableAndOversizedFilesAreUnknownAndNamed) {
   EXPECT_FALSE(files.status["wanb"].iface_state);
 }
 
+TEST_F(Mwan3Files, TruncatedContentIsNamedAndEmptyIsNot) {
+  Write(paths_.iface_state_dir + "/wan", "onl");
+  Write(paths_.iface_state_dir + "/wanb", "");  // between truncate and write
+  watchdog::Mwan3Files files = ReadMwan3Files(paths_);
+  EXPECT_EQ(files.problems,
+            (std::vector<std::string>{paths_.iface_state_dir +
+                                      "/wan: not a state: 'onl'"}));
+  EXPECT_EQ(files.status["wan"].iface_state, "onl");
+  EXPECT_EQ(files.status["wanb"].iface_state, "");
+}
+
 TEST_F(Mwan3Files, WatcherFollowsADirectoryThatAppearsLateAndVanishes) {
   Mwan3StatusWatcher watcher(paths_.iface_state_dir);
   EXPECT_EQ(watcher.watching(), root_);  // /var/run does not exist yet

@@ -77,7 +77,7 @@ TEST(RouteSteerer, RemovesBeforeItAdds) {
 TEST(RouteSteerer, ErrorsAreReportedAndAGoneRouteIsNoError) {
   FakeTable table;
   table.delete_errors = {ESRCH, EPERM};
-  table.add_error = EEXIST;
+  table.add_error = ENETUNREACH;
   SteeringPlan plan;
   plan.remove = {Ours(5), Ours(6)};
   plan.add = kWanted;
@@ -86,12 +86,27 @@ TEST(RouteSteerer, ErrorsAreReportedAndAGoneRouteIsNoError) {
   SteeringResult result = ApplySteering(table, plan, links);
   EXPECT_EQ(result.removed, 1);
   EXPECT_EQ(result.added, 0);
+  EXPECT_FALSE(result.already);
   ASSERT_EQ(result.errors.size(), 2u);
   EXPECT_EQ(result.errors[0],
             "removing default via 203.0.113.1 dev wan1 metric 6 proto 122: "
             "Operation not permitted");
   EXPECT_EQ(result.errors[1],
-            "adding default via 203.0.113.1 dev wan1 metric 9: File exists");
+            "adding default via 203.0.113.1 dev wan1 metric 9: Network is "
+            "unreachable");
+}
+
+// Ours, added a moment ago, before the netlink model heard of it: the
+// kernel says EEXIST to the second add (NLM_F_EXCL).
+TEST(RouteSteerer, AnAddThatFindsTheRouteThereIsNoError) {
+  FakeTable table;
+  table.add_error = EEXIST;
+  SteeringPlan plan;
+  plan.add = kWanted;
+  SteeringResult result = ApplySteering(table, plan);
+  EXPECT_EQ(result.added, 0);
+  EXPECT_TRUE(result.already);
+  EXPECT_TRUE(result.errors.empty());
 }
 
 TEST(RouteSteerer, RemoveOwnRoutesTakesOnlyOurs) {

@@ -3,16 +3,20 @@
 // removing exactly our route, seen the way tailscaled's netmon sees it
 // (/proc/net/route) and the way its packets are routed (rule 1310).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "netlink/watcher.h"
 #include "tests/lab/lab.h"
+#include "tests/lab/world.h"
 #include "watchdog/core/mwan3.h"
 #include "watchdog/core/steering.h"
 #include "watchdog/daemon/mwan3_status.h"
@@ -160,8 +164,8 @@ TEST_F(Mwan3KernelLab, DetectsMwan3AndTailscaledsModeFromTheKernel) {
   EXPECT_TRUE(rules.interfaces[0].unreachable_rule);
   EXPECT_EQ(rules.interfaces[1].device, "wan1");
   EXPECT_EQ(View(watcher.model()).Describe(),
-            "mwan3: tailscaled mode A (1310); wan (wan0) online, wanb (wan1) "
-            "online");
+            "mwan3: tailscaled mode A (rule 1310); wan (id 1, wan0) online, "
+            "wanb (id 2, wan1) online");
 
   // tailscaled restarted after a boot race: its rules move to 5200.
   LAB_RUN(
@@ -233,6 +237,52 @@ TEST_F(Mwan3KernelLab, ALeftoverRouteOfOursIsRemovedAtStartAndNothingElse) {
   // Twice is harmless.
   result = watchdog::RemoveOwnRoutes(table, routes, "again");
   EXPECT_TRUE(result.errors.empty());
+}
+
+// `tswatchdog monitor` shows mwan3's view (tailscaled's mode, each WAN's
+// id, device and state) and a line each time it changes. mwan3's files are
+// written under private mounts (world.h), never the host's.
+TEST(Mwan3MonitorLab, ShowsMwan3sViewAndItsChanges) {
+  LAB_ENTER_NETNS_OR_SKIP();
+  lab::CreateDualWan();
+  char tmpl[] = "/tmp/tswatchdog-mwan3mon-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ASSERT_EQ(lab::EnterPrivateMounts(dir), "");
+  const auto write = [](const std::string& path, const std::string& text) {
+    fs::create_directories(fs::path(path).parent_path());
+    std::ofstream(path) << text;
+  };
+  write("/etc/config/mwan3",
+        "config interface 'wan'\nconfig interface 'wanb'\n");
+  write("/var/run/mwan3/iface_state/wan", "online\n");
+  write("/var/run/mwan3/iface_state/wanb", "online\n");
+  LAB_RUN(Mwan3Rules(1300));
+  lab::Child monitor({TSWATCHDOG_BINARY, "monitor", "--json"});
+  std::string line;
+  ASSERT_TRUE(monitor.ReadLine(&line, std::chrono::seconds(10)));  // initial
+  ASSERT_TRUE(monitor.ReadLine(&line, std::chrono::seconds(10)));
+  nlohmann::json view = nlohmann::json::parse(line);
+  EXPECT_EQ(view["event"], "mwan3");
+  EXPECT_EQ(view["mwan3"]["tailscale_mode"], "A");
+  EXPECT_EQ(view["mwan3"]["tailscale_rule"], 1310);
+  EXPECT_EQ(view["mwan3"]["wans"][0], nlohmann::json({{"name", "wan"},
+                                                      {"id", 1},
+                                                      {"family", "v4"},
+                                                      {"device", "wan0"},
+                                                      {"state", "online"},
+                                                      {"tracker", "unknown"}}));
+  write("/var/run/mwan3/iface_state/wan", "offline\n");
+  ASSERT_TRUE(monitor.ReadLine(&line, std::chrono::seconds(10)));
+  view = nlohmann::json::parse(line);
+  EXPECT_EQ(view["mwan3"]["wans"][0]["state"], "offline");
+  EXPECT_EQ(view["mwan3"]["wans"][1]["state"], "online");
+  monitor.Signal(SIGTERM);
+  EXPECT_EQ(monitor.Wait(std::chrono::seconds(10)), 0);
+  umount2("/etc", MNT_DETACH);
+  umount2("/run", MNT_DETACH);
+  umount2(dir.c_str(), MNT_DETACH);
+  fs::remove_all(dir);
 }
 
 }  // namespace

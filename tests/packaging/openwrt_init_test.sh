@@ -193,6 +193,8 @@ write_uci "config tswatchdog 'main'
 	option log_level 'debug'
 	option log_style 'plain'
 	option tailscale_interface 'ts0'
+	option mwan3_steering '0'
+	option mwan3_flow_cleanup 'no'
 	option debug '1'"
 run_init start
 expect "every option set" "$(instance "$prog" run \
@@ -204,6 +206,7 @@ expect "every option set" "$(instance "$prog" run \
 	--restart-on-ip uhttpd,dropbear --hooks-dir /etc/tswatchdog/hooks.d \
 	--state-file /tmp/tsw/state.json --metrics-file /tmp/tsw/metrics.prom \
 	--metrics-interval 15s --dry-run=true --log-level debug --log-style plain --tailscale-interface ts0 \
+	--mwan3-steering=false --mwan3-flow-cleanup=false \
 	--debug)" "$out"
 daemon_accepts "every option set" "$out" \
 	'socket = "/tmp/ts.sock"' 'debounce = "2s"' 'settle_max = "30s"' \
@@ -217,7 +220,8 @@ daemon_accepts "every option set" "$out" \
 	'state_file = "/tmp/tsw/state.json"' \
 	'metrics_file = "/tmp/tsw/metrics.prom"' 'metrics_interval = "15s"' \
 	'dry_run = true' \
-	'log_level = "debug"' 'log_style = "plain"' 'tailscale_interface = "ts0"'
+	'log_level = "debug"' 'log_style = "plain"' 'tailscale_interface = "ts0"' \
+	'mwan3_steering = false' 'mwan3_flow_cleanup = false'
 
 # --- Lists written as plain options, and boolean spellings -----------------
 write_uci "config tswatchdog 'main'

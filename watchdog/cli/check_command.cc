@@ -1,10 +1,14 @@
 // `tswatchdog check`: asks tailscaled once (status?peers=false and prefs),
-// classifies its health and prints a one-line verdict.
+// classifies its health and prints a one-line verdict; then the daemon's
+// diagnosis from tailscaled's connections (one socket dump; connections
+// that are not live and the fault, one line each).
 //
 // Exit status: 0 healthy; 1 not healthy (degraded, still starting after
 // --start-timeout, or switched off by the user: Stopped / NeedsLogin /
 // NeedsMachineAuth / WantRunning=false is not broken, but it is not healthy
-// either, and the verdict says why); 2 nothing answers, or an error.
+// either, and the verdict says why; or a control connection seen dead from
+// the kernel's side while tailscaled still says healthy); 2 nothing
+// answers, or an error.
 // The uplink is assumed usable (check does not read netlink), so a
 // `network-status` warning counts.
 #include <spdlog/spdlog.h>
@@ -17,7 +21,11 @@
 
 #include "watchdog/cli/commands.h"
 #include "watchdog/cli/options.h"
+#include "watchdog/core/diagnosis.h"
 #include "watchdog/core/health.h"
+#include "watchdog/daemon/connection_check.h"
+#include "watchdog/daemon/connection_source.h"
+#include "watchdog/daemon/uplink_source.h"
 #include "watchdog/localapi/localapi_client.h"
 
 namespace watchdog {
@@ -102,6 +110,66 @@ std::optional<HealthVerdict> AskUntilNotStarting(
   }
 }
 
+// An uplink source for one look: no netlink model, no route lookups (the
+// daemon's watcher has them; `check` judges from tcp_info alone).
+class NoUplinkModel final : public UplinkSource {
+ public:
+  void Watch(BurstCallback) override {}
+  const netlink::UplinkView& view() const override { return view_; }
+  std::optional<netlink::UplinkChange> Resync(std::string_view) override {
+    return std::nullopt;
+  }
+  bool HasTailscaleAddress() const override { return false; }
+
+ private:
+  netlink::UplinkView view_;
+};
+
+// The daemon's diagnosis, once (issue 12 item 6): tailscaled's connections
+// from the kernel (thresholds of tailscaled's own timers), told apart by
+// its DERP map, and the fault from them and `verdict`. Prints the
+// connections that are not live and the diagnosis.
+Diagnosis DiagnoseOnce(LocalApiSync& api, const HealthVerdict& verdict,
+                       const std::string& socket_path) {
+  KernelConnectionSource source;
+  NoUplinkModel uplink;
+  ConnectionCheck check(source, uplink, VerdictThresholds{});
+  std::string error;
+  check.SetPid(source.LocalApiPeer(socket_path, &error));
+  auto derp = api.GetDerpMap();
+  if (derp.ok()) check.SetDerpServers(std::move(derp.value->servers));
+  const CheckReport report = check.Run();
+  if (!report.problem.empty()) {
+    std::printf("connections: unknown: %s\n", report.problem.c_str());
+  }
+  for (const JudgedConnection& c : report.evidence.connections) {
+    if (c.kind == ConnectionKind::kOther || c.verdict == Verdict::kLive) {
+      continue;
+    }
+    std::printf("connection %s: %s\n", VerdictName(c.verdict),
+                c.evidence.c_str());
+  }
+  return Diagnose(report.evidence, verdict);
+}
+
+// Prints the verdict line and the diagnosis; the exit status.
+int Report(LocalApiSync& api, const HealthVerdict& verdict,
+           const Status& last_status, const std::string& socket_path) {
+  std::string line = verdict.Describe();
+  if (verdict.healthy()) line += " (" + Summary(last_status) + ")";
+  if (verdict.kind == HealthKind::kUserIntentOff) {
+    line += " -- switched off on purpose, not broken";
+  }
+  std::printf("%s\n", line.c_str());
+  const Diagnosis diagnosis = DiagnoseOnce(api, verdict, socket_path);
+  std::printf("diagnosis: %s\n", diagnosis.Describe().c_str());
+  // As the daemon: a control connection seen dead is not healthy, whatever
+  // tailscaled says (Machine::LooksHealthy).
+  const bool dead_control =
+      diagnosis.confirmed && diagnosis.fault == Fault::kControl;
+  return verdict.healthy() && !dead_control ? kExitOk : kExitProblem;
+}
+
 }  // namespace
 
 int RunCheckCommand(int argc, char** argv) {
@@ -153,13 +221,7 @@ int RunCheckCommand(int argc, char** argv) {
       AskUntilNotStarting(api, start_timeout, &last_status);
   if (!verdict) return kExitError;
 
-  std::string line = verdict->Describe();
-  if (verdict->healthy()) line += " (" + Summary(*last_status) + ")";
-  if (verdict->kind == HealthKind::kUserIntentOff) {
-    line += " -- switched off on purpose, not broken";
-  }
-  std::printf("%s\n", line.c_str());
-  return verdict->healthy() ? kExitOk : kExitProblem;
+  return Report(api, *verdict, *last_status, options.socket_path);
 }
 
 }  // namespace watchdog

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <system_error>
 
@@ -15,7 +16,10 @@
 #include "netlink/watcher.h"
 #include "watchdog/cli/commands.h"
 #include "watchdog/cli/options.h"
+#include "watchdog/core/mwan3.h"
 #include "watchdog/daemon/logging.h"
+#include "watchdog/daemon/mwan3_json.h"
+#include "watchdog/daemon/mwan3_status.h"
 #include "watchdog/daemon/state_file.h"
 #include "watchdog/daemon/uplink_json.h"
 #include "watchdog/io/event_loop.h"
@@ -30,6 +34,18 @@ std::string WallClockNow() {
 class MonitorPrinter {
  public:
   explicit MonitorPrinter(bool json) : json_(json) {}
+
+  // mwan3's view (each time it changes), where mwan3 is or was.
+  void Mwan3(const Mwan3View& view) {
+    if (json_) {
+      nlohmann::json line = {{"event", "mwan3"},
+                             {"time", WallClockNow()},
+                             {"mwan3", Mwan3ViewToJson(view)}};
+      Emit(line.dump());
+      return;
+    }
+    Emit(fmt::format("{} {}", WallClockNow(), view.Describe()));
+  }
 
   void Initial(const netlink::UplinkView& view) {
     if (json_) {
@@ -80,6 +96,42 @@ class MonitorPrinter {
   bool json_;
 };
 
+// mwan3's view from the kernel's rules and its status files, printed when
+// it changes (and first where mwan3 is there at all).
+class Mwan3Follower {
+ public:
+  Mwan3Follower(const netlink::Watcher& watcher, MonitorPrinter& printer)
+      : watcher_(watcher), printer_(printer) {
+    try {
+      status_ = std::make_unique<Mwan3StatusWatcher>(paths_.iface_state_dir);
+    } catch (const std::system_error& e) {
+      spdlog::warn("mwan3: {}, ignoring", e.what());
+    }
+  }
+  int fd() const { return status_ ? status_->fd() : -1; }
+  void OnReadable() {
+    if (status_ && status_->HandleReadable()) Look(true);
+  }
+  // `reread`: the status files too (else only the rules).
+  void Look(bool reread) {
+    if (reread) files_ = ReadMwan3Files(paths_);
+    Mwan3View view = BuildMwan3View(DetectMwan3(watcher_.model().rules()),
+                                    files_.interface_order, files_.status);
+    const bool there = view.rules.present || !files_.status.empty();
+    if ((last_ && view == *last_) || (!last_ && !there)) return;
+    printer_.Mwan3(view);
+    last_ = std::move(view);
+  }
+
+ private:
+  const netlink::Watcher& watcher_;
+  MonitorPrinter& printer_;
+  Mwan3Paths paths_;
+  std::unique_ptr<Mwan3StatusWatcher> status_;
+  Mwan3Files files_;
+  std::optional<Mwan3View> last_;
+};
+
 // Prints the uplink, then every change, until SIGTERM/SIGINT; SIGUSR1
 // re-reads everything. Throws std::system_error when netlink or the signals
 // cannot be set up.
@@ -111,8 +163,14 @@ void WatchUplink(const std::string& tailscale_interface, bool json,
     };
   }
   printer.Initial(watcher.view());
+  Mwan3Follower mwan3(watcher, printer);
+  mwan3.Look(true);
+  if (mwan3.fd() >= 0) {
+    loop.WatchFd(mwan3.fd(), EPOLLIN, [&](uint32_t) { mwan3.OnReadable(); });
+  }
   auto report = [&](const std::optional<netlink::UplinkChange>& change) {
     if (change) printer.Change(*change);
+    mwan3.Look(false);
   };
   loop.WatchFd(watcher.event_fd(), EPOLLIN,
                [&](uint32_t) { report(watcher.HandleReadable()); });
@@ -122,6 +180,7 @@ void WatchUplink(const std::string& tailscale_interface, bool json,
       if (info.ssi_signo == SIGUSR1) {
         // An external hint (mwan3 hotplug): re-read everything.
         report(watcher.Resync("SIGUSR1"));
+        mwan3.Look(true);
       } else {
         loop.Stop();
       }

@@ -12,6 +12,7 @@
 #include "config/flags.h"
 #include "watchdog/cli/commands.h"
 #include "watchdog/cli/options.h"
+#include "watchdog/daemon/mwan3_json.h"
 #include "watchdog/daemon/state_file.h"
 
 namespace watchdog {
@@ -101,6 +102,37 @@ std::string NotCurrent(const std::string& path, const json& state) {
   return "";
 }
 
+// tailscaled's connections as the last check judged them, the diagnosis
+// and the last bugreport marker (issue 12 item 6).
+void PrintDiagnosis(const json& s) {
+  const json& conns = Field(s, "connections");
+  if (conns.is_object()) {
+    if (Field(conns, "known") != true) {
+      std::printf("connections: unknown (no socket dump yet, or it failed)\n");
+    }
+    for (const auto& c : Field(conns, "list")) {
+      std::printf("connection: %s %s: %s\n", Text(Field(c, "kind")).c_str(),
+                  Text(Field(c, "verdict")).c_str(),
+                  Text(Field(c, "evidence")).c_str());
+    }
+    for (const auto& f : Field(conns, "findings")) {
+      std::printf("finding:    %s: %s\n", Text(Field(f, "source")).c_str(),
+                  Text(Field(f, "evidence")).c_str());
+    }
+  }
+  const json& d = Field(s, "diagnosis");
+  if (d.is_object()) {
+    std::printf("diagnosis:  %s\n", Text(Field(d, "summary")).c_str());
+  }
+  const json& marker = Field(s, "support_marker");
+  if (marker.is_object()) {
+    std::printf("bugreport:  %s %s ago (%s)\n",
+                Text(Field(marker, "marker")).c_str(),
+                Elapsed(Field(marker, "at_unix_ms")).c_str(),
+                Text(Field(marker, "note")).c_str());
+  }
+}
+
 void PrintHuman(const json& s) {
   std::printf("state:      %s for %s (since %s)\n",
               Text(Field(s, "state")).c_str(),
@@ -129,6 +161,7 @@ void PrintHuman(const json& s) {
               warnings.empty() ? "" : "; warnings: ", warnings.c_str());
   if (Field(ts, "error").is_string())
     std::printf("            %s\n", Text(Field(ts, "error")).c_str());
+  PrintDiagnosis(s);
   const json& action = Field(s, "last_action");
   if (action.is_object()) {
     std::printf("last step:  %s %s ago (%s)%s%s\n",
@@ -151,6 +184,9 @@ void PrintHuman(const json& s) {
               Text(Field(c, "uplink_changes"), "0").c_str(),
               Text(Field(c, "recoveries"), "0").c_str(),
               actions.empty() ? "none" : actions.c_str());
+  for (const std::string& line : Mwan3StatusLines(s)) {
+    std::printf("%s\n", line.c_str());
+  }
   // The daemon writes on changes only, so an old time is normal; the age
   // makes a stale file (one the daemon could not replace) easy to judge.
   std::printf("updated:    %s (%s ago)\n", Text(Field(s, "updated")).c_str(),

@@ -189,19 +189,24 @@ const Mwan3Wan* Mwan3View::FindByDevice(std::string_view device,
   return nullptr;
 }
 
+std::string Mwan3Wan::Label() const {
+  std::string label = name.empty() ? "id " + std::to_string(id) : name;
+  return device.empty() ? label : label + " (" + device + ")";
+}
+
 std::string Mwan3View::Describe() const {
   if (!rules.present) return "mwan3: not present";
   std::string text = std::string("mwan3: tailscaled mode ") +
                      TailscaleRuleModeName(rules.mode);
   if (rules.mode != TailscaleRuleMode::kNone) {
-    text += " (" + std::to_string(rules.tailscale_base + 10) + ")";
+    text += " (rule " + std::to_string(rules.tailscale_base + 10) + ")";
   }
   const char* sep = "; ";
   for (const Mwan3Wan& wan : wans) {
-    text +=
-        sep + (wan.name.empty() ? "id " + std::to_string(wan.id) : wan.name);
-    if (!wan.device.empty()) text += " (" + wan.device + ")";
-    text += std::string(" ") + WanStateName(wan.state);
+    text += sep + (wan.name.empty() ? "?" : wan.name) + " (id " +
+            std::to_string(wan.id) +
+            (wan.device.empty() ? "" : ", " + wan.device) + ") " +
+            WanStateName(wan.state);
     sep = ", ";
   }
   return text;

@@ -63,6 +63,7 @@ struct Mwan3Rules {
   std::vector<Mwan3RuleSet> interfaces;  // by id, then family
   TailscaleRuleMode mode = TailscaleRuleMode::kNone;
   uint32_t tailscale_base = 0;  // B: 1300, 5200, or another
+  bool operator==(const Mwan3Rules&) const = default;
 };
 
 // Reads mwan3's and tailscaled's rules from a rule dump.
@@ -100,6 +101,8 @@ struct Mwan3Wan {
   WanState state = WanState::kUnknown;  // iface_state: mwan3's verdict
   WanState track = WanState::kUnknown;  // mwan3track's STATUS
   bool operator==(const Mwan3Wan&) const = default;
+  // "wan (wan0)"; "id 3" for an interface not in the config order.
+  std::string Label() const;
 };
 
 struct Mwan3View {
@@ -108,9 +111,10 @@ struct Mwan3View {
   // The WAN of `family` whose rules name `device` (nullptr if none).
   const Mwan3Wan* FindByDevice(std::string_view device,
                                netlink::Family family) const;
-  // "mwan3: tailscaled mode A (1310); wan (wan0) offline, wanb (wan1)
-  // online"
+  // "mwan3: tailscaled mode A (rule 1310); wan (id 1, wan0) offline, wanb
+  // (id 2, wan1) online"
   std::string Describe() const;
+  bool operator==(const Mwan3View&) const = default;
 };
 
 Mwan3View BuildMwan3View(Mwan3Rules rules,

@@ -23,11 +23,6 @@ std::string DevName(const SteeringInput& in, int32_t oif) {
   return it == in.links.end() ? "if" + std::to_string(oif) : it->second.name;
 }
 
-std::string WanLabel(const Mwan3Wan& wan) {
-  return (wan.name.empty() ? "id " + std::to_string(wan.id) : wan.name) + " (" +
-         wan.device + ")";
-}
-
 SteeringRoute FromRoute(const SteeringInput& in, const RouteMessage& r) {
   return SteeringRoute{r.family, r.oif, DevName(in, r.oif), r.gateway,
                        r.priority};
@@ -104,12 +99,12 @@ std::optional<SteeringRoute> WantedRoute(const SteeringInput& in,
     return std::nullopt;
   }
   if (dead->state != WanState::kOffline) {
-    *why = WanLabel(*dead) + ", which the main table's default uses, is " +
+    *why = dead->Label() + ", which the main table's default uses, is " +
            WanStateName(dead->state);
     return std::nullopt;
   }
   if (first.metric == 0) {
-    *why = WanLabel(*dead) +
+    *why = dead->Label() +
            " is offline, but the main table's default through it has metric "
            "0: no lower metric to steer with (give each WAN its own metric "
            "in /etc/config/network, as mwan3 asks)";
@@ -118,12 +113,12 @@ std::optional<SteeringRoute> WantedRoute(const SteeringInput& in,
   const Mwan3Wan* live = nullptr;
   std::optional<SteeringRoute> route = LiveWanRoute(in, defaults, &live);
   if (!route) {
-    *why = WanLabel(*dead) +
+    *why = dead->Label() +
            " is offline and no WAN mwan3 says is online has a default route";
     return std::nullopt;
   }
   route->metric = first.metric - 1;
-  *why = WanLabel(*dead) + " is offline, " + WanLabel(*live) +
+  *why = dead->Label() + " is offline, " + live->Label() +
          " is online: tailscaled's traffic goes by " + route->dev;
   return route;
 }

@@ -18,8 +18,8 @@
 
 #include "netlink/conntrack.h"
 #include "watchdog/core/ladder.h"
-#include "watchdog/daemon/hooks.h"
 #include "watchdog/core/machine.h"
+#include "watchdog/daemon/hooks.h"
 #include "watchdog/io/process_runner.h"
 #include "watchdog/localapi/localapi_client.h"
 

@@ -36,7 +36,7 @@ JudgedConnection ConnectionCheck::Judge(const ClassifiedConnection& c) {
   if (c.kind != ConnectionKind::kOther && established) {
     route = uplink_.RouteTo(c.socket.remote.address);
   }
-  const netlink::Model* model = uplink_.model();
+  const netlink::Model* model = uplink_.kernel();
   ConnectionFacts facts = model ? FactsFromModel(c, *model, route)
                                 : ConnectionFacts{c, true, "", route};
   facts.predates_uplink_change =

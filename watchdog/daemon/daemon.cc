@@ -29,9 +29,6 @@ bool IsBefore170(const std::string& version) {
   return major < 1 || (major == 1 && minor < 70);
 }
 
-// tailscaled logs the note with its marker; keep it one readable line.
-constexpr size_t kMaxNoteChars = 300;
-
 // A file that cannot be written is tried again after 1 s, then 2 s, 4 s,
 // ..., at most every 10 s, until it works.
 constexpr std::chrono::milliseconds kPublishRetryFirst{1000};
@@ -52,6 +49,11 @@ MachineConfig MachineConfigFromConfig(const config::Config& config) {
   machine.ladder = config.ladder;
   machine.max_disruptive_per_hour = config.max_disruptive_per_hour;
   return machine;
+}
+
+Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config) {
+  return {config.mwan3_steering, config.mwan3_flow_cleanup, config.dry_run,
+          config.debounce + config.grace};
 }
 
 Daemon::Daemon(config::Config config, DaemonSettings settings,
@@ -77,6 +79,7 @@ InspectorSettings Daemon::InspectorSettingsFor(
 Daemon::~Daemon() {
   if (machine_timer_) ports_.timers.CancelTimer(machine_timer_);
   if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
   if (metrics_refresh_timer_) {
     ports_.timers.CancelTimer(metrics_refresh_timer_);
   }
@@ -89,6 +92,10 @@ void Daemon::Start() {
     OnUplinkBurst(c);
   });
   old_sources_.Observe(view);
+  // Routes of ours an earlier run left, and mwan3 as it is now.
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "start");
+  });
   Feed(UplinkEvent{view.AnyUsable(), {}, UplinkSummary(view)});
   CheckTailscaleAddress();
   ports_.tailscale.WatchBus([this](const Notify& n) { OnNotify(n); },
@@ -98,13 +105,21 @@ void Daemon::Start() {
   dirty_ = true;
 }
 
-void Daemon::Stop() { ports_.tailscale.StopWatchingBus(); }
+void Daemon::Stop() {
+  ports_.tailscale.StopWatchingBus();
+  if (ports_.mwan3 && ports_.uplink.kernel()) {
+    ports_.mwan3->Stop(*ports_.uplink.kernel());
+  }
+}
 
 void Daemon::OnUplinkHint() {
   // Re-read everything and treat it as an uplink change even if our view
   // did not move.
   spdlog::info("SIGUSR1: external uplink hint, resyncing");
   OnUplinkBurst(ports_.uplink.Resync("SIGUSR1"));
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Look(kernel, "SIGUSR1");
+  });
   const netlink::UplinkView& view = ports_.uplink.view();
   Feed(UplinkEvent{
       view.AnyUsable(), {}, "external hint (SIGUSR1); " + UplinkSummary(view)});
@@ -122,7 +137,45 @@ void Daemon::Reconfigure(config::Config next) {
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
   inspector_.Reconfigure(InspectorSettingsFor(config_));
   spdlog::info("SIGHUP: config reloaded");
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->Reconfigure(Mwan3SettingsFromConfig(config_), kernel);
+  });
   dirty_ = true;
+}
+
+void Daemon::OnMwan3Files() {
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnStatusReadable(kernel);
+  });
+}
+
+void Daemon::FollowMwan3(
+    const std::function<Mwan3Report(const netlink::Model&)>& look) {
+  if (ports_.mwan3 == nullptr || ports_.uplink.kernel() == nullptr) return;
+  OnMwan3Report(look(*ports_.uplink.kernel()));
+}
+
+void Daemon::OnMwan3Report(const Mwan3Report& report) {
+  if (report.changed) dirty_ = true;
+  if (!report.steering.empty() || !report.cleanups.empty()) {
+    UpdateMwan3Findings();
+  }
+}
+
+// mwan3's findings for the diagnosis, until they expire (a steering change
+// handled) or their connections are gone (mode B).
+void Daemon::UpdateMwan3Findings() {
+  if (ports_.mwan3 == nullptr) return;
+  SetFindings("mwan3", ports_.mwan3->Findings(evidence_.connections));
+  if (mwan3_timer_) ports_.timers.CancelTimer(mwan3_timer_);
+  mwan3_timer_ = 0;
+  const std::optional<MonoTime> until = ports_.mwan3->handling_until();
+  if (until && *until > ports_.timers.Now()) {
+    mwan3_timer_ = ports_.timers.AddTimer(*until, [this] {
+      mwan3_timer_ = 0;
+      UpdateMwan3Findings();
+    });
+  }
 }
 
 // --- What the ports report --------------------------------------------------
@@ -154,6 +207,9 @@ void Daemon::OnEvidence(const Evidence& connections) {
 
 void Daemon::OnUplinkBurst(const std::optional<netlink::UplinkChange>& change) {
   CheckTailscaleAddress();
+  FollowMwan3([this](const netlink::Model& kernel) {
+    return ports_.mwan3->OnKernel(kernel);
+  });
   if (!change) return;
   inspector_.OnUplinkChange();
   old_sources_.Observe(change->new_view);
@@ -266,6 +322,10 @@ void Daemon::ProbeService() {
 
 void Daemon::Classify(bool force_event) {
   if (!status_ && status_error_.empty()) return;  // nothing known yet
+  // tailscaled's word changed: the connections mwan3 found dead may be gone.
+  if (ports_.mwan3 && ports_.mwan3->RecheckMovedConnections()) {
+    UpdateMwan3Findings();
+  }
   HealthInputs in;
   in.status = status_;
   in.unreachable_error = status_error_;
@@ -371,47 +431,6 @@ void Daemon::Execute(const Command& command) {
       actuator().RunHooks(hooks->event, HookEnv(hooks->event), Actions());
     }
   }
-}
-
-void Daemon::ReleaseHooks() {
-  hold_hooks_ = false;
-  std::vector<std::string> events = std::move(held_hooks_);
-  held_hooks_.clear();
-  for (const std::string& event : events) {
-    actuator().RunHooks(event, HookEnv(event), Actions());
-  }
-}
-
-std::string Daemon::SupportNote(const std::string& what) const {
-  std::string note =
-      "tswatchdog: " + what + "; " + machine_.diagnosis().Describe();
-  if (note.size() > kMaxNoteChars) note.resize(kMaxNoteChars);
-  return note;
-}
-
-void Daemon::MarkForSupport(const std::string& note,
-                            std::function<void()> then) {
-  if (config_.dry_run) {
-    spdlog::info("dry run: would ask tailscaled for a bugreport marker ({})",
-                 note);
-    return then();
-  }
-  if (verdict_ && verdict_->kind == HealthKind::kUnreachable) {
-    spdlog::info("no bugreport marker: the LocalAPI does not answer");
-    return then();
-  }
-  ports_.tailscale.BugReport(
-      note, [this, note, then = std::move(then)](ApiResult<std::string> r) {
-        if (r.ok()) {
-          marker_ = SupportMarker{*r.value, note, ports_.timers.Now()};
-          spdlog::info("bugreport marker for Tailscale support: {} ({})",
-                       *r.value, note);
-          dirty_ = true;
-        } else {
-          spdlog::warn("bugreport marker: {}, ignoring", r.error.ToString());
-        }
-        then();
-      });
 }
 
 void Daemon::ExecuteStep(const RunStep& run) {
@@ -531,6 +550,7 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.evidence = evidence_;
   snapshot.diagnosis = machine_.diagnosis();
   snapshot.support_marker = marker_;
+  if (ports_.mwan3) snapshot.mwan3 = ports_.mwan3->status();
   snapshot.exhausted_passes = machine_.exhausted_passes();
   snapshot.disruptive_last_hour =
       machine_.DisruptiveInLastHour(ports_.timers.Now());

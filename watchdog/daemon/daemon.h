@@ -27,6 +27,7 @@
 #include "watchdog/daemon/actuator.h"
 #include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/inspector.h"
+#include "watchdog/daemon/mwan3_agent.h"
 #include "watchdog/daemon/publisher.h"
 #include "watchdog/daemon/service_probe.h"
 #include "watchdog/daemon/snapshot.h"
@@ -38,6 +39,8 @@ namespace watchdog {
 
 // The machine's timings, ladder and budget from the config (jitter_seed 0).
 MachineConfig MachineConfigFromConfig(const config::Config& config);
+// mwan3_steering, mwan3_flow_cleanup and dry_run.
+Mwan3Settings Mwan3SettingsFromConfig(const config::Config& config);
 
 struct DaemonPorts {
   Timers& timers;
@@ -52,6 +55,8 @@ struct DaemonPorts {
   // Asked about tailscaled's unit when its LocalAPI is gone (reads only:
   // also in a dry run).
   ServiceProbe& service;
+  // Follows mwan3 (nullptr: not at all; the executor tests).
+  Mwan3Agent* mwan3 = nullptr;
 };
 
 struct DaemonSettings {
@@ -76,6 +81,9 @@ class Daemon {
   void Stop();
   // SIGUSR1: an external hint (mwan3/hotplug) that the uplink changed.
   void OnUplinkHint();
+  // mwan3's status directory changed (the agent's inotify descriptor is
+  // readable).
+  void OnMwan3Files();
   // SIGHUP with a valid config: `socket` and `tailscale_interface` keep
   // their running values (they need a restart).
   void Reconfigure(config::Config next);
@@ -99,6 +107,11 @@ class Daemon {
 
  private:
   void OnUplinkBurst(const std::optional<netlink::UplinkChange>& change);
+  // What the mwan3 agent found (`look`: what to ask it) and did.
+  void FollowMwan3(
+      const std::function<Mwan3Report(const netlink::Model&)>& look);
+  void OnMwan3Report(const Mwan3Report& report);
+  void UpdateMwan3Findings();
   void OnNotify(const Notify& notify);
   void OnBusEvent(const BusEvent& event);
   void FetchStatus(bool answer_machine);
@@ -168,6 +181,7 @@ class Daemon {
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
   Timers::TimerId metrics_refresh_timer_ = 0;
+  Timers::TimerId mwan3_timer_ = 0;  // mwan3's handling finding expires
 };
 
 }  // namespace watchdog

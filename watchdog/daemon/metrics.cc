@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "watchdog/core/machine.h"
+#include "watchdog/daemon/mwan3_json.h"
 
 namespace watchdog {
 namespace {
@@ -98,6 +99,40 @@ void RenderCounters(std::string* out, const nlohmann::json& state) {
          Number(counters, "disruptive_skipped"));
 }
 
+// The connection check and the diagnosis (issue 12): how many of
+// tailscaled's control and DERP connections have each verdict, whether the
+// socket dump worked, and the fault the diagnosis found.
+void RenderDiagnosis(std::string* out, const nlohmann::json& state) {
+  const nlohmann::json& connections = Object(state, "connections");
+  Single(out, "connection_evidence_known", "gauge",
+         "1 when the last check of tailscaled's sockets worked.",
+         Bool(connections, "known") ? 1 : 0);
+  Family(out, "connections", "gauge",
+         "tailscaled's control and DERP connections at the last check, by "
+         "verdict.");
+  const auto list_it = connections.find("list");
+  for (const char* kind : {"control", "derp"}) {
+    for (const char* verdict : {"live", "suspect", "dead", "unknown"}) {
+      int n = 0;
+      if (list_it != connections.end() && list_it->is_array()) {
+        for (const nlohmann::json& c : *list_it) {
+          n += String(c, "kind") == kind && String(c, "verdict") == verdict;
+        }
+      }
+      *out += fmt::format(
+          "tswatchdog_connections{{kind=\"{}\",verdict=\"{}\"}} {}\n", kind,
+          verdict, n);
+    }
+  }
+  Family(out, "diagnosis_fault", "gauge",
+         "1 for the fault the diagnosis found (none: all 0).");
+  const std::string fault = String(Object(state, "diagnosis"), "fault");
+  for (const char* name : {"localapi", "control", "router", "derp"}) {
+    *out += fmt::format("tswatchdog_diagnosis_fault{{fault=\"{}\"}} {}\n", name,
+                        fault == name ? 1 : 0);
+  }
+}
+
 }  // namespace
 
 std::string RenderMetrics(const nlohmann::json& state,
@@ -105,6 +140,7 @@ std::string RenderMetrics(const nlohmann::json& state,
   std::string out;
   RenderStateAndHealth(&out, state);
   RenderCounters(&out, state);
+  RenderDiagnosis(&out, state);
   Single(&out, "ladder_exhausted_passes", "gauge",
          "Ladder passes in a row that ended without healing; 0 once "
          "tailscaled is healthy again.",
@@ -131,6 +167,7 @@ std::string RenderMetrics(const nlohmann::json& state,
          "The longest time between two writes of this file while the daemon "
          "runs (metrics_interval).",
          std::chrono::duration<double>(interval).count(), "{:.3f}");
+  RenderMwan3Metrics(state, &out);
   return out;
 }
 

@@ -18,7 +18,9 @@ namespace watchdog {
 // recoveries_total, gave_up_total, disruptive_skipped_total,
 // ladder_exhausted_passes, disruptive_steps_last_hour,
 // max_disruptive_per_hour, last_time_to_recover_seconds,
-// updated_timestamp_seconds, metrics_interval_seconds. The alert rules in
+// updated_timestamp_seconds, metrics_interval_seconds,
+// connection_evidence_known, connections{kind,verdict},
+// diagnosis_fault{fault}. The alert rules in
 // contrib/prometheus/ use them.
 std::string RenderMetrics(const nlohmann::json& state,
                           std::chrono::milliseconds interval);

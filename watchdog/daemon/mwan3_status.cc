@@ -65,6 +65,14 @@ std::optional<std::string> ReadStatus(const std::string& path,
   std::string content, error;
   switch (ReadSmallFile(path, kMaxStatus, &content, &error)) {
     case ReadResult::kOk:
+      // Empty is a file caught between its truncation and its write (the
+      // next inotify event brings the content); anything else that is not a
+      // state is a problem worth a line.
+      if (ParseMwan3Status(content) == WanState::kUnknown &&
+          content.find_first_not_of(" \t\r\n") != std::string::npos) {
+        out->problems.push_back(path + ": not a state: '" +
+                                content.substr(0, 32) + "'");
+      }
       return content;
     case ReadResult::kMissing:
       return std::nullopt;

@@ -74,7 +74,17 @@ SteeringResult ApplySteering(RouteTablePort& port, const SteeringPlan& plan,
   }
   if (!plan.add) return result;
   const netlink::RouteMessage route = ToRouteMessage(*plan.add);
-  if (const int err = port.AddRoute(route); err != 0) {
+  const int err = port.AddRoute(route);
+  if (err == EEXIST) {
+    // Most likely ours, added a moment ago, before the netlink model heard
+    // of it (a unicast default of another's with that metric would have been
+    // the first default the plan steers around). Left as it is either way.
+    spdlog::debug("steering: a default with metric {} is there already",
+                  plan.add->metric);
+    result.already = true;
+    return result;
+  }
+  if (err != 0) {
     result.errors.push_back("adding " + plan.add->ToString() + ": " +
                             std::strerror(err));
     spdlog::error("steering: {}, ignoring", result.errors.back());

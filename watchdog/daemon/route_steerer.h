@@ -48,7 +48,8 @@ netlink::RouteMessage ToRouteMessage(const SteeringRoute& route);
 struct SteeringResult {
   int added = 0;
   int removed = 0;
-  std::vector<std::string> errors;  // "adding ...: File exists"
+  std::vector<std::string> errors;  // "adding ...: Network is unreachable"
+  bool already = false;  // the main table had a default with that metric
 };
 
 // Device names for the log (Model::links); an unknown index logs as "ifN".

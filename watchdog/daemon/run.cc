@@ -17,6 +17,8 @@
 #include "watchdog/daemon/connection_source.h"
 #include "watchdog/daemon/daemon.h"
 #include "watchdog/daemon/logging.h"
+#include "watchdog/daemon/mwan3_agent.h"
+#include "watchdog/daemon/mwan3_flows.h"
 #include "watchdog/daemon/publisher.h"
 #include "watchdog/daemon/uplink_source.h"
 #include "watchdog/io/event_loop.h"
@@ -84,11 +86,14 @@ class Process {
         live_(Ports()),
         dry_run_(Ports()),
         service_probe_(processes_),
+        mwan3_({route_table_, CleanTailscaledFlows, EstablishedTailscaledTcp,
+                Mwan3Paths{}, [this] { return loop_.Now(); }},
+               Mwan3SettingsFromConfig(config)),
         daemon_(config,
                 {options_.restart_timeout, options_.hook_timeout,
                  std::random_device{}(), LabTimeScale()},
                 {loop_, uplink_, client_, publisher_, live_, dry_run_,
-                 connections_, service_probe_}) {}
+                 connections_, service_probe_, &mwan3_}) {}
 
   int Run();
 
@@ -111,6 +116,8 @@ class Process {
   DryRunActuator dry_run_;
   KernelConnectionSource connections_;
   SystemctlServiceProbe service_probe_;
+  KernelRouteTable route_table_;
+  Mwan3Agent mwan3_;
   Daemon daemon_;
 };
 
@@ -121,6 +128,10 @@ int Process::Run() {
       config.socket.empty() ? "auto" : config.socket, LadderText(config.ladder),
       config.dry_run ? ", dry run (no action is taken)" : "");
   loop_.WatchFd(signal_fd_.get(), EPOLLIN, [this](uint32_t) { OnSignal(); });
+  if (mwan3_.status_fd() >= 0) {
+    loop_.WatchFd(mwan3_.status_fd(), EPOLLIN,
+                  [this](uint32_t) { daemon_.OnMwan3Files(); });
+  }
   daemon_.Start();
   daemon_.FlushIfDirty();
   publisher_.StartWatchdogPings(loop_);

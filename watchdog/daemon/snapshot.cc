@@ -1,5 +1,6 @@
 #include "watchdog/daemon/snapshot.h"
 
+#include "watchdog/daemon/mwan3_json.h"
 #include "watchdog/daemon/state_file.h"
 #include "watchdog/daemon/uplink_json.h"
 
@@ -118,6 +119,8 @@ json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
        snapshot.last_time_to_recover
            ? json(snapshot.last_time_to_recover->count())
            : json(nullptr)},
+      {"mwan3", snapshot.mwan3 ? Mwan3StatusToJson(*snapshot.mwan3, clocks)
+                               : json(nullptr)},
       {"connections", ConnectionsJson(snapshot.evidence)},
       {"diagnosis", DiagnosisJson(snapshot.diagnosis)},
       {"support_marker", MarkerJson(snapshot.support_marker, clocks)},

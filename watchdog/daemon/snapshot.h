@@ -14,6 +14,7 @@
 #include "watchdog/core/health.h"
 #include "watchdog/core/ladder.h"
 #include "watchdog/core/machine.h"
+#include "watchdog/core/mwan3_follow.h"
 #include "watchdog/core/time.h"
 
 namespace watchdog {
@@ -55,6 +56,8 @@ struct Snapshot {
   // Disruptive steps in the hour before the snapshot, and the budget.
   int disruptive_last_hour = 0;
   int max_disruptive_per_hour = 0;
+  // mwan3's view and what we did about it; nullopt: no mwan3 here.
+  std::optional<Mwan3Status> mwan3;
 };
 
 // Monotonic times of the snapshot become wall times through this pair of

@@ -36,9 +36,9 @@ class UplinkSource {
       const netlink::IpAddress& /*destination*/) {
     return std::nullopt;
   }
-  // The host's links and addresses as the watcher knows them; null when not
-  // known (the connection verdicts then do not look at local addresses).
-  virtual const netlink::Model* model() const { return nullptr; }
+  // The kernel's links, routes and rules as the watcher keeps them (mwan3's
+  // agent reads them); nullptr where there is no kernel model (fakes).
+  virtual const netlink::Model* kernel() const { return nullptr; }
 };
 
 class WatcherUplinkSource final : public UplinkSource {
@@ -59,7 +59,7 @@ class WatcherUplinkSource final : public UplinkSource {
       const netlink::IpAddress& destination) override {
     return watcher_.RouteTo(destination);
   }
-  const netlink::Model* model() const override { return &watcher_.model(); }
+  const netlink::Model* kernel() const override { return &watcher_.model(); }
 
  private:
   EventLoop& loop_;

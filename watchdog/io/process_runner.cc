@@ -78,6 +78,47 @@ void CloseInheritedDescriptors(posix_spawn_file_actions_t* actions) {
   closedir(dir);
 }
 
+// Starts argv with stdin on /dev/null, stdout and stderr on `output`, the
+// environment of ChildEnvironment, and no descriptor of ours. Returns 0 and
+// sets `pid`, or posix_spawn's error number.
+int Spawn(const std::vector<std::string>& argv,
+          const std::map<std::string, std::string>& extra_env, int output,
+          pid_t& pid) {
+  std::vector<std::string> env_storage = ChildEnvironment(extra_env);
+  std::vector<char*> envp, args;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                   O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, output, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, output, STDERR_FILENO);
+  CloseInheritedDescriptors(&actions);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The daemon blocks the signals it reads through signalfd; the child must
+  // start with a clean mask and default handlers, in its own process group.
+  sigset_t empty, all;
+  sigemptyset(&empty);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  const int rc =
+      posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 }  // namespace
 
 struct ProcessRunner::Child {
@@ -134,41 +175,8 @@ pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
     return -1;
   }
   netlink::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
-
-  std::vector<std::string> env_storage = ChildEnvironment(extra_env);
-  std::vector<char*> envp, args;
-  for (auto& e : env_storage) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& a : argv_copy) args.push_back(a.data());
-  args.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-  CloseInheritedDescriptors(&actions);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // The daemon blocks the signals it reads through signalfd; the child must
-  // start with a clean mask and default handlers, in its own process group.
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF |
-                                      POSIX_SPAWN_SETPGROUP);
   pid_t pid = -1;
-  int rc =
-      posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  if (int rc = Spawn(argv, extra_env, write_end.get(), pid); rc != 0) {
     failed.spawn_error = argv[0] + ": " + std::strerror(rc);
     done(failed);
     return -1;
@@ -182,6 +190,12 @@ pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
   child->timeout = timeout;
   child->done = std::move(done);
   child->output = std::move(read_end);
+  Watch(std::move(child));
+  return pid;
+}
+
+void ProcessRunner::Watch(std::unique_ptr<Child> child) {
+  const pid_t pid = child->pid;
   child->pidfd.Reset(PidfdOpen(pid));
   if (!child->pidfd && have_pidfd_) {
     have_pidfd_ = false;
@@ -197,18 +211,20 @@ pid_t ProcessRunner::Run(const std::vector<std::string>& argv,
     poll_timer_ =
         loop_.AddTimerAfter(kExitPollInterval, [this] { PollExits(); });
   }
-  child->timeout_timer = loop_.AddTimerAfter(timeout, [this, pid] {
-    auto it = children_.find(pid);
-    if (it == children_.end()) return;
-    it->second->timeout_timer = 0;
-    it->second->timed_out = true;
-    spdlog::warn("process: {} (pid {}) still running after {}ms, killing it",
-                 it->second->name, pid, it->second->timeout.count());
-    kill(-pid, SIGKILL);  // its whole process group
-    kill(pid, SIGKILL);
-  });
+  child->timeout_timer =
+      loop_.AddTimerAfter(child->timeout, [this, pid] { OnTimeout(pid); });
   children_.emplace(pid, std::move(child));
-  return pid;
+}
+
+void ProcessRunner::OnTimeout(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  it->second->timeout_timer = 0;
+  it->second->timed_out = true;
+  spdlog::warn("process: {} (pid {}) still running after {}ms, killing it",
+               it->second->name, pid, it->second->timeout.count());
+  kill(-pid, SIGKILL);  // its whole process group
+  kill(pid, SIGKILL);
 }
 
 void ProcessRunner::OnOutput(pid_t pid) {

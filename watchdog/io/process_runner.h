@@ -75,6 +75,9 @@ class ProcessRunner final : public ProcessSpawner {
 
  private:
   struct Child;
+  // Watches a started child's output, exit and timeout.
+  void Watch(std::unique_ptr<Child> child);
+  void OnTimeout(pid_t pid);
   void OnOutput(pid_t pid);
   void OnExit(pid_t pid);
   void Reap(pid_t pid, int wait_status);

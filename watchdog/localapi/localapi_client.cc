@@ -37,20 +37,6 @@ bool IsSocket(const std::string& path) {
 
 namespace {
 
-template <typename T>
-ApiResult<T> Failure(LocalApiError error) {
-  ApiResult<T> result;
-  result.error = std::move(error);
-  return result;
-}
-
-template <typename T>
-ApiResult<T> Success(T value) {
-  ApiResult<T> result;
-  result.value = std::move(value);
-  return result;
-}
-
 // libcurl's sockets are not close-on-exec (children would inherit
 // tailscaled's connections): open them with SOCK_CLOEXEC.
 curl_socket_t OpenSocket(void* /*client*/, curlsocktype /*purpose*/,
@@ -314,7 +300,7 @@ void LocalApiClient::FailLater(RawCallback done, LocalApiError error) {
   // own stack.
   loop_.AddTimerAfter(std::chrono::milliseconds(0),
                       [done = std::move(done), error = std::move(error)] {
-                        if (done) done(Failure<std::string>(error));
+                        if (done) done(ApiResult<std::string>::Failure(error));
                       });
 }
 
@@ -334,7 +320,7 @@ void LocalApiClient::Finish(Transfer* t, int code) {
 }
 
 void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
-  Complete(t, Failure<std::string>(std::move(error)));
+  Complete(t, ApiResult<std::string>::Failure(std::move(error)));
 }
 
 void LocalApiClient::Complete(Transfer* t, ApiResult<std::string> result) {
@@ -553,152 +539,6 @@ int LocalApiClient::TimerCallback(void* /*multi*/, long timeout_ms,
   self->curl_timer_ = self->loop_.AddTimerAfter(
       std::chrono::milliseconds(timeout_ms), [self] { self->OnCurlTimer(); });
   return 0;
-}
-
-namespace {
-
-// Adapts a raw body callback to a typed one with `parse`.
-template <typename T, typename ParseFn>
-std::function<void(ApiResult<std::string>)> Typed(
-    std::string endpoint, LocalApiClient::Callback<T> done, ParseFn parse) {
-  return [endpoint = std::move(endpoint), done = std::move(done),
-          parse](ApiResult<std::string> raw) {
-    if (!raw.ok()) {
-      if (done) done(Failure<T>(std::move(raw.error)));
-      return;
-    }
-    auto parsed = parse(*raw.value);
-    if (!parsed) {
-      spdlog::warn("localapi: {}: bad reply: {}", endpoint, parsed.error());
-      if (done) {
-        done(Failure<T>(
-            {LocalApiError::Kind::kBadReply, endpoint, 200, parsed.error()}));
-      }
-      return;
-    }
-    if (done) done(Success<T>(std::move(parsed.value())));
-  };
-}
-
-Parsed<ApiDone> IgnoreBody(const std::string&) { return ApiDone{}; }
-
-}  // namespace
-
-void LocalApiClient::GetStatus(Callback<Status> done) {
-  StartTransfer(Request::Read("status?peers=false"),
-                Typed<Status>("GET /localapi/v0/status?peers=false",
-                              std::move(done), &ParseStatus),
-                false);
-}
-
-void LocalApiClient::GetPrefs(Callback<Prefs> done) {
-  StartTransfer(
-      Request::Read("prefs"),
-      Typed<Prefs>("GET /localapi/v0/prefs", std::move(done), &ParsePrefs),
-      false);
-}
-
-void LocalApiClient::Rebind(Callback<ApiDone> done) {
-  StartTransfer(Request::Write("POST", "debug?action=rebind"),
-                Typed<ApiDone>("POST /localapi/v0/debug?action=rebind",
-                               std::move(done), &IgnoreBody),
-                false);
-}
-
-void LocalApiClient::ReStun(Callback<ApiDone> done) {
-  StartTransfer(Request::Write("POST", "debug?action=restun"),
-                Typed<ApiDone>("POST /localapi/v0/debug?action=restun",
-                               std::move(done), &IgnoreBody),
-                false);
-}
-
-void LocalApiClient::Start(Callback<ApiDone> done) {
-  // An empty body is a 400 (JSON EOF); {} keeps the current prefs.
-  StartTransfer(
-      Request::Write("POST", "start", "{}"),
-      Typed<ApiDone>("POST /localapi/v0/start", std::move(done), &IgnoreBody),
-      false);
-}
-
-void LocalApiClient::GetDerpMap(Callback<DerpMap> done) {
-  StartTransfer(Request::Read("derpmap"),
-                Typed<DerpMap>("GET /localapi/v0/derpmap", std::move(done),
-                               [](const std::string& body) {
-                                 // No netmap yet: `null`.
-                                 if (Trim(body) == "null") {
-                                   return Parsed<DerpMap>(DerpMap{});
-                                 }
-                                 return ParseDerpMap(body);
-                               }),
-                false);
-}
-
-void LocalApiClient::BugReport(const std::string& note,
-                               Callback<std::string> done) {
-  char* escaped =
-      curl_easy_escape(nullptr, note.data(), static_cast<int>(note.size()));
-  const std::string query = "bugreport?note=" + std::string(escaped);
-  curl_free(escaped);
-  StartTransfer(
-      Request::Write("POST", query),
-      Typed<std::string>("POST /localapi/v0/bugreport", std::move(done),
-                         [](const std::string& body) {
-                           return Parsed<std::string>(std::string(Trim(body)));
-                         }),
-      false);
-}
-
-void LocalApiClient::SetWantRunning(bool want_running, Callback<Prefs> done) {
-  std::string body = std::string("{\"WantRunning\":") +
-                     (want_running ? "true" : "false") +
-                     ",\"WantRunningSet\":true}";
-  StartTransfer(
-      Request::Write("PATCH", "prefs", std::move(body)),
-      Typed<Prefs>("PATCH /localapi/v0/prefs", std::move(done), &ParsePrefs),
-      false);
-}
-
-LocalApiSync::LocalApiSync(LocalApiOptions options)
-    : client_(loop_, std::move(options)) {}
-
-template <typename T, typename StartFn>
-ApiResult<T> LocalApiSync::Wait(StartFn start) {
-  std::optional<ApiResult<T>> result;
-  start([&result](ApiResult<T> r) { result = std::move(r); });
-  // curl enforces call_timeout; the deadline only guards against a bug.
-  const auto deadline = MonoClock::now() + client_.options().call_timeout +
-                        client_.options().connect_timeout +
-                        std::chrono::seconds(5);
-  while (!result && MonoClock::now() < deadline) loop_.RunOnce(100);
-  if (!result) {
-    return Failure<T>({LocalApiError::Kind::kTimeout, "localapi", 0,
-                       "call did not finish in time"});
-  }
-  return std::move(*result);
-}
-
-ApiResult<Status> LocalApiSync::GetStatus() {
-  return Wait<Status>([this](auto cb) { client_.GetStatus(std::move(cb)); });
-}
-ApiResult<Prefs> LocalApiSync::GetPrefs() {
-  return Wait<Prefs>([this](auto cb) { client_.GetPrefs(std::move(cb)); });
-}
-ApiResult<ApiDone> LocalApiSync::Rebind() {
-  return Wait<ApiDone>([this](auto cb) { client_.Rebind(std::move(cb)); });
-}
-ApiResult<ApiDone> LocalApiSync::ReStun() {
-  return Wait<ApiDone>([this](auto cb) { client_.ReStun(std::move(cb)); });
-}
-ApiResult<ApiDone> LocalApiSync::Start() {
-  return Wait<ApiDone>([this](auto cb) { client_.Start(std::move(cb)); });
-}
-ApiResult<DerpMap> LocalApiSync::GetDerpMap() {
-  return Wait<DerpMap>([this](auto cb) { client_.GetDerpMap(std::move(cb)); });
-}
-ApiResult<Prefs> LocalApiSync::SetWantRunning(bool want_running) {
-  return Wait<Prefs>([this, want_running](auto cb) {
-    client_.SetWantRunning(want_running, std::move(cb));
-  });
 }
 
 }  // namespace watchdog

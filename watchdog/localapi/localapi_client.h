@@ -59,6 +59,17 @@ struct ApiResult {
   std::optional<T> value;
   LocalApiError error;  // meaningful only when !ok()
   bool ok() const { return value.has_value(); }
+
+  static ApiResult Success(T result) {
+    ApiResult out;
+    out.value = std::move(result);
+    return out;
+  }
+  static ApiResult Failure(LocalApiError failure) {
+    ApiResult out;
+    out.error = std::move(failure);
+    return out;
+  }
 };
 
 struct LocalApiOptions {
