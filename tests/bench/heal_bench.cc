@@ -37,6 +37,7 @@
 #include "tests/lab/lab.h"
 #include "tests/lab/scenarios.h"
 #include "tests/lab/world.h"
+#include "tests/lab/world_run.h"
 
 namespace bench {
 namespace {
@@ -63,31 +64,13 @@ milliseconds Scaled(const Options& o, double seconds) {
   return milliseconds(static_cast<int64_t>(seconds * o.scale * 1000));
 }
 
-std::string Dur(const Options& o, double seconds) {
-  return std::to_string(static_cast<int64_t>(seconds * o.scale * 1000)) + "ms";
-}
-
 // tswatchdog's default config, every duration times the scale (1: exactly
 // the defaults). restart_command restarts the fake like systemd would.
 std::string TswatchdogConfig(const Options& o, const std::string& socket,
                              const std::string& dir,
                              const std::string& restart) {
-  std::ostringstream c;
-  c << "socket = \"" << socket << "\"\nstate_file = \"" << dir
-    << "/state.json\"\nrestart_command = [\"/bin/sh\", \"-c\", \"" << restart
-    << "\"]\n";
-  if (o.scale != 1.0) {
-    const std::pair<const char*, double> defaults[] = {
-        {"debounce", 5},         {"settle_max", 60},
-        {"grace", 20},           {"verify", 15},
-        {"unhealthy_after", 90}, {"start_timeout", 60},
-        {"backoff_initial", 10}, {"backoff_max", 600},
-        {"probe_interval", 15}};
-    for (const auto& [key, s] : defaults) {
-      c << key << " = \"" << Dur(o, s) << "\"\n";
-    }
-  }
-  return c.str();
+  return lab::TswatchdogDefaultConfig(o.scale, socket, dir + "/state.json",
+                                      restart);
 }
 
 // One run, in a child process of its own (fresh network and mount

@@ -22,6 +22,7 @@
 #include "tests/lab/lab.h"
 #include "tests/lab/scenarios.h"
 #include "tests/lab/world.h"
+#include "tests/lab/world_run.h"
 
 namespace lab {
 
@@ -94,24 +95,13 @@ class WorldDaemonLab : public ::testing::Test {
   // tswatchdog's defaults times kScale; restart_command restarts the fake.
   // `extra`: more config lines.
   void StartDaemon(const std::string& extra = "") {
-    std::ofstream config(dir_ + "/tswatchdog.toml");
-    config << "socket = \"" << fake_->socket_path() << "\"\n"
-           << "state_file = \"" << dir_ << "/state.json\"\n"
-           << "restart_command = [\"/bin/sh\", \"-c\", \"date +%s%3N >> "
-           << dir_ << "/restarts; " << ctx_.OnTailscaledRestart()
-           << "kill -HUP " << fake_->pid() << "\"]\n";
-    const std::pair<const char*, double> defaults[] = {
-        {"debounce", 5},         {"settle_max", 60},
-        {"grace", 20},           {"verify", 15},
-        {"unhealthy_after", 90}, {"start_timeout", 60},
-        {"backoff_initial", 10}, {"backoff_max", 600},
-        {"probe_interval", 15}};
-    for (const auto& [key, s] : defaults) {
-      config << key << " = \"" << static_cast<int>(s * kScale * 1000)
-             << "ms\"\n";
-    }
-    config << extra;
-    config.close();
+    std::ofstream(dir_ + "/tswatchdog.toml")
+        << TswatchdogDefaultConfig(
+               kScale, fake_->socket_path(), dir_ + "/state.json",
+               "date +%s%3N >> " + dir_ + "/restarts; " +
+                   ctx_.OnTailscaledRestart() + "kill -HUP " +
+                   std::to_string(fake_->pid()))
+        << extra;
     // The connection verdicts' thresholds at the fake's scale (lab only).
     daemon_ = std::make_unique<Child>(std::vector<std::string>{
         "/usr/bin/env", "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(kScale),
