@@ -50,6 +50,44 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 
+// Mounts a private tmpfs on /tmp, keeping the directories under /tmp that
+// hold this program and tswatchdog (a checkout in /tmp, as CI makes one)
+// visible at the same paths: each is opened before the mount and bound back
+// over a directory of the new /tmp.
+std::string PrivateTmpKeepingOurBinaries() {
+  std::vector<std::string> keep;
+  for (const std::string& path :
+       {std::filesystem::read_symlink("/proc/self/exe").string(),
+        std::string(TSWATCHDOG_BINARY)}) {
+    const std::filesystem::path rel =
+        std::filesystem::path(path).lexically_relative("/tmp");
+    if (rel.empty() || *rel.begin() == "..") continue;
+    const std::string top = "/tmp/" + rel.begin()->string();
+    if (std::find(keep.begin(), keep.end(), top) == keep.end()) {
+      keep.push_back(top);
+    }
+  }
+  std::vector<int> fds;
+  for (const std::string& dir : keep) {
+    const int fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return "open " + dir + ": " + std::strerror(errno);
+    fds.push_back(fd);
+  }
+  std::string problem;
+  if (mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") != 0) {
+    problem = std::string("a private /tmp: ") + std::strerror(errno);
+  }
+  for (size_t i = 0; i < keep.size() && problem.empty(); ++i) {
+    const std::string from = "/proc/self/fd/" + std::to_string(fds[i]);
+    std::filesystem::create_directories(keep[i]);
+    if (mount(from.c_str(), keep[i].c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      problem = "bind " + keep[i] + ": " + std::strerror(errno);
+    }
+  }
+  for (int fd : fds) close(fd);
+  return problem;
+}
+
 // One half of the demo, inside a child process: a world of its own,
 // tailscaled in it, with or without tswatchdog.
 class Half {
@@ -69,16 +107,18 @@ class Half {
   }
 
  private:
-  // Fresh namespaces, a tmpfs on /tmp (nothing left behind), the world,
+  // Fresh namespaces, a tmpfs on /tmp (nothing left behind; a checkout
+  // under /tmp stays visible), the world,
   // scenario (b)'s routes, tailscaled online (and tswatchdog healthy).
   void Prepare() {
     spdlog::set_level(spdlog::level::warn);  // the Watcher's resyncs
     if (auto p = lab::EnterFreshNetns(); !p.empty()) throw Error(p);
     if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
-        mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777") != 0) {
-      throw Error(std::string("a private /tmp: ") + std::strerror(errno));
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      throw Error(std::string("a private mount namespace: ") +
+                  std::strerror(errno));
     }
+    if (auto p = PrivateTmpKeepingOurBinaries(); !p.empty()) throw Error(p);
     std::filesystem::create_directories("/tmp/mnt");
     if (auto p = lab::EnterPrivateMounts("/tmp/mnt"); !p.empty())
       throw Error(p);
