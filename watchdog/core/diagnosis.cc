@@ -97,6 +97,12 @@ Diagnosis FromConnections(const Evidence& evidence,
   } else if (control.dead) {
     set(Fault::kControl, true, control.dead->evidence);
   } else if (const HealthReason* r = FirstReason(verdict, kRouterCodes)) {
+    // A redialed control connection does not program routes: it handles a
+    // control fault, not this one (late WAN at boot, scenario (g)).
+    if (d.handling && !FindingOf(evidence, FindingKind::kHandling)) {
+      d.handling = false;
+      d.why.clear();
+    }
     set(Fault::kRouter, false, Said(*r));
   } else if (const HealthReason* r = FirstReason(verdict, kControlCodes)) {
     if (!d.handling) set(Fault::kControl, false, Said(*r));
