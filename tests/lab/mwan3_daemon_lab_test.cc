@@ -55,16 +55,7 @@ class Mwan3DaemonLab : public WorldDaemonLab {
   // tailscaled healed after `t0` (Online, a control connection dialed since
   // and alive 10 s scaled later) within `deadline`; its time, or -1.
   int64_t WaitHealed(int64_t t0, seconds deadline = seconds(20)) {
-    std::optional<int64_t> healed;
-    fake::WaitUntil(
-        [&] {
-          healed =
-              bench::HealedAt(bench::ReadEvents(events()), t0,
-                              NowMs() - static_cast<int64_t>(10000 * kScale));
-          return healed.has_value();
-        },
-        deadline);
-    return healed.value_or(-1);
+    return lab::WaitHealed(events(), t0, deadline).value_or(-1);
   }
   // No reup, no restart (the goal); `start`s are counted and returned. In
   // mode A the diagnosis may see tailscaled's control connection dead (its

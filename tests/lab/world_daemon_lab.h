@@ -38,6 +38,23 @@ inline int64_t NowMs() {
       .count();
 }
 
+// When tailscaled healed after `t0` (Online, a control connection dialed
+// since and alive 10 s scaled later), waiting up to `deadline`; nullopt if
+// it did not.
+inline std::optional<int64_t> WaitHealed(const std::string& events, int64_t t0,
+                                         seconds deadline) {
+  std::optional<int64_t> healed;
+  fake::WaitUntil(
+      [&] {
+        healed =
+            bench::HealedAt(bench::ReadEvents(events), t0,
+                            NowMs() - static_cast<int64_t>(10000 * kScale));
+        return healed.has_value();
+      },
+      deadline);
+  return healed;
+}
+
 class WorldDaemonLab : public ::testing::Test {
  protected:
   void SetUp() override {

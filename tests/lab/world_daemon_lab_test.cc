@@ -16,15 +16,7 @@ namespace {
 void ExpectSelfHealed(const WorldDaemonLab& lab, int64_t t0,
                       const std::string& events, const std::string& dir,
                       const fake::FakeTailscaledProcess& fake) {
-  std::optional<int64_t> healed;
-  EXPECT_TRUE(fake::WaitUntil(
-      [&] {
-        healed =
-            bench::HealedAt(bench::ReadEvents(events), t0,
-                            NowMs() - static_cast<int64_t>(10000 * kScale));
-        return healed.has_value();
-      },
-      seconds(20)));
+  EXPECT_TRUE(WaitHealed(events, t0, seconds(20)).has_value());
   const bench::Steps steps =
       bench::CountSteps(fake.Requests(), dir + "/restarts", t0);
   EXPECT_EQ(steps.start + steps.reup + steps.restart, 0)
@@ -41,16 +33,8 @@ void ExpectSelfHealed(const WorldDaemonLab& lab, int64_t t0,
 void ExpectHealedByStart(int64_t t0, const std::string& events,
                          const std::string& dir,
                          const fake::FakeTailscaledProcess& fake) {
-  std::optional<int64_t> healed;
-  EXPECT_TRUE(fake::WaitUntil(
-      [&] {
-        healed =
-            bench::HealedAt(bench::ReadEvents(events), t0,
-                            NowMs() - static_cast<int64_t>(10000 * kScale));
-        return healed.has_value();
-      },
-      seconds(10)))
-      << "not healed";
+  const std::optional<int64_t> healed = WaitHealed(events, t0, seconds(10));
+  EXPECT_TRUE(healed.has_value()) << "not healed";
   if (healed) {
     std::cout << "healed " << (*healed - t0) << " ms after the failure ("
               << (*healed - t0) / kScale / 1000 << " s at real scale)\n";
