@@ -101,15 +101,11 @@ CheckResult RunCheck(std::vector<std::string> args) {
   return {code, check.output()};
 }
 
-bool StartsWith(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 TEST(CheckCommandTest, HealthyFakeExitsZero) {
   FakeTailscaledProcess fake;
   auto r = RunCheck({"--socket", fake.socket_path()});
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_TRUE(StartsWith(r.output, "healthy (Running, online, relay fra"))
+  EXPECT_TRUE(r.output.starts_with("healthy (Running, online, relay fra"))
       << r.output;
   // The daemon's diagnosis, once: this fake has no connections of its own.
   EXPECT_NE(r.output.find("\ndiagnosis: no fault found\n"), std::string::npos)
@@ -120,7 +116,7 @@ TEST(CheckCommandTest, StuckFakeExitsOne) {
   FakeTailscaledProcess fake({"--stuck", "control"});
   auto r = RunCheck({"--socket", fake.socket_path()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(StartsWith(r.output, "degraded: offline")) << r.output;
+  EXPECT_TRUE(r.output.starts_with("degraded: offline")) << r.output;
   EXPECT_NE(r.output.find("not-in-map-poll"), std::string::npos) << r.output;
   // check only reads: it never kicks.
   EXPECT_EQ(fake.CountRequests("POST", "/localapi/v0/start"), 0u);
@@ -129,7 +125,7 @@ TEST(CheckCommandTest, StuckFakeExitsOne) {
 TEST(CheckCommandTest, NothingAnsweringExitsTwo) {
   auto r = RunCheck({"--socket", "/nonexistent/tailscaled.sock"});
   EXPECT_EQ(r.exit_code, 2) << r.output;
-  EXPECT_TRUE(StartsWith(r.output, "unreachable: GET /localapi/v0/status"))
+  EXPECT_TRUE(r.output.starts_with("unreachable: GET /localapi/v0/status"))
       << r.output;
   EXPECT_NE(r.output.find("/nonexistent/tailscaled.sock"), std::string::npos);
 }
@@ -154,7 +150,7 @@ TEST(CheckCommandTest, TailscaleDownIsNotHealthyButSaysWhy) {
   FakeTailscaledProcess fake({"--down"});
   auto r = RunCheck({"--socket", fake.socket_path()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_TRUE(StartsWith(r.output, "user-intent-off: stopped")) << r.output;
+  EXPECT_TRUE(r.output.starts_with("user-intent-off: stopped")) << r.output;
   EXPECT_NE(r.output.find("not broken"), std::string::npos) << r.output;
 }
 
@@ -235,7 +231,7 @@ TEST(CheckCommandTest, EachFixtureServedByTheFake) {
     args.insert(args.end(), c.check_args.begin(), c.check_args.end());
     CheckProcess check(args);
     EXPECT_EQ(check.Wait(), c.want_exit) << check.output();
-    EXPECT_TRUE(StartsWith(check.output(), c.want_prefix)) << check.output();
+    EXPECT_TRUE(check.output().starts_with(c.want_prefix)) << check.output();
     if (!c.check_args.empty()) {
       // It waited out the start timeout, asking again meanwhile.
       EXPECT_GE(check.elapsed(), std::chrono::seconds(1));

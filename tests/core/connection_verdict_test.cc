@@ -63,7 +63,7 @@ netlink::Egress Route(const char* dev, const char* source) {
   return egress;
 }
 
-struct Case {
+struct VerdictCase {
   const char* name;
   ConnectionFacts facts;
   Verdict want;
@@ -92,7 +92,7 @@ TEST(ConnectionVerdict, Table) {
   no_route.route_now = netlink::Egress{};
   no_route.route_now->lookup_error = ENETUNREACH;
 
-  const Case cases[] = {
+  const VerdictCase cases[] = {
       {"healthy idle: acks within the keep-alive time",
        Facts(Socket({.last_data_ms = 40000, .last_ack_ms = 10000})),
        Verdict::kLive,
@@ -160,7 +160,7 @@ TEST(ConnectionVerdict, Table) {
       {"closing", Facts(Socket({}, TCP_CLOSE_WAIT)), Verdict::kUnknown,
        "not established (close-wait)"},
   };
-  for (const Case& c : cases) {
+  for (const VerdictCase& c : cases) {
     SCOPED_TRACE(c.name);
     ConnectionVerdict v = JudgeConnection(c.facts, VerdictThresholds{});
     EXPECT_EQ(VerdictName(v.verdict), std::string(VerdictName(c.want)));

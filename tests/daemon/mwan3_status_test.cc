@@ -15,7 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class Mwan3Files : public ::testing::Test {
+class Mwan3FilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = ::testing::TempDir() + "mwan3_" + std::to_string(getpid()) + "_" +
@@ -41,7 +41,7 @@ class Mwan3Files : public ::testing::Test {
   Mwan3Paths paths_;
 };
 
-TEST_F(Mwan3Files, ReadsConfigOrderAndBothStatusFiles) {
+TEST_F(Mwan3FilesTest, ReadsConfigOrderAndBothStatusFiles) {
   Write(paths_.config, "config interface 'wan'\nconfig interface 'wanb'\n");
   Write(paths_.iface_state_dir + "/wan", "offline\n");
   Write(paths_.iface_state_dir + "/wanb", "online\n");
@@ -57,14 +57,14 @@ TEST_F(Mwan3Files, ReadsConfigOrderAndBothStatusFiles) {
   EXPECT_EQ(files.status["wanb"].track_status, "online\n");
 }
 
-TEST_F(Mwan3Files, NothingThereIsNoProblem) {
+TEST_F(Mwan3FilesTest, NothingThereIsNoProblem) {
   watchdog::Mwan3Files files = ReadMwan3Files(paths_);
   EXPECT_TRUE(files.problems.empty());
   EXPECT_TRUE(files.interface_order.empty());
   EXPECT_TRUE(files.status.empty());
 }
 
-TEST_F(Mwan3Files, UnreadableAndOversizedFilesAreUnknownAndNamed) {
+TEST_F(Mwan3FilesTest, UnreadableAndOversizedFilesAreUnknownAndNamed) {
   Write(paths_.iface_state_dir + "/wan", std::string(1000, 'x'));
   // A directory where a file should be: read() fails with EISDIR.
   fs::create_directories(paths_.iface_state_dir + "/wanb");
@@ -78,7 +78,7 @@ TEST_F(Mwan3Files, UnreadableAndOversizedFilesAreUnknownAndNamed) {
   EXPECT_FALSE(files.status["wanb"].iface_state);
 }
 
-TEST_F(Mwan3Files, TruncatedContentIsNamedAndEmptyIsNot) {
+TEST_F(Mwan3FilesTest, TruncatedContentIsNamedAndEmptyIsNot) {
   Write(paths_.iface_state_dir + "/wan", "onl");
   Write(paths_.iface_state_dir + "/wanb", "");  // between truncate and write
   watchdog::Mwan3Files files = ReadMwan3Files(paths_);
@@ -89,7 +89,7 @@ TEST_F(Mwan3Files, TruncatedContentIsNamedAndEmptyIsNot) {
   EXPECT_EQ(files.status["wanb"].iface_state, "");
 }
 
-TEST_F(Mwan3Files, WatcherFollowsADirectoryThatAppearsLateAndVanishes) {
+TEST_F(Mwan3FilesTest, WatcherFollowsADirectoryThatAppearsLateAndVanishes) {
   Mwan3StatusWatcher watcher(paths_.iface_state_dir);
   EXPECT_EQ(watcher.watching(), root_);  // /var/run does not exist yet
   EXPECT_FALSE(Readable(watcher, 0));

@@ -17,7 +17,7 @@ namespace {
 
 using namespace daemon_lab;  // NOLINT: the fixture's vocabulary
 
-constexpr double kScale = 0.03;
+constexpr double kNetworkLabScale = 0.03;
 
 class DaemonNetworkLab : public DaemonLabBase {
  protected:
@@ -27,7 +27,7 @@ class DaemonNetworkLab : public DaemonLabBase {
     if (lab::Sh("command -v nft nsenter >/dev/null") != 0) {
       GTEST_SKIP() << "needs nftables and nsenter";
     }
-    world_ = std::make_unique<lab::TwoUplinks>(kScale);
+    world_ = std::make_unique<lab::TwoUplinks>(kNetworkLabScale);
   }
 
   // The fake tailscaled on the lab's servers, Running before it returns.

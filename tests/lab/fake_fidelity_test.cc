@@ -27,7 +27,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-constexpr double kScale = 0.05;
+constexpr double kFidelityScale = 0.05;
 constexpr auto kWatchdog = milliseconds(120000 / 20);  // x 0.05
 
 // One HTTP exchange on the LocalAPI socket (Connection: close); the body,
@@ -109,7 +109,7 @@ class FakeFidelity : public ::testing::Test {
     if (lab::Sh("command -v nft nsenter >/dev/null") != 0) {
       GTEST_SKIP() << "needs nftables and nsenter";
     }
-    lab_ = std::make_unique<lab::TwoUplinks>(kScale);
+    lab_ = std::make_unique<lab::TwoUplinks>(kFidelityScale);
   }
 
   void StartFake(std::vector<std::string> extra = {}) {

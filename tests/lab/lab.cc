@@ -164,6 +164,16 @@ void AddMasquerade() {
   }
 }
 
+std::string ShOutput(const std::string& command) {
+  FILE* out = popen(command.c_str(), "r");
+  if (out == nullptr) return "";
+  std::string text;
+  char buf[512];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, out)) > 0;) text.append(buf, n);
+  pclose(out);
+  return text;
+}
+
 int ConntrackCount(const std::string& filter) {
   const std::string command = "conntrack -L " + filter + " 2>/dev/null";
   FILE* out = popen(command.c_str(), "r");

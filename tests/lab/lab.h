@@ -24,6 +24,10 @@ std::string EnterFreshNetns();
 // Runs `command` with /bin/sh; returns its exit status. Output goes to stderr.
 int Sh(const std::string& command);
 
+// Runs `command` with /bin/sh; returns what it wrote to stdout, whatever its
+// exit status ("" when it cannot run).
+std::string ShOutput(const std::string& command);
+
 // Shell lines that wait until `condition` (a shell command) succeeds, and
 // fail the script after 10 s. For kernel work done after the command that
 // caused it has returned (linkwatch's carrier, netfilter's cleanup worker).

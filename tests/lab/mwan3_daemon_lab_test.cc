@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "tests/lab/lab.h"
 #include "tests/lab/world_daemon_lab.h"
 
 namespace lab {
@@ -17,21 +18,9 @@ namespace {
 // milliseconds, but they are not scaled and the machine may be busy.
 constexpr int64_t kSlackMs = 1500;
 
-std::string Capture(const std::string& command) {
-  std::string text;
-  if (FILE* out = popen(command.c_str(), "r")) {
-    char buf[256];
-    for (size_t n; (n = fread(buf, 1, sizeof buf, out)) > 0;) {
-      text.append(buf, n);
-    }
-    pclose(out);
-  }
-  return text;
-}
-
 // Our routes: protocol 122, every table, both families.
 std::string OurRoutes() {
-  return Capture(
+  return ShOutput(
       "ip -4 route show table all proto 122; "
       "ip -6 route show table all proto 122");
 }
@@ -187,7 +176,7 @@ TEST_F(Mwan3DaemonLab, AnotherProtocolsRouteOfTheSameShapeIsNeverTouched) {
       "default via 203.0.113.1 dev wan1 proto static metric 9";
   SetUpScenario("c");
   ASSERT_EQ(Sh(std::string("ip route add ") + kTheirs), 0);
-  const std::string before = Capture("ip route show table all");
+  const std::string before = ShOutput("ip route show table all");
   StartDaemon();
   ASSERT_TRUE(fake::WaitUntil(
       [&] { return State().value("state", "") == "healthy"; }, seconds(20)));
@@ -206,7 +195,7 @@ TEST_F(Mwan3DaemonLab, AnotherProtocolsRouteOfTheSameShapeIsNeverTouched) {
   WaitMwan3("connected", disconnected);
   EXPECT_EQ(daemon_->Stop(seconds(10)), 0);
   daemon_.reset();
-  EXPECT_EQ(Capture("ip route show table all"), before);
+  EXPECT_EQ(ShOutput("ip route show table all"), before);
 }
 
 }  // namespace

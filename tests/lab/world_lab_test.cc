@@ -32,18 +32,8 @@ using std::chrono::seconds;
 
 constexpr double kTimeScale = 0.05;  // 20 times faster
 
-std::string Capture(const std::string& command) {
-  FILE* out = popen(command.c_str(), "r");
-  if (out == nullptr) return "";
-  std::string text;
-  char buf[512];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, out)) > 0;) text.append(buf, n);
-  pclose(out);
-  return text;
-}
-
 std::string RouterSnapshot() {
-  return Capture(
+  return ShOutput(
       "ip -o link; ip -o addr; ip route show table all; ip -4 rule; ip -6 "
       "rule");
 }
@@ -230,7 +220,7 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_EQ(ReadText(track + "STARTED"), "1\n");
   EXPECT_NE(ReadText(track + "PID"), "");
   EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wan"), "online\n");
-  const std::string rules = Capture("ip -4 rule");
+  const std::string rules = ShOutput("ip -4 rule");
   for (const char* rule :
        {"1001:\tfrom all iif wan0 lookup 1",
         "1310:\tfrom all fwmark 0x80000/0xff0000 lookup main",
@@ -254,7 +244,7 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_EQ(ReadText(track + "STATUS"), "offline\n");
   EXPECT_EQ(ReadText(track + "TRACK_192.0.2.102"), "down\n");
   EXPECT_EQ(ReadText(track + "ONLINE"), "0\n");
-  EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
+  EXPECT_NE(ShOutput("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wanb 2 2\" -j MARK --set-xmark 0x200/0x3f00"),
             std::string::npos);
   // The LAN follows mwan3's policy to wanb; tailscaled's path (mark 0x80000)
@@ -263,9 +253,9 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   ASSERT_TRUE(listener);
   EXPECT_EQ(NewFlowPeer(listener.get(), 0, seconds(10), &world_->lan()),
             kIspBPublic);
-  EXPECT_NE(Capture("ip route get 192.0.2.100 mark 0x80000").find("dev wan0"),
+  EXPECT_NE(ShOutput("ip route get 192.0.2.100 mark 0x80000").find("dev wan0"),
             std::string::npos);
-  EXPECT_EQ(Capture("ip -4 rule"), rules) << "mwan3 leaves the rules alone";
+  EXPECT_EQ(ShOutput("ip -4 rule"), rules) << "mwan3 leaves the rules alone";
 
   world_->RestoreIspAUpstream();
   ASSERT_TRUE(WaitIfaceState("wan", "online", seconds(20)));
@@ -281,7 +271,7 @@ TEST_F(Mwan3Lab, TrackerEventsFilesAndPolicies) {
   EXPECT_NE(connecting, std::string::npos) << later;
   EXPECT_LT(connecting, later.find("hotplug connected wan wan0", connecting))
       << later;
-  EXPECT_NE(Capture("iptables -t mangle -S mwan3_policy_wan_wanb")
+  EXPECT_NE(ShOutput("iptables -t mangle -S mwan3_policy_wan_wanb")
                 .find("\"wan 3 3\" -j MARK --set-xmark 0x100/0x3f00"),
             std::string::npos);
 }
@@ -292,9 +282,9 @@ TEST_F(Mwan3Lab, RestartInModeBComesBackInModeA) {
   world_->AddMainDefaults();
   StartMwan3(ctx_, 'B');
   EXPECT_EQ(ctx_.tailscale_rule_base, 5200);
-  EXPECT_NE(Capture("ip -4 rule").find("5210:"), std::string::npos);
+  EXPECT_NE(ShOutput("ip -4 rule").find("5210:"), std::string::npos);
   ASSERT_EQ(Sh(ctx_.OnTailscaledRestart()), 0);
-  const std::string v4 = Capture("ip -4 rule"), v6 = Capture("ip -6 rule");
+  const std::string v4 = ShOutput("ip -4 rule"), v6 = ShOutput("ip -6 rule");
   EXPECT_EQ(v4.find("5210:"), std::string::npos) << v4;
   EXPECT_NE(v4.find("1310:\tfrom all fwmark 0x80000/0xff0000 lookup main"),
             std::string::npos)
@@ -314,28 +304,29 @@ TEST_F(Mwan3Lab, IfdownAndIfupLikeNetifd) {
   };
   ASSERT_EQ(hotplug("ifdown"), 0);
   EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "offline\n");
-  const std::string rules = Capture("ip -4 rule");
+  const std::string rules = ShOutput("ip -4 rule");
   EXPECT_EQ(rules.find("1002:"), std::string::npos) << rules;
   EXPECT_EQ(rules.find("2002:"), std::string::npos) << rules;
-  EXPECT_EQ(Capture("ip -4 route show table 2"), "");
-  EXPECT_EQ(Capture("iptables -t mangle -S mwan3_iface_in_wanb 2>/dev/null"),
+  EXPECT_EQ(ShOutput("ip -4 route show table 2"), "");
+  EXPECT_EQ(ShOutput("iptables -t mangle -S mwan3_iface_in_wanb 2>/dev/null"),
             "");
   ASSERT_EQ(hotplug("ifup"), 0);
   EXPECT_EQ(ReadText("/var/run/mwan3/iface_state/wanb"), "online\n");
-  EXPECT_NE(Capture("ip -4 rule")
+  EXPECT_NE(ShOutput("ip -4 rule")
                 .find("2002:\tfrom all fwmark 0x200/0x3f00 "
                       "lookup 2"),
             std::string::npos);
-  EXPECT_NE(Capture("ip -4 route show table 2").find("default via 203.0.113.1"),
-            std::string::npos);
-  EXPECT_NE(Capture("iptables -t mangle -S mwan3_iface_in_wanb")
+  EXPECT_NE(
+      ShOutput("ip -4 route show table 2").find("default via 203.0.113.1"),
+      std::string::npos);
+  EXPECT_NE(ShOutput("iptables -t mangle -S mwan3_iface_in_wanb")
                 .find("-i wan1 -m mark --mark 0x0/0x3f00 -m comment --comment "
                       "wanb -j MARK --set-xmark 0x200/0x3f00"),
             std::string::npos);
   // Events mwan3's script ignores leave everything as it was.
-  const std::string before = Capture("iptables -t mangle -S; ip rule");
+  const std::string before = ShOutput("iptables -t mangle -S; ip rule");
   EXPECT_EQ(hotplug("disconnecting"), 1);
-  EXPECT_EQ(Capture("iptables -t mangle -S; ip rule"), before);
+  EXPECT_EQ(ShOutput("iptables -t mangle -S; ip rule"), before);
 }
 
 }  // namespace

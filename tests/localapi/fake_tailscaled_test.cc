@@ -51,10 +51,6 @@ std::string Post(const std::string& target, const std::string& body) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-bool StartsWith(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
-
 class FakeTailscaledTest : public ::testing::Test {
  protected:
   std::string Ask(const std::string& request, const std::string& stop = "") {
@@ -66,22 +62,22 @@ class FakeTailscaledTest : public ::testing::Test {
 TEST_F(FakeTailscaledTest, RejectsWrongHostOriginAndReferer) {
   const std::string denied = "HTTP/1.1 403 Forbidden";
   EXPECT_TRUE(
-      StartsWith(Ask(Get("/localapi/v0/status", "", "localhost")), denied));
-  EXPECT_TRUE(StartsWith(
-      Ask(Get("/localapi/v0/status", "", "local-tailscaled.sock:80")), denied));
+      Ask(Get("/localapi/v0/status", "", "localhost")).starts_with(denied));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/status", "", "local-tailscaled.sock:80"))
+                  .starts_with(denied));
   auto origin = Ask(Get("/localapi/v0/status", "Origin: http://evil\r\n"));
-  EXPECT_TRUE(StartsWith(origin, denied));
+  EXPECT_TRUE(origin.starts_with(denied));
   EXPECT_NE(origin.find("invalid localapi request\n"), std::string::npos);
-  EXPECT_TRUE(StartsWith(
-      Ask(Get("/localapi/v0/status", "Referer: http://evil/\r\n")), denied));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/status", "Referer: http://evil/\r\n"))
+                  .starts_with(denied));
   // HTTP/1.0 without Host is accepted, like Go's validHost.
-  EXPECT_TRUE(StartsWith(Ask("GET /localapi/v0/status HTTP/1.0\r\n\r\n"),
-                         "HTTP/1.1 200 OK"));
+  EXPECT_TRUE(Ask("GET /localapi/v0/status HTTP/1.0\r\n\r\n")
+                  .starts_with("HTTP/1.1 200 OK"));
 }
 
 TEST_F(FakeTailscaledTest, StatusHasTailscaleHeadersAndTabIndent) {
   auto reply = Ask(Get("/localapi/v0/status?peers=false"));
-  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 200 OK"));
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK"));
   EXPECT_NE(reply.find("Tailscale-Version: 1.102.3-t53a0d659a\r\n"),
             std::string::npos);
   EXPECT_NE(reply.find("\n\t\"BackendState\": \"Running\""), std::string::npos);
@@ -99,16 +95,16 @@ TEST_F(FakeTailscaledTest, EndpointErrorsMatchTailscaled) {
                 .find("unknown action \"frob\""),
             std::string::npos);
   auto start_empty = Ask(Post("/localapi/v0/start", ""));
-  EXPECT_TRUE(StartsWith(start_empty, "HTTP/1.1 400")) << start_empty;
-  EXPECT_TRUE(StartsWith(Ask(Post("/localapi/v0/start", "{}")),
-                         "HTTP/1.1 204 No Content"));
+  EXPECT_TRUE(start_empty.starts_with("HTTP/1.1 400")) << start_empty;
+  EXPECT_TRUE(Ask(Post("/localapi/v0/start", "{}"))
+                  .starts_with("HTTP/1.1 204 No Content"));
   EXPECT_NE(
       Ask(Post("/localapi/v0/debug?action=rebind", "")).find("\r\n\r\ndone\n"),
       std::string::npos);
   EXPECT_NE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=x")).find("bad mask"),
             std::string::npos);
-  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=65538")),
-                         "HTTP/1.1 400"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=65538"))
+                  .starts_with("HTTP/1.1 400"));
 }
 
 // The wire details checked against tailscale's ipn/localapi/localapi.go and
@@ -116,11 +112,11 @@ TEST_F(FakeTailscaledTest, EndpointErrorsMatchTailscaled) {
 TEST_F(FakeTailscaledTest, WireDetailsMatchTailscaled) {
   // serveLocalAPIRoot.
   auto root = Ask(Get("/"));
-  EXPECT_TRUE(StartsWith(root, "HTTP/1.1 200 OK")) << root;
+  EXPECT_TRUE(root.starts_with("HTTP/1.1 200 OK")) << root;
   EXPECT_NE(root.find("\r\n\r\ntailscaled\n"), std::string::npos) << root;
   // serveStart checks the method after permission: 400, not 405.
   auto start_get = Ask(Get("/localapi/v0/start"));
-  EXPECT_TRUE(StartsWith(start_get, "HTTP/1.1 400")) << start_get;
+  EXPECT_TRUE(start_get.starts_with("HTTP/1.1 400")) << start_get;
   EXPECT_NE(start_get.find("want POST\n"), std::string::npos);
   // A prefs body that does not decode is http.Error: plain text.
   const std::string bad = "{nope";
@@ -128,7 +124,7 @@ TEST_F(FakeTailscaledTest, WireDetailsMatchTailscaled) {
       Ask("PATCH /localapi/v0/prefs HTTP/1.1\r\nHost: local-tailscaled.sock\r\n"
           "Connection: close\r\nContent-Length: 5\r\n\r\n" +
           bad);
-  EXPECT_TRUE(StartsWith(patch, "HTTP/1.1 400")) << patch;
+  EXPECT_TRUE(patch.starts_with("HTTP/1.1 400")) << patch;
   EXPECT_NE(patch.find("text/plain"), std::string::npos) << patch;
   EXPECT_EQ(patch.find("\"Error\""), std::string::npos) << patch;
   // tailcfg.CurrentCapabilityVersion at 1.102.3.
@@ -142,30 +138,30 @@ TEST_F(FakeTailscaledTest, WireDetailsMatchTailscaled) {
 TEST_F(FakeTailscaledTest, BusMaskRules) {
   // An empty mask is 0: accepted, and (no initial bit) silent.
   auto empty = Ask(Get("/localapi/v0/watch-ipn-bus?mask="), "\r\n\r\n");
-  EXPECT_TRUE(StartsWith(empty, "HTTP/1.1 200 OK")) << empty;
+  EXPECT_TRUE(empty.starts_with("HTTP/1.1 200 OK")) << empty;
   // NotifyInitialHealthState alone is no initial bit: nothing first.
   auto health_only =
       Ask(Get("/localapi/v0/watch-ipn-bus?mask=128"), "never appears");
-  EXPECT_TRUE(StartsWith(health_only, "HTTP/1.1 200 OK")) << health_only;
+  EXPECT_TRUE(health_only.starts_with("HTTP/1.1 200 OK")) << health_only;
   EXPECT_EQ(health_only.find("\"Version\""), std::string::npos) << health_only;
   // With the state bit, the first line carries Health too.
   auto initial = Ask(Get("/localapi/v0/watch-ipn-bus?mask=130"), "}}\n\r\n");
   EXPECT_NE(initial.find("\"Health\":{\"Warnings\":null}"), std::string::npos)
       << initial;
   // ValidateNotifyWatchOpt (>= 1.100): rate limit with new-style bits.
-  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=4352")),
-                         "HTTP/1.1 400"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=4352"))
+                  .starts_with("HTTP/1.1 400"));
 }
 
 TEST_F(FakeTailscaledTest, WriteNeedsAnAllowedPeerUid) {
   fake_.MustControl("write-uids 4242");  // not us
   auto reply = Ask(Post("/localapi/v0/debug?action=rebind", ""));
-  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 403")) << reply;
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 403")) << reply;
   EXPECT_NE(reply.find("debug access denied"), std::string::npos);
-  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/status")), "HTTP/1.1 200"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/status")).starts_with("HTTP/1.1 200"));
   fake_.MustControl("write-uids " + std::to_string(::geteuid()));
-  EXPECT_TRUE(StartsWith(Ask(Post("/localapi/v0/debug?action=rebind", "")),
-                         "HTTP/1.1 200"));
+  EXPECT_TRUE(Ask(Post("/localapi/v0/debug?action=rebind", ""))
+                  .starts_with("HTTP/1.1 200"));
   auto log = fake_.Requests();
   ASSERT_GE(log.size(), 1u);
   EXPECT_EQ(log.front()["uid"], ::geteuid());
@@ -173,7 +169,7 @@ TEST_F(FakeTailscaledTest, WriteNeedsAnAllowedPeerUid) {
 
 TEST_F(FakeTailscaledTest, BusIsChunkedJsonLines) {
   auto reply = Ask(Get("/localapi/v0/watch-ipn-bus?mask=146"), "}}\n\r\n");
-  EXPECT_TRUE(StartsWith(reply, "HTTP/1.1 200 OK")) << reply;
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200 OK")) << reply;
   EXPECT_NE(reply.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
   EXPECT_NE(reply.find("\"State\":6"), std::string::npos) << reply;
   EXPECT_NE(reply.find("\"Health\":{\"Warnings\":null}}\n\r\n"),
@@ -184,11 +180,10 @@ TEST_F(FakeTailscaledTest, BusIsChunkedJsonLines) {
 TEST_F(FakeTailscaledTest, OldDaemonQuirkRequiresNoPrivateKeysBit) {
   fake_.MustControl("require-npk on");
   fake_.MustControl("write-uids -");
-  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=130")),
-                         "HTTP/1.1 403"));
-  EXPECT_TRUE(
-      StartsWith(Ask(Get("/localapi/v0/watch-ipn-bus?mask=146"), "\r\n\r\n"),
-                 "HTTP/1.1 200"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=130"))
+                  .starts_with("HTTP/1.1 403"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/watch-ipn-bus?mask=146"), "\r\n\r\n")
+                  .starts_with("HTTP/1.1 200"));
 }
 
 std::string Patch(const std::string& body) {
@@ -269,7 +264,7 @@ TEST_F(FakeTailscaledTest, StartHealsWithTheBusLinesTailscaledSends) {
             static_cast<ssize_t>(request.size()));
   ASSERT_TRUE(fake::WaitUntil([&] { return fake_.Get()["watchers"] == 1; }));
   ASSERT_TRUE(
-      StartsWith(Ask(Post("/localapi/v0/start", "{}")), "HTTP/1.1 204"));
+      Ask(Post("/localapi/v0/start", "{}")).starts_with("HTTP/1.1 204"));
   auto starting = fake_.Get();
   EXPECT_EQ(starting["backend_state"], "Starting");
   EXPECT_EQ(starting["online"], false);
@@ -304,13 +299,13 @@ TEST_F(FakeTailscaledTest, SocketDownAndUp) {
   fake_.MustControl("socket-down");
   EXPECT_FALSE(fake::ConnectUnixSocket(fake_.socket_path()).valid());
   fake_.MustControl("socket-up");
-  EXPECT_TRUE(StartsWith(Ask(Get("/localapi/v0/status")), "HTTP/1.1 200"));
+  EXPECT_TRUE(Ask(Get("/localapi/v0/status")).starts_with("HTTP/1.1 200"));
 }
 
 TEST_F(FakeTailscaledTest, UnknownControlCommandIsAnError) {
-  EXPECT_TRUE(StartsWith(fake_.Control("frobnicate"), "error "));
-  EXPECT_TRUE(StartsWith(fake_.Control("stuck never"), "error "));
-  EXPECT_TRUE(StartsWith(fake_.Control("heal"), "ok"));
+  EXPECT_TRUE(fake_.Control("frobnicate").starts_with("error "));
+  EXPECT_TRUE(fake_.Control("stuck never").starts_with("error "));
+  EXPECT_TRUE(fake_.Control("heal").starts_with("ok"));
 }
 
 }  // namespace

@@ -141,6 +141,21 @@ std::string Hex(uint32_t value) {
   return text;
 }
 
+std::string Mark0(const Config& c) {
+  return "-m mark --mark 0x0/" + Hex(c.mmx_mask);
+}
+
+std::string SetXmark(const Config& c, uint32_t value) {
+  return "-j MARK --set-xmark " + Hex(value) + "/" + Hex(c.mmx_mask);
+}
+
+std::vector<std::string> Words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;) words.push_back(w);
+  return words;
+}
+
 bool Current::HasChain(const std::string& chain) const {
   return HasLine("-N " + chain);
 }
@@ -154,13 +169,6 @@ bool Current::HasLine(const std::string& line) const {
 }
 
 namespace {
-
-std::vector<std::string> Words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
-}
 
 bool IsAddress(std::string token, int af) {
   const size_t slash = token.find('/');

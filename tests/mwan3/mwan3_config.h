@@ -78,6 +78,12 @@ std::optional<Config> LoadConfig(const UciFile& mwan3, const UciFile& network,
                                  std::string* error);
 
 std::string Hex(uint32_t value);  // "0x3f00", like mwan3's printf "0x%x"
+// iptables match "mark 0 under the mask" and target "set the mask's bits to
+// `value`", as mwan3.sh spells them.
+std::string Mark0(const Config& c);
+std::string SetXmark(const Config& c, uint32_t value);
+// `line` split at whitespace.
+std::vector<std::string> Words(const std::string& line);
 
 using Argv = std::vector<std::string>;
 

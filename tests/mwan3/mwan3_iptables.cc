@@ -20,12 +20,6 @@ class Update {
   std::string text_;
 };
 
-std::string Mark0(const Config& c) {
-  return "-m mark --mark 0x0/" + Hex(c.mmx_mask);
-}
-std::string SetXmark(const Config& c, uint32_t value) {
-  return "-j MARK --set-xmark " + Hex(value) + "/" + Hex(c.mmx_mask);
-}
 uint32_t MmxDefault(const Config& c) { return c.IdMask(c.MmDefault()); }
 
 void AddHook(const Config& c, Family f, Update* u) {
@@ -53,13 +47,6 @@ void AddHook(const Config& c, Family f, Update* u) {
     u->Add("-A mwan3_hook -m mark ! --mark " + Hex(MmxDefault(c)) + "/" + mask +
            " -j mwan3_" + chain + "_" + fam);
   }
-}
-
-std::vector<std::string> Words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> words;
-  for (std::string w; in >> w;) words.push_back(w);
-  return words;
 }
 
 }  // namespace

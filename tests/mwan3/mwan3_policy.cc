@@ -17,13 +17,6 @@ struct ChainRule {
   bool member = false;  // carries an "iface weight total" comment
 };
 
-std::string Mark0(const Config& c) {
-  return "-m mark --mark 0x0/" + Hex(c.mmx_mask);
-}
-std::string SetXmark(const Config& c, uint32_t value) {
-  return "-j MARK --set-xmark " + Hex(value) + "/" + Hex(c.mmx_mask);
-}
-
 ChainRule LastResort(const Config& c, const std::string& last_resort) {
   if (last_resort == "blackhole") {
     return {Mark0(c) + " -m comment --comment blackhole " +

@@ -43,7 +43,7 @@ std::vector<uint8_t> TcpInfoBytes(uint8_t probes, uint8_t retransmits,
   return bytes;
 }
 
-SockDiagChunk Parse(const std::vector<uint8_t>& bytes, uint32_t seq = 0) {
+SockDiagChunk ParseTcp(const std::vector<uint8_t>& bytes, uint32_t seq = 0) {
   return ParseSockDiag(bytes, IPPROTO_TCP, seq);
 }
 
@@ -108,7 +108,7 @@ TEST(SockDiagParser, DecodesSocketsMarksAndTcpInfo) {
                       .mark = std::nullopt};
   nt::SocketMessage(derp, 5).AppendTo(&datagram);
   nt::DoneMessage(5).AppendTo(&datagram);
-  SockDiagChunk chunk = Parse(datagram, 5);
+  SockDiagChunk chunk = ParseTcp(datagram, 5);
   ASSERT_FALSE(chunk.parse_error) << chunk.parse_error->ToString();
   EXPECT_TRUE(chunk.done);
   EXPECT_EQ(chunk.error, 0);
@@ -141,7 +141,7 @@ TEST(SockDiagParser, TheFuzzSeedDumpParses) {
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                              std::istreambuf_iterator<char>());
   ASSERT_FALSE(bytes.empty());
-  SockDiagChunk chunk = Parse(bytes, 7);
+  SockDiagChunk chunk = ParseTcp(bytes, 7);
   ASSERT_FALSE(chunk.parse_error) << chunk.parse_error->ToString();
   EXPECT_TRUE(chunk.done);
   ASSERT_EQ(chunk.sockets.size(), 3u);
@@ -158,7 +158,7 @@ TEST(SockDiagParser, AShortTcpInfoIsReadByLength) {
   // An old kernel's struct: the first 40 bytes (up to tcpi_lost).
   nt::SocketSpec spec;
   spec.tcp_info = TcpInfoBytes(3, 4, 9000, 40);
-  SockDiagChunk chunk = Parse(nt::SocketMessage(spec).Bytes());
+  SockDiagChunk chunk = ParseTcp(nt::SocketMessage(spec).Bytes());
   ASSERT_EQ(chunk.sockets.size(), 1u);
   const TcpInfo& info = *chunk.sockets[0].tcp_info;
   EXPECT_EQ(info.length, 40u);
@@ -169,7 +169,7 @@ TEST(SockDiagParser, AShortTcpInfoIsReadByLength) {
   EXPECT_EQ(info.last_data_recv_ms, 0u);  // not sent
   // And a newer kernel's longer struct is no problem either.
   spec.tcp_info = TcpInfoBytes(1, 0, 500, sizeof(tcp_info) + 200);
-  chunk = Parse(nt::SocketMessage(spec).Bytes());
+  chunk = ParseTcp(nt::SocketMessage(spec).Bytes());
   ASSERT_EQ(chunk.sockets.size(), 1u);
   EXPECT_TRUE(chunk.sockets[0].tcp_info->complete());
   EXPECT_EQ(chunk.sockets[0].tcp_info->last_data_recv_ms, 500u);
@@ -178,7 +178,7 @@ TEST(SockDiagParser, AShortTcpInfoIsReadByLength) {
 TEST(SockDiagParser, AnIpv4FlowOnADualStackSocketIsIpv4) {
   nt::SocketSpec spec{.local = "::ffff:198.51.100.2",
                       .remote = "::ffff:192.0.2.10"};
-  SockDiagChunk chunk = Parse(nt::SocketMessage(spec).Bytes());
+  SockDiagChunk chunk = ParseTcp(nt::SocketMessage(spec).Bytes());
   ASSERT_EQ(chunk.sockets.size(), 1u);
   EXPECT_EQ(chunk.sockets[0].family, Family::kV4);
   EXPECT_EQ(chunk.sockets[0].local.ToString(), "198.51.100.2:41234");
@@ -187,19 +187,19 @@ TEST(SockDiagParser, AnIpv4FlowOnADualStackSocketIsIpv4) {
 
 TEST(SockDiagParser, ErrorsStaleRepliesAndBadInput) {
   // The kernel refusing the request.
-  SockDiagChunk refused = Parse(nt::ErrorMessage(-EINVAL, 3).Bytes(), 3);
+  SockDiagChunk refused = ParseTcp(nt::ErrorMessage(-EINVAL, 3).Bytes(), 3);
   EXPECT_TRUE(refused.done);
   EXPECT_EQ(refused.error, EINVAL);
   // A dump that failed midway: the errno rides in NLMSG_DONE.
   std::vector<uint8_t> done = nt::DoneMessage(3).Bytes();
   int32_t code = -EINTR;
   std::memcpy(done.data() + sizeof(nlmsghdr), &code, sizeof code);
-  EXPECT_EQ(Parse(done, 3).error, EINTR);
+  EXPECT_EQ(ParseTcp(done, 3).error, EINTR);
   // Replies to an earlier dump are skipped.
   std::vector<uint8_t> datagram;
   nt::SocketMessage({}, 2).AppendTo(&datagram);
   nt::SocketMessage({}, 3).AppendTo(&datagram);
-  SockDiagChunk mixed = Parse(datagram, 3);
+  SockDiagChunk mixed = ParseTcp(datagram, 3);
   EXPECT_EQ(mixed.stale, 1u);
   EXPECT_EQ(mixed.sockets.size(), 1u);
   // A message too short for inet_diag_msg, and a bad attribute length.
@@ -207,15 +207,15 @@ TEST(SockDiagParser, ErrorsStaleRepliesAndBadInput) {
   std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + 40);
   uint32_t len = 40;
   std::memcpy(cut.data(), &len, sizeof len);
-  EXPECT_EQ(Parse(cut).parse_error->kind, ParseErrorKind::kTruncatedPayload);
+  EXPECT_EQ(ParseTcp(cut).parse_error->kind, ParseErrorKind::kTruncatedPayload);
   const size_t attr_at = sizeof(nlmsghdr) + sizeof(inet_diag_msg);
   uint16_t bad_len = 200;
   std::memcpy(bytes.data() + attr_at, &bad_len, sizeof bad_len);
-  SockDiagChunk bad = Parse(bytes);
+  SockDiagChunk bad = ParseTcp(bytes);
   EXPECT_EQ(bad.parse_error->kind, ParseErrorKind::kBadAttribute);
   EXPECT_TRUE(bad.sockets.empty());
   // Half a header.
-  EXPECT_EQ(Parse(std::vector<uint8_t>(7, 0)).parse_error->kind,
+  EXPECT_EQ(ParseTcp(std::vector<uint8_t>(7, 0)).parse_error->kind,
             ParseErrorKind::kTruncatedHeader);
 }
 
