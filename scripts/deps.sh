@@ -24,6 +24,7 @@ TSWATCHDOG_PACKAGES=(
   universal-ctags       # scripts/check_architecture.sh: function lengths
   "$@"
   clang libclang-rt-14-dev  # the sanitizer test build and libFuzzer (tests/fuzz)
+  lld                   # links the sanitizer test build (scripts/test.sh): a quarter of ld.bfd's CPU
 )
 
 missing=()

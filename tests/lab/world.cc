@@ -32,15 +32,7 @@ void MustShIn(const Netns& ns, const std::string& what,
 }
 
 std::string OutputIn(const Netns& ns, const std::string& command) {
-  const std::string full =
-      "nsenter -t " + std::to_string(ns.pid()) + " -n " + command;
-  FILE* out = popen(full.c_str(), "r");
-  if (out == nullptr) return "";
-  std::string text;
-  char buf[512];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, out)) > 0;) text.append(buf, n);
-  pclose(out);
-  return text;
+  return ShOutput("nsenter -t " + std::to_string(ns.pid()) + " -n " + command);
 }
 
 // The stateful drop of unknown TCP flows: a packet that conntrack sees as
