@@ -162,6 +162,11 @@ class NetlinkChannel {
   virtual ssize_t Receive(std::span<uint8_t> buffer) = 0;
 };
 
+// The daemon's receive timeout for a dump. A dump is one blocking exchange
+// with the kernel; it never takes this long unless the kernel is in trouble
+// (100,000 sockets: ~65 ms, README benchmark 6).
+inline constexpr std::chrono::milliseconds kSockDiagDumpTimeout{2000};
+
 // A blocking NETLINK_SOCK_DIAG socket whose receives time out after
 // `timeout`. Throws std::system_error (errno and context) when it cannot be
 // opened.

@@ -218,7 +218,7 @@ class MonitoringLab : public ::testing::Test {
     return "";
   }
 
-  json State() const { return lab::ReadState(state_path()); }
+  json State() const { return lab::StateFileOrEmpty(state_path()); }
   bool WaitState(const std::function<bool(const json&)>& condition,
                  milliseconds timeout) const {
     return lab::WaitState(state_path(), condition, timeout);

@@ -149,7 +149,7 @@ class DaemonLabBase : public ::testing::Test {
   }
   std::string restarts_path() const { return dir_ + "/restarts"; }
 
-  json State() const { return lab::ReadState(state_path()); }
+  json State() const { return lab::StateFileOrEmpty(state_path()); }
 
   // Waits until the state file satisfies `condition`; fails with the last
   // state when the deadline passes.

@@ -54,7 +54,7 @@ ip rule add pref 2062 fwmark 0x3e00/0x3f00 unreachable
 
 // The routes netifd and mwan3 would have: a main default per WAN (metric
 // 10 and 20) and each WAN's default in its mwan3 table.
-constexpr const char* kRoutes = R"(set -e
+constexpr const char* kMwan3Routes = R"(set -e
 ip route add default via 198.51.100.1 dev wan0 metric 10
 ip route add default via 203.0.113.1 dev wan1 metric 20
 ip route add default via 198.51.100.1 dev wan0 table 1
@@ -181,7 +181,7 @@ TEST_F(Mwan3KernelLab, DetectsMwan3AndTailscaledsModeFromTheKernel) {
 
 TEST_F(Mwan3KernelLab, SteeringAddsAndRemovesExactlyOurRoute) {
   LAB_RUN(Mwan3Rules(1300));
-  LAB_RUN(kRoutes);
+  LAB_RUN(kMwan3Routes);
   netlink::Watcher watcher;
   watchdog::KernelRouteTable table;
   const std::set<std::string> before = AllRoutes();
@@ -220,7 +220,7 @@ TEST_F(Mwan3KernelLab, SteeringAddsAndRemovesExactlyOurRoute) {
 }
 
 TEST_F(Mwan3KernelLab, ALeftoverRouteOfOursIsRemovedAtStartAndNothingElse) {
-  LAB_RUN(kRoutes);
+  LAB_RUN(kMwan3Routes);
   const std::set<std::string> clean = AllRoutes();
   // What a crash while steering leaves behind.
   LAB_RUN("ip route add default via 203.0.113.1 dev wan1 metric 9 proto 122");

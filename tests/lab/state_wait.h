@@ -16,7 +16,7 @@
 namespace lab {
 
 // The state file at `path`; an empty object while there is none.
-inline nlohmann::json ReadState(const std::string& path) {
+inline nlohmann::json StateFileOrEmpty(const std::string& path) {
   std::string error;
   return watchdog::ReadStateFile(path, &error)
       .value_or(nlohmann::json::object());
@@ -31,7 +31,7 @@ inline bool WaitState(
   nlohmann::json state;
   const bool ok = fake::WaitUntil(
       [&] {
-        state = ReadState(path);
+        state = StateFileOrEmpty(path);
         return !state.empty() && condition(state);
       },
       timeout);

@@ -16,11 +16,6 @@
 namespace watchdog {
 namespace {
 
-// A dump is one blocking exchange with the kernel; it never takes this long
-// unless the kernel is in trouble (100,000 sockets: ~65 ms, README
-// benchmark 6).
-constexpr std::chrono::milliseconds kDumpTimeout{2000};
-
 netlink::SockDiagQuery TcpQuery(bool marked) {
   netlink::SockDiagQuery query;
   query.protocol = netlink::kIpProtocolTcp;
@@ -39,7 +34,7 @@ netlink::SockDump KernelConnectionSource::Dump(bool marked) {
   if (!diag_) {
     try {
       diag_ = std::make_unique<netlink::SockDiag>(
-          netlink::OpenSockDiagChannel(kDumpTimeout));
+          netlink::OpenSockDiagChannel(netlink::kSockDiagDumpTimeout));
     } catch (const std::system_error& e) {
       netlink::SockDump failed;
       failed.error = e.code().value();

@@ -9,8 +9,6 @@
 namespace watchdog {
 namespace {
 
-constexpr std::chrono::milliseconds kDumpTimeout{2000};
-
 // tailscaled's TCP client connections (in `states`) and, with `udp`, its
 // UDP sockets, by its mark.
 bool DumpTailscaledSockets(bool udp, uint32_t states,
@@ -18,7 +16,7 @@ bool DumpTailscaledSockets(bool udp, uint32_t states,
                            std::string* error) {
   std::unique_ptr<netlink::NetlinkChannel> channel;
   try {
-    channel = netlink::OpenSockDiagChannel(kDumpTimeout);
+    channel = netlink::OpenSockDiagChannel(netlink::kSockDiagDumpTimeout);
   } catch (const std::system_error& e) {
     *error = std::string("sock_diag: ") + e.what();
     return false;
