@@ -396,7 +396,13 @@ SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter,
   if (int err = channel_->Send(request); err < 0) {
     return failed(-err, std::string("send: ") + std::strerror(-err));
   }
-  std::vector<uint8_t> buffer(64 * 1024);
+  // Not zero-filled: the kernel writes a few KiB of a filtered dump, and
+  // heap pages never written stay out of the daemon's RSS (its datagrams
+  // are at most 32 KiB: net/netlink/af_netlink.c caps max_recvmsg_len at
+  // SKB_WITH_OVERHEAD(32768)).
+  constexpr size_t kBufferSize = 64 * 1024;
+  const auto storage = std::make_unique_for_overwrite<uint8_t[]>(kBufferSize);
+  const std::span<uint8_t> buffer(storage.get(), kBufferSize);
   bool any_mark = false;
   for (;;) {
     ssize_t n = channel_->Receive(buffer);
