@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmarks (README, "Benchmarks"), as root on Debian 12:
-#   bash scripts/bench.sh            # all four tables (~4 min)
+#   bash scripts/bench.sh            # all seven tables (~14 min)
 #   bash scripts/bench.sh --quick    # a smoke run of the harness (seconds)
 #   bash scripts/bench.sh --full     # 200 failovers for the polling script too (~35 min)
 #   bash scripts/bench.sh --only heal          # only benchmark 5, time to heal (~6 min)

@@ -206,7 +206,7 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
       "(its code and\n  constants), peak = VmHWM, at the window's end. No "
       "service manager: "
       "under systemd (WatchdogSec=30s) add\n  the WATCHDOG=1 ping, 4 "
-      "wake-ups a minute. Logs: %s\n",
+      "wake-ups a minute. Logs (kept if a run failed): %s\n",
       o.window_s, o.settle_s, o.dir.c_str());
 }
 
@@ -252,6 +252,12 @@ int main(int argc, char** argv) {
   std::printf("bench_idle: %zu daemons in parallel for %d s, logs in %s\n",
               o.binaries.size(), o.settle_s + o.window_s, o.dir.c_str());
   std::fflush(stdout);
-  bench::PrintTable(o, bench::RunAll(o));
-  return 0;
+  const std::vector<nlohmann::json> results = bench::RunAll(o);
+  bench::PrintTable(o, results);
+  // The logs stay only when a run failed.
+  bool failed = false;
+  for (const nlohmann::json& r : results)
+    failed = failed || r.contains("error");
+  if (!failed) std::filesystem::remove_all(o.dir);
+  return failed ? 1 : 0;
 }

@@ -284,8 +284,9 @@ Figures MeasureDaemon(const fake::FakeTailscaledProcess& fake, seconds window) {
 
 void PrintRow(int sockets, const char* what, const Figures& f, bool walls) {
   if (walls) {
-    std::printf("%10d  %-28s %6zu %5zu %9.3f %9.3f %10.3f\n", sockets, what,
-                f.received, f.found, f.WallP50(), f.WallMax(), f.cpu_ms);
+    const std::string sent = f.received ? std::to_string(f.received) : "-";
+    std::printf("%10d  %-28s %6s %5zu %9.3f %9.3f %10.3f\n", sockets, what,
+                sent.c_str(), f.found, f.WallP50(), f.WallMax(), f.cpu_ms);
   } else {
     std::printf("%10d  %-28s %6s %5zu %9s %9s %10.3f\n", sockets, what, "-",
                 f.found, "-", "-", f.cpu_ms);
