@@ -195,8 +195,7 @@ Lexeme Advance(std::string_view text, size_t& i, Lexeme in) {
 // Refuses, before the TOML parser sees it, text it could not parse safely:
 // over kMaxConfigBytes, or a line with more than kMaxDotsPerLine dots outside
 // strings and comments (the dotted keys and table headers that nest tables).
-std::optional<ConfigError> CheckTomlBounds(std::string_view text,
-                                           const std::string& file) {
+Result<void> CheckTomlBounds(std::string_view text, const std::string& file) {
   ConfigError error;
   error.file = file;
   if (text.size() > kMaxConfigBytes) {
@@ -220,7 +219,7 @@ std::optional<ConfigError> CheckTomlBounds(std::string_view text,
     }
     in = Advance(text, i, in);
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
@@ -249,8 +248,7 @@ namespace internal {
 namespace {
 
 // Each duration in its range, and the two rules between durations.
-std::optional<ConfigError> ValidateDurations(const Config& config,
-                                             const Origins& origins) {
+Result<void> ValidateDurations(const Config& config, const Origins& origins) {
   for (const OptionSpec& spec : AllOptions()) {
     if (spec.kind != Kind::kDuration) continue;
     milliseconds value = config.*std::get<milliseconds Config::*>(spec.member);
@@ -284,12 +282,11 @@ std::optional<ConfigError> ValidateDurations(const Config& config,
             ") must not be longer than backoff_max (" +
             FormatDuration(config.backoff_max) + ")");
   }
-  return std::nullopt;
+  return {};
 }
 
 // restart_on_ip, log_style, tailscale_interface.
-std::optional<ConfigError> ValidateNames(const Config& config,
-                                         const Origins& origins) {
+Result<void> ValidateNames(const Config& config, const Origins& origins) {
   for (const std::string& unit : config.restart_on_ip) {
     if (!IsUnitName(unit)) {
       return ErrorAt(origins, "restart_on_ip",
@@ -317,14 +314,13 @@ std::optional<ConfigError> ValidateNames(const Config& config,
                        "' is not an interface name (1 to 15 characters, no "
                        "'/' or spaces)");
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
 
-std::optional<ConfigError> ValidateWithOrigins(const Config& config,
-                                               const Origins& origins) {
-  if (auto error = ValidateDurations(config, origins)) return error;
+Result<void> ValidateWithOrigins(const Config& config, const Origins& origins) {
+  if (auto valid = ValidateDurations(config, origins); !valid) return valid;
   if (config.ladder.empty()) {
     return ErrorAt(origins, "ladder", "must name at least one step");
   }
@@ -361,10 +357,11 @@ std::optional<ConfigError> ValidateWithOrigins(const Config& config,
   return ValidateNames(config, origins);
 }
 
-std::optional<ConfigError> ApplyToml(std::string_view toml_text,
-                                     const std::string& file, Config& config,
-                                     Origins& origins) {
-  if (auto error = CheckTomlBounds(toml_text, file)) return error;
+Result<void> ApplyToml(std::string_view toml_text, const std::string& file,
+                       Config& config, Origins& origins) {
+  if (auto bounded = CheckTomlBounds(toml_text, file); !bounded) {
+    return bounded;
+  }
   toml::table table;
   try {
     table = toml::parse(toml_text, std::string_view(file));
@@ -400,17 +397,17 @@ std::optional<ConfigError> ApplyToml(std::string_view toml_text,
       keep_first(std::move(unknown));
       continue;
     }
-    if (auto error = internal::SetFromToml(*spec, node, file, config)) {
-      keep_first(std::move(*error));
+    if (auto set = internal::SetFromToml(*spec, node, file, config); !set) {
+      keep_first(std::move(set).error());
       continue;
     }
     origins[std::string(spec->key)] = internal::Origin{file, line, ""};
   }
-  return first_error;
+  if (first_error) return *std::move(first_error);
+  return {};
 }
 
-std::optional<ConfigError> ReadFile(const std::string& path,
-                                    std::string& text) {
+Result<std::string> ReadFile(const std::string& path) {
   ConfigError error;
   error.file = path;
   auto fail = [&error](std::string message) {
@@ -440,13 +437,13 @@ std::optional<ConfigError> ReadFile(const std::string& path,
                 ")");
   }
   // One byte more than allowed tells "too large" from "exactly the limit".
-  text.clear();
+  std::string text;
   char buffer[65536];
   while (text.size() <= kMaxConfigBytes) {
     const size_t n = std::fread(buffer, 1, sizeof buffer, file.get());
     text.append(buffer, n);
     if (n < sizeof buffer) {
-      if (!std::ferror(file.get())) return std::nullopt;
+      if (!std::ferror(file.get())) return text;
       return fail(std::string("cannot read: ") + std::strerror(errno));
     }
   }
@@ -455,7 +452,7 @@ std::optional<ConfigError> ReadFile(const std::string& path,
 
 }  // namespace internal
 
-std::optional<ConfigError> Validate(const Config& config) {
+Result<void> Validate(const Config& config) {
   return internal::ValidateWithOrigins(config, {});
 }
 
@@ -463,19 +460,20 @@ Result<Config> ParseToml(std::string_view toml_text,
                          const std::string& file_name) {
   Config config;
   Origins origins;
-  if (auto error = internal::ApplyToml(toml_text, file_name, config, origins)) {
-    return *std::move(error);
+  if (auto applied = internal::ApplyToml(toml_text, file_name, config, origins);
+      !applied) {
+    return std::move(applied).error();
   }
-  if (auto error = internal::ValidateWithOrigins(config, origins)) {
-    return *std::move(error);
+  if (auto valid = internal::ValidateWithOrigins(config, origins); !valid) {
+    return std::move(valid).error();
   }
   return config;
 }
 
 Result<Config> LoadFile(const std::string& path) {
-  std::string text;
-  if (auto error = internal::ReadFile(path, text)) return *std::move(error);
-  return ParseToml(text, path);
+  auto text = internal::ReadFile(path);
+  if (!text) return std::move(text).error();
+  return ParseToml(*text, path);
 }
 
 std::string ToToml(const Config& config) {

@@ -167,7 +167,7 @@ std::vector<std::string> SocketCandidates(const Config& config);
 // max_disruptive_per_hour >= 0, unit names (systemd's rules) and interface
 // names. The error names the key but no file (ParseToml and the flag
 // functions validate on their own and add where the value came from).
-std::optional<ConfigError> Validate(const Config& config);
+Result<void> Validate(const Config& config);
 
 // A config is a few KiB; a file larger than this is refused unread (and
 // never loaded into memory whole).

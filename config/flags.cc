@@ -12,9 +12,8 @@ constexpr char kConfigFlag[] = "config";
 
 // Sets `config` from the flags that were given and records them in
 // `origins`. Never throws: cxxopts errors become ConfigErrors.
-std::optional<ConfigError> ApplyFlagValues(const cxxopts::ParseResult& flags,
-                                           Config& config,
-                                           internal::Origins& origins) {
+Result<void> ApplyFlagValues(const cxxopts::ParseResult& flags, Config& config,
+                             internal::Origins& origins) {
   for (const internal::OptionSpec& spec : internal::AllOptions()) {
     const std::string name = internal::FlagName(spec.key);
     const std::string flag = "--" + name;
@@ -29,16 +28,15 @@ std::optional<ConfigError> ApplyFlagValues(const cxxopts::ParseResult& flags,
       failure.message = error.what();
       return failure;
     }
-    if (auto message = internal::SetFromText(spec, text, config)) {
-      ConfigError failure;
+    if (auto set = internal::SetFromText(spec, text, config); !set) {
+      ConfigError failure = std::move(set).error();
       failure.key = spec.key;
       failure.flag = flag;
-      failure.message = *std::move(message);
       return failure;
     }
     origins[std::string(spec.key)] = internal::Origin{"", 0, flag};
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace
@@ -63,11 +61,11 @@ void AddOptions(cxxopts::Options& options) {
 
 Result<Config> ApplyFlags(Config base, const cxxopts::ParseResult& flags) {
   internal::Origins origins;
-  if (auto error = ApplyFlagValues(flags, base, origins)) {
-    return *std::move(error);
+  if (auto applied = ApplyFlagValues(flags, base, origins); !applied) {
+    return std::move(applied).error();
   }
-  if (auto error = internal::ValidateWithOrigins(base, origins)) {
-    return *std::move(error);
+  if (auto valid = internal::ValidateWithOrigins(base, origins); !valid) {
+    return std::move(valid).error();
   }
   return base;
 }
@@ -99,17 +97,18 @@ Result<Config> Load(const cxxopts::ParseResult& flags,
     return error;
   }
   if (std::string file = ConfigFileFor(flags, default_path); !file.empty()) {
-    std::string text;
-    if (auto error = internal::ReadFile(file, text)) return *std::move(error);
-    if (auto error = internal::ApplyToml(text, file, config, origins)) {
-      return *std::move(error);
+    auto text = internal::ReadFile(file);
+    if (!text) return std::move(text).error();
+    if (auto applied = internal::ApplyToml(*text, file, config, origins);
+        !applied) {
+      return std::move(applied).error();
     }
   }
-  if (auto error = ApplyFlagValues(flags, config, origins)) {
-    return *std::move(error);
+  if (auto applied = ApplyFlagValues(flags, config, origins); !applied) {
+    return std::move(applied).error();
   }
-  if (auto error = internal::ValidateWithOrigins(config, origins)) {
-    return *std::move(error);
+  if (auto valid = internal::ValidateWithOrigins(config, origins); !valid) {
+    return std::move(valid).error();
   }
   return config;
 }

@@ -78,13 +78,12 @@ ConfigError ErrorAt(const Origins& origins, std::string_view key,
                     std::string message);
 
 // Sets the option from a TOML value; the error carries file, line and key.
-std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
-                                       const toml::node& node,
-                                       const std::string& file, Config& config);
+Result<void> SetFromToml(const OptionSpec& spec, const toml::node& node,
+                         const std::string& file, Config& config);
 
 // Sets the option from a flag's text; the error is the message only.
-std::optional<std::string> SetFromText(const OptionSpec& spec,
-                                       std::string_view text, Config& config);
+Result<void> SetFromText(const OptionSpec& spec, std::string_view text,
+                         Config& config);
 
 // The option's value as a TOML value, e.g. "5s" (with quotes) or [ "a" ].
 std::string RenderToml(const OptionSpec& spec, const Config& config);
@@ -94,17 +93,15 @@ std::string RenderText(const OptionSpec& spec, const Config& config);
 
 // Parses TOML text over `config`, recording where each key was set. Does
 // not run Validate (the caller does, after any flags are applied).
-std::optional<ConfigError> ApplyToml(std::string_view toml_text,
-                                     const std::string& file, Config& config,
-                                     Origins& origins);
+Result<void> ApplyToml(std::string_view toml_text, const std::string& file,
+                       Config& config, Origins& origins);
 
-// Reads a whole file into `text`.
-std::optional<ConfigError> ReadFile(const std::string& path, std::string& text);
+// Reads a whole file.
+Result<std::string> ReadFile(const std::string& path);
 
 // Validate, blaming the key the user set (see Origins) when a rule
 // involves two keys.
-std::optional<ConfigError> ValidateWithOrigins(const Config& config,
-                                               const Origins& origins);
+Result<void> ValidateWithOrigins(const Config& config, const Origins& origins);
 
 }  // namespace config::internal
 

@@ -115,14 +115,28 @@ std::string Describe(const toml::node& node) {
 using watchdog::IsSpace;
 using watchdog::Trim;
 
+// A message-only error; the caller adds where (file, line, key or flag).
+ConfigError ValueError(std::string message) {
+  ConfigError error;
+  error.message = std::move(message);
+  return error;
+}
+
+// Sets `field` to the parsed value, or passes the error on.
+template <typename T>
+Result<void> Assign(Result<T> parsed, T& field) {
+  if (!parsed) return std::move(parsed).error();
+  field = *std::move(parsed);
+  return {};
+}
+
 // A command written as one string: words split on whitespace, with the
 // shell's quoting so an argument can hold spaces ('...' literal, "..." with
 // \" and \\, a backslash outside quotes escapes the next character). No
 // expansion of any kind: the words are run without a shell. The OpenWrt init
 // script quotes UCI list items this way.
-std::optional<std::string> SplitCommand(std::string_view text,
-                                        std::vector<std::string>& words) {
-  words.clear();
+Result<std::vector<std::string>> SplitCommand(std::string_view text) {
+  std::vector<std::string> words;
   std::string word;
   bool in_word = false;
   char quote = 0;
@@ -153,7 +167,8 @@ std::optional<std::string> SplitCommand(std::string_view text,
         quote = c;
       } else if (c == '\\') {
         if (pos + 1 == text.size()) {
-          return "'" + std::string(text) + "' ends with a lone backslash";
+          return ValueError("'" + std::string(text) +
+                            "' ends with a lone backslash");
         }
         word += text[++pos];
       } else {
@@ -162,29 +177,28 @@ std::optional<std::string> SplitCommand(std::string_view text,
     }
   }
   if (quote != 0) {
-    return "unterminated " + std::string(quote == '"' ? "\"" : "'") +
-           " quote in '" + std::string(text) + "'";
+    return ValueError("unterminated " + std::string(quote == '"' ? "\"" : "'") +
+                      " quote in '" + std::string(text) + "'");
   }
   if (in_word) words.push_back(std::move(word));
-  return std::nullopt;
+  return words;
 }
 
 // "a, b,c" -> {"a", "b", "c"}; "" -> {}. An empty item ("a,,b") is an error.
-std::optional<std::string> SplitOnCommas(std::string_view text,
-                                         std::string_view what,
-                                         std::vector<std::string>& items) {
-  items.clear();
-  if (Trim(text).empty()) return std::nullopt;
+Result<std::vector<std::string>> SplitOnCommas(std::string_view text,
+                                               std::string_view what) {
+  std::vector<std::string> items;
+  if (Trim(text).empty()) return items;
   size_t begin = 0;
   while (true) {
     size_t comma = text.find(',', begin);
     std::string_view item = Trim(text.substr(begin, comma - begin));
     if (item.empty()) {
-      return "empty " + std::string(what) + " in '" + std::string(text) +
-             "' (a list is written a,b,c)";
+      return ValueError("empty " + std::string(what) + " in '" +
+                        std::string(text) + "' (a list is written a,b,c)");
     }
     items.emplace_back(item);
-    if (comma == std::string_view::npos) return std::nullopt;
+    if (comma == std::string_view::npos) return items;
     begin = comma + 1;
   }
 }
@@ -199,63 +213,68 @@ std::string UnknownLevel(std::string_view name) {
          "' (known: " + KnownLogLevelNames() + ")";
 }
 
-// Reads a TOML array whose elements must all be strings, with each one's
-// line. On a non-string element, says which and sets `line` to its line.
-std::optional<std::string> ReadStringArray(const toml::array& array,
-                                           std::vector<std::string>& strings,
-                                           std::vector<int>& lines, int& line) {
-  strings.clear();
-  lines.clear();
+// A TOML array's strings, with each one's line.
+struct StringArray {
+  std::vector<std::string> strings;
+  std::vector<int> lines;
+};
+
+// Reads a TOML array whose elements must all be strings. On a non-string
+// element, says which, with its line.
+Result<StringArray> ReadStringArray(const toml::array& array) {
+  StringArray out;
   for (size_t i = 0; i < array.size(); ++i) {
     const toml::node& element = *array.get(i);
     const auto* text = element.as_string();
     if (text == nullptr) {
-      line = LineOf(element);
-      return "element " + std::to_string(i + 1) + ": expected a string, got " +
-             Describe(element);
+      ConfigError error =
+          ValueError("element " + std::to_string(i + 1) +
+                     ": expected a string, got " + Describe(element));
+      error.line = LineOf(element);
+      return error;
     }
-    strings.push_back(text->get());
-    lines.push_back(LineOf(element));
+    out.strings.push_back(text->get());
+    out.lines.push_back(LineOf(element));
   }
-  return std::nullopt;
+  return out;
 }
 
-// Step names to steps, for the TOML array and the flag's list alike. On an
-// unknown name, says so and sets `bad` to its index.
-std::optional<std::string> ParseSteps(const std::vector<std::string>& names,
-                                      std::vector<LadderStep>& steps,
-                                      size_t& bad) {
-  steps.clear();
+// Step names to steps, for the TOML array (with each name's line, which the
+// error of an unknown name carries) and the flag's list (no lines) alike.
+Result<std::vector<LadderStep>> ParseSteps(
+    const std::vector<std::string>& names, const std::vector<int>& lines = {}) {
+  std::vector<LadderStep> steps;
   for (size_t i = 0; i < names.size(); ++i) {
     auto step = ParseStep(names[i]);
     if (!step) {
-      bad = i;
-      return UnknownStep(names[i]);
+      ConfigError error = ValueError(UnknownStep(names[i]));
+      if (i < lines.size()) error.line = lines[i];
+      return error;
     }
     steps.push_back(*step);
   }
-  return std::nullopt;
+  return steps;
 }
 
 // The flag's spelling of a bool: exactly true or false.
-std::optional<std::string> ParseBoolText(std::string_view text, bool& value) {
+Result<bool> ParseBoolText(std::string_view text) {
   if (text != "true" && text != "false") {
-    return "expected true or false, got '" + std::string(text) + "'";
+    return ValueError("expected true or false, got '" + std::string(text) +
+                      "'");
   }
-  value = text == "true";
-  return std::nullopt;
+  return text == "true";
 }
 
 // The flag's spelling of a count: decimal, nothing else.
-std::optional<std::string> ParseCountText(std::string_view text, int& value) {
+Result<int> ParseCountText(std::string_view text) {
   int number = 0;
   const char* end = text.data() + text.size();
   auto [stop, ec] = std::from_chars(text.data(), end, number);
   if (text.empty() || ec != std::errc() || stop != end) {
-    return "expected a whole number, got '" + std::string(text) + "'";
+    return ValueError("expected a whole number, got '" + std::string(text) +
+                      "'");
   }
-  value = number;
-  return std::nullopt;
+  return number;
 }
 
 std::string Join(const std::vector<std::string>& items,
@@ -290,131 +309,114 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-// Each reads one kind of TOML value into `value`, leaving it alone and
-// returning the message when the node is not of that kind; `line` moves to a
-// bad array element.
-std::optional<std::string> TomlString(const toml::node& node,
-                                      std::string& value) {
+// Each reads one kind of TOML value, or says why the node is not of that
+// kind; the error of a bad array element carries its line.
+Result<std::string> TomlString(const toml::node& node) {
   const auto* text = node.as_string();
-  if (text == nullptr) return "expected a string, got " + Describe(node);
-  value = text->get();
-  return std::nullopt;
+  if (text == nullptr) {
+    return ValueError("expected a string, got " + Describe(node));
+  }
+  return text->get();
 }
 
-std::optional<std::string> TomlDuration(const toml::node& node,
-                                        milliseconds& value) {
+Result<milliseconds> TomlDuration(const toml::node& node) {
   const auto* text = node.as_string();
   if (text == nullptr) {
     std::string message =
         "expected a duration string such as \"5s\" or \"250ms\", got " +
         Describe(node);
     if (node.is_number()) message += " (a number needs a unit)";
-    return message;
+    return ValueError(std::move(message));
   }
-  auto duration = ParseDuration(text->get());
-  if (!duration) return duration.error().message;
-  value = duration.value();
-  return std::nullopt;
+  return ParseDuration(text->get());
 }
 
-std::optional<std::string> TomlBool(const toml::node& node, bool& value) {
+Result<bool> TomlBool(const toml::node& node) {
   const auto* flag = node.as_boolean();
-  if (flag == nullptr) return "expected true or false, got " + Describe(node);
-  value = flag->get();
-  return std::nullopt;
+  if (flag == nullptr) {
+    return ValueError("expected true or false, got " + Describe(node));
+  }
+  return flag->get();
 }
 
-std::optional<std::string> TomlCount(const toml::node& node, int& value) {
+Result<int> TomlCount(const toml::node& node) {
   const auto* number = node.as_integer();
   if (number == nullptr) {
-    return "expected a whole number, got " + Describe(node);
+    return ValueError("expected a whole number, got " + Describe(node));
   }
   if (number->get() > INT_MAX || number->get() < INT_MIN) {
-    return "number " + std::to_string(number->get()) + " is out of range";
+    return ValueError("number " + std::to_string(number->get()) +
+                      " is out of range");
   }
-  value = static_cast<int>(number->get());
-  return std::nullopt;
+  return static_cast<int>(number->get());
 }
 
-std::optional<std::string> TomlSteps(const toml::node& node, int& line,
-                                     std::vector<LadderStep>& value) {
+Result<std::vector<LadderStep>> TomlSteps(const toml::node& node) {
   const auto* array = node.as_array();
   if (array == nullptr) {
-    return "expected an array of step names such as [\"rebind\", "
-           "\"start\"], got " +
-           Describe(node);
+    return ValueError(
+        "expected an array of step names such as [\"rebind\", "
+        "\"start\"], got " +
+        Describe(node));
   }
-  std::vector<std::string> names;
-  std::vector<int> lines;
-  if (auto bad = ReadStringArray(*array, names, lines, line)) return bad;
-  std::vector<LadderStep> steps;
-  size_t bad_index = 0;
-  if (auto bad = ParseSteps(names, steps, bad_index)) {
-    line = lines[bad_index];
-    return bad;
-  }
-  value = std::move(steps);
-  return std::nullopt;
+  auto names = ReadStringArray(*array);
+  if (!names) return std::move(names).error();
+  return ParseSteps(names->strings, names->lines);
 }
 
 // kArgv: an array of strings, or one string split as a command; kNames: an
 // array of strings only.
-std::optional<std::string> TomlStrings(const toml::node& node, Kind kind,
-                                       int& line,
-                                       std::vector<std::string>& value) {
-  std::vector<std::string> strings;
-  std::vector<int> lines;
+Result<std::vector<std::string>> TomlStrings(const toml::node& node,
+                                             Kind kind) {
   if (const auto* array = node.as_array()) {
-    if (auto bad = ReadStringArray(*array, strings, lines, line)) return bad;
-  } else if (const auto* text = node.as_string();
-             text != nullptr && kind == Kind::kArgv) {
-    if (auto bad = SplitCommand(text->get(), strings)) return bad;
-  } else {
-    return std::string(kind == Kind::kArgv
-                           ? "expected an array of strings or a string, got "
-                           : "expected an array of strings, got ") +
-           Describe(node);
+    auto read = ReadStringArray(*array);
+    if (!read) return std::move(read).error();
+    return std::move(read->strings);
   }
-  value = std::move(strings);
-  return std::nullopt;
+  if (const auto* text = node.as_string();
+      text != nullptr && kind == Kind::kArgv) {
+    return SplitCommand(text->get());
+  }
+  return ValueError(std::string(kind == Kind::kArgv
+                                    ? "expected an array of strings or a "
+                                      "string, got "
+                                    : "expected an array of strings, got ") +
+                    Describe(node));
 }
 
-std::optional<std::string> TomlLogLevel(const toml::node& node,
-                                        LogLevel& value) {
+Result<LogLevel> TomlLogLevel(const toml::node& node) {
   const auto* text = node.as_string();
   if (text == nullptr) {
-    return "expected a string (" + KnownLogLevelNames() + "), got " +
-           Describe(node);
+    return ValueError("expected a string (" + KnownLogLevelNames() + "), got " +
+                      Describe(node));
   }
   auto level = ParseLogLevel(text->get());
-  if (!level) return UnknownLevel(text->get());
-  value = *level;
-  return std::nullopt;
+  if (!level) return ValueError(UnknownLevel(text->get()));
+  return *level;
 }
 
-std::optional<std::string> SetValueFromToml(const OptionSpec& spec,
-                                            const toml::node& node, int& line,
-                                            Config& config) {
+Result<void> SetValueFromToml(const OptionSpec& spec, const toml::node& node,
+                              Config& config) {
   switch (spec.kind) {
     case Kind::kString:
-      return TomlString(node, Field<std::string>(spec, config));
+      return Assign(TomlString(node), Field<std::string>(spec, config));
     case Kind::kDuration:
-      return TomlDuration(node, Field<milliseconds>(spec, config));
+      return Assign(TomlDuration(node), Field<milliseconds>(spec, config));
     case Kind::kBool:
-      return TomlBool(node, Field<bool>(spec, config));
+      return Assign(TomlBool(node), Field<bool>(spec, config));
     case Kind::kCount:
-      return TomlCount(node, Field<int>(spec, config));
+      return Assign(TomlCount(node), Field<int>(spec, config));
     case Kind::kSteps:
-      return TomlSteps(node, line,
-                       Field<std::vector<LadderStep>>(spec, config));
+      return Assign(TomlSteps(node),
+                    Field<std::vector<LadderStep>>(spec, config));
     case Kind::kArgv:
     case Kind::kNames:
-      return TomlStrings(node, spec.kind, line,
-                         Field<std::vector<std::string>>(spec, config));
+      return Assign(TomlStrings(node, spec.kind),
+                    Field<std::vector<std::string>>(spec, config));
     case Kind::kLogLevel:
-      return TomlLogLevel(node, Field<LogLevel>(spec, config));
+      return Assign(TomlLogLevel(node), Field<LogLevel>(spec, config));
   }
-  return "internal error: unhandled option kind";
+  return ValueError("internal error: unhandled option kind");
 }
 
 }  // namespace
@@ -463,63 +465,49 @@ ConfigError ErrorAt(const Origins& origins, std::string_view key,
   return error;
 }
 
-std::optional<ConfigError> SetFromToml(const OptionSpec& spec,
-                                       const toml::node& node,
-                                       const std::string& file,
-                                       Config& config) {
-  int line = LineOf(node);
-  auto message = SetValueFromToml(spec, node, line, config);
-  if (!message) return std::nullopt;
-  ConfigError error;
+Result<void> SetFromToml(const OptionSpec& spec, const toml::node& node,
+                         const std::string& file, Config& config) {
+  Result<void> set = SetValueFromToml(spec, node, config);
+  if (set) return set;
+  ConfigError error = std::move(set).error();
   error.file = file;
-  error.line = line;
+  if (error.line == 0) error.line = LineOf(node);
   error.key = spec.key;
-  error.message = std::move(*message);
   return error;
 }
 
-std::optional<std::string> SetFromText(const OptionSpec& spec,
-                                       std::string_view text, Config& config) {
+Result<void> SetFromText(const OptionSpec& spec, std::string_view text,
+                         Config& config) {
   switch (spec.kind) {
     case Kind::kString:
       Field<std::string>(spec, config) = std::string(text);
-      return std::nullopt;
-    case Kind::kDuration: {
-      auto duration = ParseDuration(text);
-      if (!duration) return duration.error().message;
-      Field<milliseconds>(spec, config) = duration.value();
-      return std::nullopt;
-    }
+      return {};
+    case Kind::kDuration:
+      return Assign(ParseDuration(text), Field<milliseconds>(spec, config));
     case Kind::kBool:
-      return ParseBoolText(text, Field<bool>(spec, config));
+      return Assign(ParseBoolText(text), Field<bool>(spec, config));
     case Kind::kCount:
-      return ParseCountText(text, Field<int>(spec, config));
+      return Assign(ParseCountText(text), Field<int>(spec, config));
     case Kind::kSteps: {
-      std::vector<std::string> names;
-      if (auto bad = SplitOnCommas(text, "step", names)) return bad;
-      std::vector<LadderStep> steps;
-      size_t bad_index = 0;
-      if (auto bad = ParseSteps(names, steps, bad_index)) return bad;
-      Field<std::vector<LadderStep>>(spec, config) = std::move(steps);
-      return std::nullopt;
+      auto names = SplitOnCommas(text, "step");
+      if (!names) return std::move(names).error();
+      return Assign(ParseSteps(*names),
+                    Field<std::vector<LadderStep>>(spec, config));
     }
     case Kind::kArgv:
-    case Kind::kNames: {
-      std::vector<std::string> words;
-      auto bad = spec.kind == Kind::kArgv ? SplitCommand(text, words)
-                                          : SplitOnCommas(text, "name", words);
-      if (bad) return bad;
-      Field<std::vector<std::string>>(spec, config) = std::move(words);
-      return std::nullopt;
-    }
+      return Assign(SplitCommand(text),
+                    Field<std::vector<std::string>>(spec, config));
+    case Kind::kNames:
+      return Assign(SplitOnCommas(text, "name"),
+                    Field<std::vector<std::string>>(spec, config));
     case Kind::kLogLevel: {
       auto level = ParseLogLevel(text);
-      if (!level) return UnknownLevel(text);
+      if (!level) return ValueError(UnknownLevel(text));
       Field<LogLevel>(spec, config) = *level;
-      return std::nullopt;
+      return {};
     }
   }
-  return "internal error: unhandled option kind";
+  return ValueError("internal error: unhandled option kind");
 }
 
 std::string RenderToml(const OptionSpec& spec, const Config& config) {

@@ -154,14 +154,14 @@ TEST(ConfigLimitsTest, DurationsAreBoundedByTheLongestSaneValue) {
 
   Config config;
   config.backoff_max = kMaxDuration + std::chrono::milliseconds(1);
-  auto error = Validate(config);
-  ASSERT_TRUE(error.has_value());
-  EXPECT_EQ(error->key, "backoff_max");
+  auto valid = Validate(config);
+  ASSERT_FALSE(valid.ok());
+  EXPECT_EQ(valid.error().key, "backoff_max");
 
   config.backoff_max = kMaxDuration;
   config.settle_max = kMaxDuration;
   config.unhealthy_after = kMaxDuration;
-  EXPECT_FALSE(Validate(config).has_value());
+  EXPECT_TRUE(Validate(config).ok());
 }
 
 // restart_on_ip names went to `systemctl restart UNIT` unchecked: "--help",
@@ -175,7 +175,7 @@ TEST(ConfigLimitsTest, RestartOnIpTakesOnlyUnitNames) {
         "sys-subsystem-net-devices-wan0.device", "a:b_c\\x2d.d.service"}) {
     Config config;
     config.restart_on_ip = {good};
-    EXPECT_FALSE(Validate(config).has_value()) << good;
+    EXPECT_TRUE(Validate(config).ok()) << good;
   }
   for (const std::string& bad :
        {std::string("../../../tmp/x"), std::string("--help"),
@@ -187,11 +187,12 @@ TEST(ConfigLimitsTest, RestartOnIpTakesOnlyUnitNames) {
         std::string(252, 'x') + ".socket"}) {
     Config config;
     config.restart_on_ip = {bad};
-    auto error = Validate(config);
-    ASSERT_TRUE(error.has_value()) << bad;
-    EXPECT_EQ(error->key, "restart_on_ip");
-    EXPECT_NE(error->message.find("is not a unit name"), std::string::npos)
-        << error->message;
+    auto valid = Validate(config);
+    ASSERT_FALSE(valid.ok()) << bad;
+    EXPECT_EQ(valid.error().key, "restart_on_ip");
+    EXPECT_NE(valid.error().message.find("is not a unit name"),
+              std::string::npos)
+        << valid.error().message;
   }
 }
 

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <system_error>
+
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 namespace {
@@ -53,6 +58,41 @@ TEST(ExpectedTest, ArrowReachesTheValue) {
   EXPECT_EQ(text->size(), 3u);
   text->append("d");
   EXPECT_EQ(*text, "abcd");
+}
+
+Expected<void, TestError> MustBeEven(int n) {
+  if (n % 2 != 0) return TestError{std::to_string(n) + " is odd"};
+  return {};
+}
+
+TEST(ExpectedTest, VoidHoldsSuccessOrTheError) {
+  auto even = MustBeEven(4);
+  EXPECT_TRUE(even.ok());
+  EXPECT_TRUE(static_cast<bool>(even));
+
+  auto odd = MustBeEven(3);
+  ASSERT_FALSE(odd.has_value());
+  EXPECT_EQ(odd.error().message, "3 is odd");
+  Expected<void, TestError> refused = MakeUnexpected(TestError{"no"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(std::move(refused).error().message, "no");
+}
+
+TEST(SystemErrorTest, SaysTheContextAndErrnoText) {
+  EXPECT_EQ(SystemError::FromErrno(ENOENT, "reading /x").ToString(),
+            std::string("reading /x: ") + std::strerror(ENOENT));
+  errno = EACCES;
+  const SystemError now = SystemError::FromErrno("opening /y");
+  EXPECT_EQ(now.errno_value, EACCES);
+  EXPECT_EQ(SystemError::Problem("/z is a FIFO").ToString(), "/z is a FIFO");
+  EXPECT_EQ(SystemError::Problem("/z is a FIFO").errno_value, 0);
+}
+
+TEST(SystemErrorTest, TakesAThrownSystemErrorWithoutRepeatingErrno) {
+  const std::system_error thrown(EPERM, std::generic_category(), "socket");
+  const SystemError error = SystemError::From(thrown, "sock_diag: ");
+  EXPECT_EQ(error.errno_value, EPERM);
+  EXPECT_EQ(error.ToString(), std::string("sock_diag: ") + thrown.what());
 }
 
 }  // namespace

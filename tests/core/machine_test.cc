@@ -1340,6 +1340,47 @@ TEST(MachineTest, HealthyDuringTheBackoffEndsTheRecovery) {
   EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
 }
 
+// Scenario (d), mwan3 mode B: `start` heals, but only after its verify time
+// (the new control dial waits for its SYN to be retransmitted once mwan3 has
+// switched WANs), and tailscaled's bus never carries Online. The next step
+// must not run on the verdict from before the backoff.
+TEST(MachineTest, HealedSilentlyDuringTheBackoffIsSeenBeforeTheNextStep) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {});
+  h.Advance(5s + 20s + 15s + 1s);  // start verified, not healthy: backoff
+  ASSERT_EQ(h.state(), State::kRecovering) << h.Timeline();
+  ASSERT_EQ(h.StepNames(), Names({"rebind(kick)", "start"}));
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kReup);
+  h.sim.kind = HealthKind::kHealthy;  // healed by start; the bus said nothing
+  const int refreshes = h.Refreshes();
+  h.Advance(13s);  // backoff_initial 10 s, jittered by up to 20%
+  EXPECT_EQ(h.Refreshes(), refreshes + 1) << h.Timeline();
+  EXPECT_EQ(h.state(), State::kHealthy) << h.Timeline();
+  EXPECT_NE(h.LastWhy(State::kHealthy)
+                .find("recovered by start (healthy after the backoff)"),
+            std::string::npos)
+      << h.Timeline();
+  h.Advance(1h);
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start"})) << h.Timeline();
+  EXPECT_EQ(h.machine().counters().recoveries, 1u);
+}
+
+// After the backoff the fresh verdict still says unhealthy: the next step
+// runs, and the reason says what the fresh verdict was.
+TEST(MachineTest, StillUnhealthyAfterTheBackoffRunsTheNextStep) {
+  Harness h;
+  BootHealthy(h);
+  Failover(h, {LadderStep::kReup});
+  h.Advance(5s + 20s + 15s + 1s);
+  ASSERT_EQ(h.machine().ladder_step(), LadderStep::kReup) << h.Timeline();
+  const int refreshes = h.Refreshes();
+  h.Advance(13s);
+  EXPECT_EQ(h.Refreshes(), refreshes + 1) << h.Timeline();
+  EXPECT_EQ(h.StepNames(), Names({"rebind(kick)", "start", "reup"}));
+  EXPECT_TRUE(h.Said("backoff over, still degraded")) << h.Timeline();
+}
+
 TEST(MachineTest, HealthyDuringTheStepsVerifyWaitsForTheFreshVerdict) {
   Harness h;
   BootHealthy(h);

@@ -6,9 +6,9 @@
 #ifndef TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 #define TSWATCHDOG_TESTS_DAEMON_FAKES_H_
 
-#include <cstring>
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -361,7 +361,9 @@ class FakeConnections final : public ConnectionSource {
     return dump;
   }
   netlink::SockDump TcpOfProcess(pid_t) override { return {}; }
-  pid_t LocalApiPeer(const std::string&, std::string*) override { return 4242; }
+  Expected<pid_t, SystemError> LocalApiPeer(const std::string&) override {
+    return 4242;
+  }
   char ProcessState(pid_t) override { return state; }
 };
 

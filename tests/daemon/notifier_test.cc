@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -60,7 +61,7 @@ TEST_F(NotifierTest, DisabledWithoutNotifySocket) {
   unsetenv("NOTIFY_SOCKET");
   SystemdNotifier notifier = SystemdNotifier::FromEnvironment();
   EXPECT_FALSE(notifier.enabled());
-  EXPECT_EQ(notifier.Notify("READY=1"), std::nullopt);
+  EXPECT_TRUE(notifier.Notify("READY=1").ok());
   EXPECT_FALSE(notifier.watchdog_interval());
 }
 
@@ -70,7 +71,7 @@ TEST_F(NotifierTest, PathSocketGetsOneDatagram) {
   setenv("NOTIFY_SOCKET", path.c_str(), 1);
   SystemdNotifier notifier = SystemdNotifier::FromEnvironment();
   ASSERT_TRUE(notifier.enabled());
-  EXPECT_EQ(notifier.Notify("READY=1\nSTATUS=healthy"), std::nullopt);
+  EXPECT_TRUE(notifier.Notify("READY=1\nSTATUS=healthy").ok());
   EXPECT_EQ(receiver.Receive(), "READY=1\nSTATUS=healthy");
 }
 
@@ -82,7 +83,7 @@ TEST_F(NotifierTest, AbstractSocketAndWatchdogInterval) {
   setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
   SystemdNotifier notifier = SystemdNotifier::FromEnvironment();
   ASSERT_EQ(notifier.watchdog_interval(), std::chrono::milliseconds(15000));
-  EXPECT_EQ(notifier.Notify("WATCHDOG=1"), std::nullopt);
+  EXPECT_TRUE(notifier.Notify("WATCHDOG=1").ok());
   EXPECT_EQ(receiver.Receive(), "WATCHDOG=1");
 }
 
@@ -99,21 +100,24 @@ TEST_F(NotifierTest, AReceiverThatDoesNotReadNeverBlocksUs) {
   NotifyReceiver receiver(path);  // never reads
   setenv("NOTIFY_SOCKET", path.c_str(), 1);
   SystemdNotifier notifier = SystemdNotifier::FromEnvironment();
-  std::optional<std::string> error;
+  Expected<void, SystemError> sent;
   // The queue of a datagram socket holds a bounded number of messages; past
   // it a blocking send would wait for ever.
-  for (int i = 0; i < 10000 && !error; ++i)
-    error = notifier.Notify("WATCHDOG=1");
-  ASSERT_TRUE(error) << "the receiver's queue never filled";
-  EXPECT_NE(error->find("Resource temporarily unavailable"), std::string::npos)
-      << *error;
+  for (int i = 0; i < 10000 && sent; ++i) sent = notifier.Notify("WATCHDOG=1");
+  ASSERT_FALSE(sent) << "the receiver's queue never filled";
+  const std::string error = sent.error().ToString();
+  EXPECT_EQ(sent.error().errno_value, EAGAIN);
+  EXPECT_NE(error.find("Resource temporarily unavailable"), std::string::npos)
+      << error;
 }
 
 TEST_F(NotifierTest, MissingSocketIsAnErrorValue) {
   setenv("NOTIFY_SOCKET", "/tmp/tswatchdog-no-such-notify-socket", 1);
-  auto error = SystemdNotifier::FromEnvironment().Notify("READY=1");
-  ASSERT_TRUE(error);
-  EXPECT_NE(error->find("No such file"), std::string::npos) << *error;
+  auto sent = SystemdNotifier::FromEnvironment().Notify("READY=1");
+  ASSERT_FALSE(sent);
+  EXPECT_EQ(sent.error().errno_value, ENOENT);
+  const std::string error = sent.error().ToString();
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -32,12 +32,10 @@ class StateFileTest : public ::testing::Test {
 
 TEST_F(StateFileTest, WritesAtomicallyAndReadsBack) {
   const std::string path = dir_ + "/sub/state.json";  // parent created
-  ASSERT_EQ(WriteFileAtomically(path, R"({"state":"healthy"})"), std::nullopt);
-  ASSERT_EQ(WriteFileAtomically(path, R"({"state":"recovering"})"),
-            std::nullopt);
-  std::string error;
-  auto state = ReadStateFile(path, &error);
-  ASSERT_TRUE(state) << error;
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"state":"healthy"})").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"state":"recovering"})").ok());
+  auto state = ReadStateFile(path);
+  ASSERT_TRUE(state) << state.error().ToString();
   EXPECT_EQ((*state)["state"], "recovering");
   // No temporary file is left behind.
   int files = 0;
@@ -53,27 +51,31 @@ TEST_F(StateFileTest, ReadOnlyDirectoryIsAnErrorValueAndKeepsTheOldFile) {
     // root ignores directory permissions; use a path under a regular file.
     const std::string blocker = dir_ + "/file";
     std::ofstream(blocker) << "x";
-    auto error = WriteFileAtomically(blocker + "/state.json", "{}");
-    ASSERT_TRUE(error);
-    EXPECT_NE(error->find(blocker), std::string::npos) << *error;
+    auto written = WriteFileAtomically(blocker + "/state.json", "{}");
+    ASSERT_FALSE(written);
+    const std::string error = written.error().ToString();
+    EXPECT_NE(error.find(blocker), std::string::npos) << error;
     return;
   }
   const std::string path = dir_ + "/state.json";
-  ASSERT_EQ(WriteFileAtomically(path, R"({"state":"healthy"})"), std::nullopt);
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"state":"healthy"})").ok());
   chmod(dir_.c_str(), 0555);
-  auto error = WriteFileAtomically(path, R"({"state":"cooldown"})");
-  ASSERT_TRUE(error);
-  EXPECT_NE(error->find("Permission denied"), std::string::npos) << *error;
-  std::string read_error;
-  EXPECT_EQ((*ReadStateFile(path, &read_error))["state"], "healthy");
+  auto written = WriteFileAtomically(path, R"({"state":"cooldown"})");
+  ASSERT_FALSE(written);
+  const std::string error = written.error().ToString();
+  EXPECT_NE(error.find("Permission denied"), std::string::npos) << error;
+  EXPECT_EQ((*ReadStateFile(path))["state"], "healthy");
 }
 
 TEST_F(StateFileTest, GarbageAndMissingFilesAreErrors) {
-  std::string error;
-  EXPECT_FALSE(ReadStateFile(dir_ + "/missing.json", &error));
+  auto missing = ReadStateFile(dir_ + "/missing.json");
+  ASSERT_FALSE(missing);
+  std::string error = missing.error().ToString();
   EXPECT_NE(error.find("No such file"), std::string::npos) << error;
   std::ofstream(dir_ + "/bad.json") << "{not json";
-  EXPECT_FALSE(ReadStateFile(dir_ + "/bad.json", &error));
+  auto bad = ReadStateFile(dir_ + "/bad.json");
+  ASSERT_FALSE(bad);
+  error = bad.error().ToString();
   EXPECT_NE(error.find("invalid JSON"), std::string::npos) << error;
 }
 
@@ -95,7 +97,7 @@ TEST_F(StateFileTest, ASymlinkAtTheTempNameIsNeverFollowed) {
   std::ofstream(victim) << "precious";
   const std::string path = dir_ + "/state.json";
   ASSERT_EQ(symlink(victim.c_str(), TempName(path).c_str()), 0);
-  ASSERT_EQ(WriteFileAtomically(path, R"({"state":"healthy"})"), std::nullopt);
+  ASSERT_TRUE(WriteFileAtomically(path, R"({"state":"healthy"})").ok());
   EXPECT_EQ(ReadAll(victim), "precious");
   EXPECT_EQ(ReadAll(path), R"({"state":"healthy"})");
   struct stat st {};
@@ -111,8 +113,8 @@ TEST_F(StateFileTest, AFifoAtTheTempNameNeverBlocks) {
       {
         alarm(5);
         if (mkfifo(TempName(path).c_str(), 0644) != 0) std::exit(2);
-        auto error = WriteFileAtomically(path, R"({"state":"healthy"})");
-        std::exit(!error && ReadAll(path) == R"({"state":"healthy"})" ? 0 : 1);
+        auto written = WriteFileAtomically(path, R"({"state":"healthy"})");
+        std::exit(written && ReadAll(path) == R"({"state":"healthy"})" ? 0 : 1);
       },
       ::testing::ExitedWithCode(0), "");
 }
@@ -121,19 +123,21 @@ TEST_F(StateFileTest, ADirectoryOthersCanWriteIsRefused) {
   const std::string path = dir_ + "/state.json";
   for (mode_t mode : {01777, 0777, 0775, 0757}) {
     ASSERT_EQ(chmod(dir_.c_str(), mode), 0);
-    auto error = WriteFileAtomically(path, "{}");
-    ASSERT_TRUE(error) << std::oct << mode;
-    EXPECT_NE(error->find("writable by other users"), std::string::npos)
-        << *error;
-    EXPECT_NE(OutputPathProblem(path, &LooksLikeStateFile), std::nullopt);
+    auto written = WriteFileAtomically(path, "{}");
+    ASSERT_FALSE(written) << std::oct << mode;
+    const std::string error = written.error().ToString();
+    EXPECT_NE(error.find("writable by other users"), std::string::npos)
+        << error;
+    EXPECT_FALSE(CheckOutputPath(path, &LooksLikeStateFile).ok());
   }
   EXPECT_FALSE(fs::exists(path));
   ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
   if (geteuid() != 0) return;  // chown needs root
   ASSERT_EQ(chown(dir_.c_str(), 65534, 65534), 0);
-  auto error = WriteFileAtomically(path, "{}");
-  ASSERT_TRUE(error);
-  EXPECT_NE(error->find("owned by uid 65534"), std::string::npos) << *error;
+  auto written = WriteFileAtomically(path, "{}");
+  ASSERT_FALSE(written);
+  const std::string error = written.error().ToString();
+  EXPECT_NE(error.find("owned by uid 65534"), std::string::npos) << error;
 }
 
 // A state_file naming a directory was moved aside whole (to .stale) and JSON
@@ -148,13 +152,10 @@ TEST_F(StateFileTest, OnlyAFileOfOursMayBeReplacedOrSetAside) {
   ASSERT_EQ(symlink("/etc/passwd", link.c_str()), 0);
   ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
   std::ofstream(foreign) << "root:x:0:0::/root:/bin/sh\n";
-  EXPECT_NE(OutputPathProblem(foreign, &LooksLikeStateFile), std::nullopt);
+  EXPECT_FALSE(CheckOutputPath(foreign, &LooksLikeStateFile).ok());
   for (const std::string& path : {dir, link, fifo}) {
-    EXPECT_NE(OutputPathProblem(path, &LooksLikeStateFile), std::nullopt)
-        << path;
-    bool moved = true;
-    EXPECT_NE(SetAsideStale(path, &moved), std::nullopt) << path;
-    EXPECT_FALSE(moved) << path;
+    EXPECT_FALSE(CheckOutputPath(path, &LooksLikeStateFile).ok()) << path;
+    EXPECT_FALSE(SetAsideStale(path).ok()) << path;
     EXPECT_FALSE(fs::exists(fs::symlink_status(StaleCopyPath(path)))) << path;
   }
   EXPECT_TRUE(fs::is_directory(dir));
@@ -162,29 +163,31 @@ TEST_F(StateFileTest, OnlyAFileOfOursMayBeReplacedOrSetAside) {
 
   // What may be replaced: nothing yet, an empty file, our own state file.
   const std::string ours = dir_ + "/state.json";
-  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
-  EXPECT_EQ(OutputPathProblem(dir_ + "/new/state.json", &LooksLikeStateFile),
-            std::nullopt);
+  EXPECT_TRUE(CheckOutputPath(ours, &LooksLikeStateFile).ok());
+  EXPECT_TRUE(
+      CheckOutputPath(dir_ + "/new/state.json", &LooksLikeStateFile).ok());
   std::ofstream(ours).flush();
-  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
-  ASSERT_EQ(WriteFileAtomically(
-                ours, "{\n  \"pid\": 7,\n  \"state\": \"healthy\"\n}\n"),
-            std::nullopt);
-  EXPECT_EQ(OutputPathProblem(ours, &LooksLikeStateFile), std::nullopt);
-  bool moved = false;
-  EXPECT_EQ(SetAsideStale(ours, &moved), std::nullopt);
-  EXPECT_TRUE(moved);
+  EXPECT_TRUE(CheckOutputPath(ours, &LooksLikeStateFile).ok());
+  ASSERT_TRUE(WriteFileAtomically(
+                  ours, "{\n  \"pid\": 7,\n  \"state\": \"healthy\"\n}\n")
+                  .ok());
+  EXPECT_TRUE(CheckOutputPath(ours, &LooksLikeStateFile).ok());
+  auto moved = SetAsideStale(ours);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_TRUE(*moved);
   EXPECT_TRUE(fs::is_regular_file(StaleCopyPath(ours)));
-  EXPECT_EQ(SetAsideStale(ours, &moved), std::nullopt);
-  EXPECT_FALSE(moved);  // nothing left to move
+  moved = SetAsideStale(ours);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_FALSE(*moved);  // nothing left to move
 
   if (geteuid() != 0) return;  // chown needs root
   const std::string theirs = dir_ + "/theirs.json";
   std::ofstream(theirs) << "{\"pid\": 1, \"state\": \"healthy\"}";
   ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
-  auto problem = OutputPathProblem(theirs, &LooksLikeStateFile);
-  ASSERT_TRUE(problem);
-  EXPECT_NE(problem->find("uid 65534"), std::string::npos) << *problem;
+  auto checked = CheckOutputPath(theirs, &LooksLikeStateFile);
+  ASSERT_FALSE(checked);
+  const std::string problem = checked.error().ToString();
+  EXPECT_NE(problem.find("uid 65534"), std::string::npos) << problem;
 }
 
 TEST(OutputFormatTest, TheDaemonsOwnFilesAreRecognized) {

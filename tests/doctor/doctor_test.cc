@@ -22,6 +22,14 @@ namespace watchdog {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The unit, or nullopt; a unit file that cannot be read fails the test.
+std::optional<LoadedUnit> LoadOrFail(const UnitTree& tree,
+                                     const std::string& name) {
+  auto unit = tree.Load(name);
+  EXPECT_TRUE(unit) << unit.error().ToString();
+  return unit ? *std::move(unit) : std::nullopt;
+}
 using std::chrono::microseconds;
 using std::chrono::seconds;
 
@@ -107,10 +115,9 @@ class DoctorTest : public ::testing::Test {
   }
 
   DoctorReport Diagnosed() {
-    std::string error;
-    std::optional<DoctorReport> report = Diagnose(inputs_, &error);
-    EXPECT_TRUE(report) << error;
-    return report.value_or(DoctorReport{});
+    Expected<DoctorReport, SystemError> report = Diagnose(inputs_);
+    EXPECT_TRUE(report) << report.error().ToString();
+    return report ? *std::move(report) : DoctorReport{};
   }
 
   static std::vector<std::string> Ids(const DoctorReport& report) {
@@ -248,9 +255,8 @@ TEST_F(DoctorTest, FragmentPriorityAndDropInOrder) {
   Link(std::string(kEtc) + "x.service.d/60-masked.conf", "/dev/null");
   Write(std::string(kEtc) + "x.service.d/notes.txt", "[Service]\nUser=no\n");
   UnitTree tree(root_);
-  std::string error;
-  auto unit = tree.Load("x.service", &error);
-  ASSERT_TRUE(unit) << error;
+  auto unit = LoadOrFail(tree, "x.service");
+  ASSERT_TRUE(unit);
   EXPECT_EQ(unit->fragment, std::string(kEtc) + "x.service");
   EXPECT_EQ(unit->dropins, (std::vector<std::string>{
                                std::string(kUsr) + "service.d/05-top.conf",
@@ -270,20 +276,20 @@ TEST_F(DoctorTest, InstancesTemplatesMaskingAndSymlinks) {
   Write(std::string(kUsr) + "real.service", "[Service]\nExecStart=/b\n");
   Link(std::string(kEtc) + "alias.service", std::string(kUsr) + "real.service");
   UnitTree tree(root_);
-  std::string error;
-  auto inst = tree.Load("ssh@1-2.service", &error);
-  ASSERT_TRUE(inst) << error;
+  auto inst = LoadOrFail(tree, "ssh@1-2.service");
+  ASSERT_TRUE(inst);
   EXPECT_EQ(inst->fragment, std::string(kUsr) + "ssh@.service");
   ASSERT_NE(inst->Last("Service", "Nice"), nullptr);
-  auto masked = tree.Load("masked.service", &error);
+  auto masked = LoadOrFail(tree, "masked.service");
   ASSERT_TRUE(masked);
   EXPECT_TRUE(masked->masked);
-  auto alias = tree.Load("alias.service", &error);
-  ASSERT_TRUE(alias) << error;
+  auto alias = LoadOrFail(tree, "alias.service");
+  ASSERT_TRUE(alias);
   EXPECT_FALSE(alias->masked);
   EXPECT_EQ(alias->Last("Service", "ExecStart")->value, "/b");
-  EXPECT_FALSE(tree.Load("absent.service", &error));
-  EXPECT_EQ(error, "");
+  auto absent = tree.Load("absent.service");
+  ASSERT_TRUE(absent.ok()) << absent.error().ToString();
+  EXPECT_FALSE(*absent);
   EXPECT_EQ(tree.List(".service"),
             (std::vector<std::string>{"alias.service", "masked.service",
                                       "real.service"}));
@@ -636,8 +642,9 @@ TEST_F(DoctorTest, OpenWrtHasNothingToCheck) {
 }
 
 TEST_F(DoctorTest, NeitherSystemdNorOpenWrtIsAnError) {
-  std::string error;
-  EXPECT_FALSE(Diagnose(inputs_, &error));
+  auto report = Diagnose(inputs_);
+  ASSERT_FALSE(report);
+  const std::string error = report.error().ToString();
   EXPECT_NE(error.find("nothing to diagnose"), std::string::npos) << error;
 }
 
@@ -647,9 +654,9 @@ TEST_F(DoctorTest, UnreadableUnitIsAnErrorNamingIt) {
                              fs::perms::others_exec);
   fs::permissions(root_ + kUsr + "ssh.socket", fs::perms::none);
   auto check = [&] {
-    std::string error;
-    if (Diagnose(inputs_, &error)) return 10;
-    return error.find(
+    auto report = Diagnose(inputs_);
+    if (report) return 10;
+    return report.error().ToString().find(
                "cannot read /usr/lib/systemd/system/ssh.socket: "
                "Permission denied") == std::string::npos
                ? 11

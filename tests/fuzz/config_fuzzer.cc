@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const config::Config& cfg = parsed.value();
-  Check(!config::Validate(cfg).has_value());
+  Check(config::Validate(cfg).ok());
   Check(!config::SocketCandidates(cfg).empty());
 
   const std::string printed = config::ToToml(cfg);

@@ -17,9 +17,8 @@ namespace lab {
 
 // The state file at `path`; an empty object while there is none.
 inline nlohmann::json ReadState(const std::string& path) {
-  std::string error;
-  return watchdog::ReadStateFile(path, &error)
-      .value_or(nlohmann::json::object());
+  auto state = watchdog::ReadStateFile(path);
+  return state ? *std::move(state) : nlohmann::json::object();
 }
 
 // Waits until the state file satisfies `condition`; adds a test failure with

@@ -41,20 +41,33 @@ std::string Summary(const Status& status) {
 }
 
 // --start-timeout and --timeout, spelt as in the config file
-// (config::ParseDuration); the message says which flag is wrong and why.
-std::optional<std::string> ApplyDurations(
-    const std::string& start_timeout_text, const std::string& timeout_text,
-    std::chrono::milliseconds* start_timeout, LocalApiOptions* options) {
+// (config::ParseDuration); the error says which flag is wrong and why.
+config::Result<void> ApplyDurations(const std::string& start_timeout_text,
+                                    const std::string& timeout_text,
+                                    std::chrono::milliseconds* start_timeout,
+                                    LocalApiOptions* options) {
+  auto at_flag = [](const char* flag, config::ConfigError error) {
+    error.flag = flag;
+    return error;
+  };
   auto parsed_start = config::ParseDuration(start_timeout_text);
-  if (!parsed_start) return "--start-timeout: " + parsed_start.error().message;
+  if (!parsed_start) {
+    return at_flag("--start-timeout", std::move(parsed_start).error());
+  }
   auto parsed_timeout = config::ParseDuration(timeout_text);
-  if (!parsed_timeout) return "--timeout: " + parsed_timeout.error().message;
-  if (parsed_timeout.value().count() == 0) return "--timeout: must be > 0";
+  if (!parsed_timeout) {
+    return at_flag("--timeout", std::move(parsed_timeout).error());
+  }
+  if (parsed_timeout.value().count() == 0) {
+    config::ConfigError error;
+    error.message = "must be > 0";
+    return at_flag("--timeout", std::move(error));
+  }
   *start_timeout = parsed_start.value();
   options->call_timeout = parsed_timeout.value();
   options->connect_timeout =
       std::min(options->connect_timeout, parsed_timeout.value());
-  return std::nullopt;
+  return {};
 }
 
 // Asks for status and prefs, and again every 500 ms while tailscaled is
@@ -113,8 +126,8 @@ Diagnosis DiagnoseOnce(LocalApiSync& api, const HealthVerdict& verdict,
   KernelConnectionSource source;
   NoUplinkModel uplink;
   ConnectionCheck check(source, uplink, VerdictThresholds{});
-  std::string error;
-  check.SetPid(source.LocalApiPeer(socket_path, &error));
+  const Expected<pid_t, SystemError> peer = source.LocalApiPeer(socket_path);
+  check.SetPid(peer ? *peer : 0);
   auto derp = api.GetDerpMap();
   if (derp.ok()) check.SetDerpServers(std::move(derp->servers));
   const CheckReport report = check.Run();
@@ -181,9 +194,11 @@ int RunCheckCommand(int argc, char** argv) {
       std::printf("%s\n", parser.help().c_str());
       return kExitOk;
     }
-    if (auto bad = ApplyDurations(start_timeout_text, timeout_text,
-                                  &start_timeout, &options)) {
-      std::fprintf(stderr, "tswatchdog check: %s\n", bad->c_str());
+    if (auto applied = ApplyDurations(start_timeout_text, timeout_text,
+                                      &start_timeout, &options);
+        !applied) {
+      std::fprintf(stderr, "tswatchdog check: %s\n",
+                   applied.error().ToString().c_str());
       return kExitError;
     }
     spdlog::set_level(args.count("debug") ? spdlog::level::debug

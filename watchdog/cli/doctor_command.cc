@@ -25,10 +25,9 @@ namespace {
 
 // `--config PATH` / `--config=PATH` in tswatchdog.service's ExecStart.
 std::optional<std::string> ConfigFromUnit(const UnitTree& tree) {
-  std::string error;
-  std::optional<LoadedUnit> unit = tree.Load("tswatchdog.service", &error);
-  if (!unit) return std::nullopt;
-  const UnitEntry* exec = unit->Last("Service", "ExecStart");
+  auto unit = tree.Load("tswatchdog.service");
+  if (!unit || !*unit) return std::nullopt;
+  const UnitEntry* exec = (*unit)->Last("Service", "ExecStart");
   if (exec == nullptr) return std::nullopt;
   std::istringstream words(exec->value);
   for (std::string word; words >> word;) {
@@ -111,10 +110,10 @@ int RunDoctorCommand(int argc, char** argv) {
   }
   if (!operator_user.empty()) inputs.operator_user = operator_user;
 
-  std::string error;
-  std::optional<DoctorReport> report = Diagnose(inputs, &error);
+  const Expected<DoctorReport, SystemError> report = Diagnose(inputs);
   if (!report) {
-    std::fprintf(stderr, "tswatchdog doctor: %s\n", error.c_str());
+    std::fprintf(stderr, "tswatchdog doctor: %s\n",
+                 report.error().ToString().c_str());
     return kExitError;
   }
   if (args.count("json")) {

@@ -32,10 +32,10 @@ config::Result<config::Config> LoadForRun(const cxxopts::ParseResult& args) {
   };
   for (const auto& output : outputs) {
     if (output.path.empty()) continue;
-    if (auto problem = OutputPathProblem(output.path, output.is_ours)) {
+    if (auto checked = CheckOutputPath(output.path, output.is_ours); !checked) {
       config::ConfigError error;
       error.key = output.key;
-      error.message = *problem;
+      error.message = checked.error().ToString();
       return error;
     }
   }

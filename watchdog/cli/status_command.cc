@@ -221,17 +221,19 @@ int Show(const std::string& path, json state, bool stale, bool as_json) {
 
 // The state file, or the copy the daemon set aside when it could not
 // write it (disk full, read-only directory): shown, marked stale, rather
-// than nothing. nullopt and `error` set when neither can be read.
-std::optional<json> ReadStateOrStaleCopy(const std::string& path, bool* stale,
-                                         std::string* error) {
-  std::optional<json> state = ReadStateFile(path, error);
-  *stale = false;
-  if (!state) {
-    std::string ignored;
-    state = ReadStateFile(StaleCopyPath(path), &ignored);
-    *stale = state.has_value();
-  }
-  return state;
+// than nothing. The error is the state file's when neither can be read.
+struct ShownState {
+  json state;
+  bool stale = false;
+};
+
+Expected<ShownState, SystemError> ReadStateOrStaleCopy(
+    const std::string& path) {
+  Expected<json, SystemError> state = ReadStateFile(path);
+  if (state) return ShownState{*std::move(state), false};
+  Expected<json, SystemError> stale = ReadStateFile(StaleCopyPath(path));
+  if (stale) return ShownState{*std::move(stale), true};
+  return std::move(state).error();
 }
 
 }  // namespace
@@ -262,16 +264,15 @@ int RunStatusCommand(int argc, char** argv) {
       HasStateFile(kOpenWrtStateFile)) {
     path = kOpenWrtStateFile;
   }
-  std::string error;
-  bool stale = false;
-  std::optional<json> state = ReadStateOrStaleCopy(path, &stale, &error);
-  if (!state) {
+  Expected<ShownState, SystemError> shown = ReadStateOrStaleCopy(path);
+  if (!shown) {
     std::fprintf(stderr,
                  "tswatchdog status: %s (is `tswatchdog run` running?)\n",
-                 error.c_str());
+                 shown.error().ToString().c_str());
     return 2;
   }
-  return Show(path, *std::move(state), stale, args.count("json") > 0);
+  return Show(path, std::move(shown->state), shown->stale,
+              args.count("json") > 0);
 }
 
 }  // namespace watchdog

@@ -4,9 +4,11 @@
 // <expected>, and tl-expected is not packaged). Each module has its own
 // error type E (config::Result<T> is Expected<T, ConfigError>; the LocalAPI
 // parsers' Parsed<T> is Expected<T, ParseError>; a LocalAPI call's
-// ApiResult<T> is Expected<T, LocalApiError>), so a value and an error can
-// never be mistaken for each other. Unlike std::expected, an Expected is
-// also built implicitly from its E (a distinct type; static_assert'ed).
+// ApiResult<T> is Expected<T, LocalApiError>; what the host refused is a
+// SystemError, core/system_error.h), so a value and an error can never be
+// mistaken for each other. Unlike std::expected, an Expected is also built
+// implicitly from its E (a distinct type; static_assert'ed). Expected<void, E>
+// is success or the error: a default-built one (`return {};`) succeeded.
 #ifndef TSWATCHDOG_WATCHDOG_CORE_EXPECTED_H_
 #define TSWATCHDOG_WATCHDOG_CORE_EXPECTED_H_
 
@@ -52,6 +54,7 @@ class [[nodiscard]] Expected {
   T&& value() && { return std::get<0>(std::move(state_)); }
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
 
@@ -61,6 +64,29 @@ class [[nodiscard]] Expected {
 
  private:
   std::variant<T, E> state_;
+};
+
+// Success, or the error that prevented it.
+template <typename E>
+class [[nodiscard]] Expected<void, E> {
+ public:
+  Expected() = default;
+  Expected(E error)  // NOLINT: implicit: E is a module's own error type
+      : error_(std::in_place_index<1>, std::move(error)) {}
+  template <typename G>
+  Expected(Unexpected<G> error)  // NOLINT: implicit, like std::expected
+      : error_(std::in_place_index<1>, std::move(error.error)) {}
+
+  bool has_value() const { return error_.index() == 0; }
+  bool ok() const { return has_value(); }
+  explicit operator bool() const { return has_value(); }
+
+  const E& error() const& { return std::get<1>(error_); }
+  E& error() & { return std::get<1>(error_); }
+  E&& error() && { return std::get<1>(std::move(error_)); }
+
+ private:
+  std::variant<std::monostate, E> error_;
 };
 
 }  // namespace watchdog

@@ -223,12 +223,7 @@ void Machine::OnHealth(const HealthEvent& event, MonoTime now, Commands& out) {
         // Healthy while waiting to run the next step: the previous step
         // worked, only later than `verify`. This is a new classification
         // after a fresh "not healthy" one, so it is not a stale line.
-        RecoveredAfterActing(
-            now,
-            last_action_ ? "by " + std::string(StepName(last_action_->step)) +
-                               " (healthy during the backoff)"
-                         : "during the backoff",
-            out);
+        RecoveredAfterActing(now, ByLastAction("during the backoff"), out);
       }
       return;
     case State::kCooldown:
@@ -344,10 +339,11 @@ void Machine::OnDeadline(MonoTime now, Commands& out) {
     case State::kRecovering:
       if (phase == Phase::kRefreshing) {
         DecideOnVerdict(now, out);
-      } else if (running_step_) {
-        RequestVerdict(now, out);  // the step's verify time is over
       } else {
-        RunNextStep(ladder_index_, now, "backoff over", nullptr, out);
+        // The step's verify time or the backoff is over. After a backoff
+        // too, a fresh verdict decides: tailscaled may have healed by the
+        // last step without a bus line (the bus never carries Online).
+        RequestVerdict(now, out);
       }
       return;
     case State::kCooldown:
@@ -559,7 +555,11 @@ void Machine::DecideOnVerdict(MonoTime now, Commands& out) {
       }
       return;
     case State::kRecovering:
-      DecideAfterStep(verdict, now, out);
+      if (running_step_) {
+        DecideAfterStep(verdict, now, out);
+      } else {
+        DecideAfterBackoff(verdict, now, out);
+      }
       return;
     case State::kCooldown:
       if (LooksHealthy()) {

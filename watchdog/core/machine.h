@@ -289,6 +289,10 @@ class Machine {
   void DecideOnVerdict(MonoTime now, Commands& out);
   void DecideAfterStep(const HealthVerdict& verdict, MonoTime now,
                        Commands& out);
+  void DecideAfterBackoff(const HealthVerdict& verdict, MonoTime now,
+                          Commands& out);
+  // "by <last step> (healthy <when>)", or `when` if nothing ran.
+  std::string ByLastAction(const std::string& when) const;
 
   // The ladder. `hook` (may be null) runs right after the transition.
   void StartLadder(MonoTime now, const std::string& why, const char* hook,

@@ -135,7 +135,8 @@ void Machine::DecideAfterStep(const HealthVerdict& verdict, MonoTime now,
   const int next = ladder_index_ + 1;
   // Look ahead without side effects: when nothing can run, give up now
   // instead of after a pointless backoff. The real choice is made when the
-  // backoff is over (the verdict or the budget may have changed).
+  // backoff is over, on a fresh verdict (DecideAfterBackoff): tailscaled may
+  // have healed by then, and the diagnosis or the budget may have changed.
   std::string skipped;
   const int candidate =
       FindRunnableStep(next, now, skipped, /*count_skips=*/false);
@@ -152,6 +153,25 @@ void Machine::DecideAfterStep(const HealthVerdict& verdict, MonoTime now,
               Human(pause),
           out);
   SetTimer(now + pause);
+}
+
+// The backoff after a step that did not heal is over and `verdict` is fresh.
+void Machine::DecideAfterBackoff(const HealthVerdict& verdict, MonoTime now,
+                                 Commands& out) {
+  if (LooksHealthy()) {
+    RecoveredAfterActing(now, ByLastAction("after the backoff"), out);
+    return;
+  }
+  RunNextStep(ladder_index_, now,
+              "backoff over, still " + verdict.Describe() +
+                  "; diagnosis: " + diagnosis().Describe(),
+              nullptr, out);
+}
+
+std::string Machine::ByLastAction(const std::string& when) const {
+  if (!last_action_) return when;
+  return "by " + std::string(StepName(last_action_->step)) + " (healthy " +
+         when + ")";
 }
 
 milliseconds Machine::Pause(int exponent) {

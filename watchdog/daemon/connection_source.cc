@@ -66,29 +66,25 @@ netlink::SockDump KernelConnectionSource::TcpOfProcess(pid_t pid) {
   return dump;
 }
 
-pid_t KernelConnectionSource::LocalApiPeer(const std::string& socket_path,
-                                           std::string* error) {
+Expected<pid_t, SystemError> KernelConnectionSource::LocalApiPeer(
+    const std::string& socket_path) {
   netlink::UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (!fd || socket_path.size() >= sizeof addr.sun_path) {
-    *error = socket_path + ": " + std::strerror(fd ? ENAMETOOLONG : errno);
-    return 0;
+    return SystemError::FromErrno(fd ? ENAMETOOLONG : errno, socket_path);
   }
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   // A listening socket's credentials are the listener's, known at connect
   // time: tailscaled need not accept (nor be running: SIGSTOP).
   if (connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr),
               sizeof addr) != 0) {
-    *error = "connect " + socket_path + ": " + std::strerror(errno);
-    return 0;
+    return SystemError::FromErrno("connect " + socket_path);
   }
   int err = 0;
   auto peer = netlink::PeerOf(fd.get(), &err);
-  if (!peer) {
-    *error = "SO_PEERCRED on " + socket_path + ": " + std::strerror(err);
-    return 0;
-  }
+  if (!peer)
+    return SystemError::FromErrno(err, "SO_PEERCRED on " + socket_path);
   return peer->pid;
 }
 

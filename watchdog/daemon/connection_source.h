@@ -13,6 +13,8 @@
 #include <string>
 
 #include "netlink/sock_diag.h"
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 
@@ -28,10 +30,9 @@ class ConnectionSource {
   // TS_FORCE_LINUX_BIND_TO_DEVICE). `error`/`detail` say what failed.
   virtual netlink::SockDump TcpOfProcess(pid_t pid) = 0;
   // The pid of the process listening on the LocalAPI socket (SO_PEERCRED
-  // of a connection opened and closed at once); 0 with `error` set when it
-  // cannot be had.
-  virtual pid_t LocalApiPeer(const std::string& socket_path,
-                             std::string* error) = 0;
+  // of a connection opened and closed at once), or why it cannot be had.
+  virtual Expected<pid_t, SystemError> LocalApiPeer(
+      const std::string& socket_path) = 0;
   // The state letter of /proc/PID/stat: 'R', 'S', 'D', 'T' (stopped,
   // SIGSTOP), 't' (stopped by a tracer), 'Z'; 0 when the process is gone.
   virtual char ProcessState(pid_t pid) = 0;
@@ -46,8 +47,8 @@ class KernelConnectionSource final : public ConnectionSource {
 
   netlink::SockDump MarkedTcp() override;
   netlink::SockDump TcpOfProcess(pid_t pid) override;
-  pid_t LocalApiPeer(const std::string& socket_path,
-                     std::string* error) override;
+  Expected<pid_t, SystemError> LocalApiPeer(
+      const std::string& socket_path) override;
   char ProcessState(pid_t pid) override;
 
  private:

@@ -46,8 +46,9 @@ HookListing ListHookPrograms(const std::string& dir) {
     listing.error = "hooks_dir " + dir + ": " + std::strerror(errno);
     return listing;
   }
-  if (auto problem = TrustedDirectoryProblem(dir_fd.get(), dir)) {
-    listing.error = "hooks_dir: " + *problem + "; no hook runs";
+  if (auto trusted = CheckTrustedDirectory(dir_fd.get(), dir); !trusted) {
+    listing.error =
+        "hooks_dir: " + trusted.error().ToString() + "; no hook runs";
     return listing;
   }
   // fdopendir takes the descriptor over; a duplicate keeps ours for fstatat.

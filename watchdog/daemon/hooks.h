@@ -26,7 +26,7 @@ struct HookListing {
 };
 
 // Lists the hooks of `dir`. The directory must be owned by root or by us
-// and writable by no one else (TrustedDirectoryProblem); so must each hook,
+// and writable by no one else (CheckTrustedDirectory); so must each hook,
 // which must also be a regular file (not a symlink) with an execute bit.
 // Names starting with '.' and regular files without an execute bit are
 // skipped silently (a README, an editor's backup); anything else that is not

@@ -160,10 +160,11 @@ void Inspector::FetchDerpMap() {
 
 void Inspector::LookAtProcess() {
   if (pid_ == 0) {
-    std::string error;
-    pid_ =
-        source_.LocalApiPeer(ResolveTailscaledSocket(settings_.socket), &error);
-    if (pid_ == 0 && error != pid_error_) {
+    const Expected<pid_t, SystemError> peer =
+        source_.LocalApiPeer(ResolveTailscaledSocket(settings_.socket));
+    pid_ = peer ? *peer : 0;
+    const std::string error = peer ? "" : peer.error().ToString();
+    if (!peer && error != pid_error_) {
       spdlog::debug("tailscaled's pid: {}", error);
     }
     pid_error_ = error;

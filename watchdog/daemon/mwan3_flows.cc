@@ -1,10 +1,11 @@
 #include "watchdog/daemon/mwan3_flows.h"
 
-#include <cstring>
 #include <system_error>
 
 #include "netlink/conntrack.h"
 #include "netlink/sock_diag.h"
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 namespace {
@@ -13,17 +14,16 @@ constexpr std::chrono::milliseconds kDumpTimeout{2000};
 
 // tailscaled's TCP client connections (in `states`) and, with `udp`, its
 // UDP sockets, by its mark.
-bool DumpTailscaledSockets(bool udp, uint32_t states,
-                           std::vector<netlink::SocketRecord>* sockets,
-                           std::string* error) {
+Expected<std::vector<netlink::SocketRecord>, SystemError> DumpTailscaledSockets(
+    bool udp, uint32_t states) {
   std::unique_ptr<netlink::NetlinkChannel> channel;
   try {
     channel = netlink::OpenSockDiagChannel(kDumpTimeout);
   } catch (const std::system_error& e) {
-    *error = std::string("sock_diag: ") + e.what();
-    return false;
+    return SystemError::From(e, "sock_diag: ");
   }
   netlink::SockDiag diag(std::move(channel));
+  std::vector<netlink::SocketRecord> sockets;
   for (uint8_t protocol : {netlink::kIpProtocolUdp, netlink::kIpProtocolTcp}) {
     if (protocol == netlink::kIpProtocolUdp && !udp) continue;
     netlink::SockDiagQuery query;
@@ -34,12 +34,11 @@ bool DumpTailscaledSockets(bool udp, uint32_t states,
     query.tcp_info = false;
     netlink::SockDump dump = diag.DumpBothFamilies(query);
     if (dump.error != 0) {
-      *error = "sock_diag: " + dump.detail + ": " + std::strerror(dump.error);
-      return false;
+      return SystemError::FromErrno(dump.error, "sock_diag: " + dump.detail);
     }
-    sockets->insert(sockets->end(), dump.sockets.begin(), dump.sockets.end());
+    sockets.insert(sockets.end(), dump.sockets.begin(), dump.sockets.end());
   }
-  return true;
+  return sockets;
 }
 
 }  // namespace
@@ -49,11 +48,12 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
   FlowCleanupReport report;
   report.order = order;
   report.dry_run = dry_run;
-  std::vector<netlink::SocketRecord> sockets;
-  if (!DumpTailscaledSockets(true, netlink::ClientTcpStates(), &sockets,
-                             &report.error)) {
+  auto dumped = DumpTailscaledSockets(true, netlink::ClientTcpStates());
+  if (!dumped) {
+    report.error = dumped.error().ToString();
     return report;
   }
+  const std::vector<netlink::SocketRecord>& sockets = *dumped;
   report.sockets = sockets.size();
   const std::vector<netlink::FlowSelector> flows =
       netlink::FlowsOfSockets(sockets);
@@ -89,14 +89,10 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
 }
 
 std::optional<std::vector<MovedConnection>> EstablishedTailscaledTcp() {
-  std::vector<netlink::SocketRecord> sockets;
-  std::string error;
-  if (!DumpTailscaledSockets(false, 1u << netlink::kTcpEstablished, &sockets,
-                             &error)) {
-    return std::nullopt;
-  }
+  auto sockets = DumpTailscaledSockets(false, 1u << netlink::kTcpEstablished);
+  if (!sockets) return std::nullopt;
   std::vector<MovedConnection> out;
-  for (const netlink::SocketRecord& s : sockets) {
+  for (const netlink::SocketRecord& s : *sockets) {
     out.push_back({s.local, s.remote});
   }
   return out;

@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <memory>
+#include <optional>
 #include <system_error>
+
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 namespace {
@@ -17,32 +20,29 @@ namespace {
 constexpr size_t kMaxConfig = 256 * 1024;
 constexpr size_t kMaxStatus = 256;
 
-enum class ReadResult { kOk, kMissing, kFailed };
-
-// Reads a small file whole; a file over `limit` bytes is an error.
-ReadResult ReadSmallFile(const std::string& path, size_t limit,
-                         std::string* content, std::string* error) {
+// A small file read whole (nullopt: there is none), or why it cannot be;
+// a file over `limit` bytes is an error.
+Expected<std::optional<std::string>, SystemError> ReadSmallFile(
+    const std::string& path, size_t limit) {
   netlink::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) {
-    if (errno == ENOENT || errno == ENOTDIR) return ReadResult::kMissing;
-    *error = path + ": " + std::strerror(errno);
-    return ReadResult::kFailed;
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return std::optional<std::string>();
+    }
+    return SystemError::FromErrno(path);
   }
-  content->clear();
+  std::string content;
   char buf[4096];
   for (;;) {
     ssize_t n = read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = path + ": " + std::strerror(errno);
-      return ReadResult::kFailed;
+    if (n < 0) return SystemError::FromErrno(path);
+    if (n == 0) return std::optional(std::move(content));
+    if (content.size() + static_cast<size_t>(n) > limit) {
+      return SystemError::Problem(path + ": larger than " +
+                                  std::to_string(limit) + " bytes");
     }
-    if (n == 0) return ReadResult::kOk;
-    if (content->size() + static_cast<size_t>(n) > limit) {
-      *error = path + ": larger than " + std::to_string(limit) + " bytes";
-      return ReadResult::kFailed;
-    }
-    content->append(buf, static_cast<size_t>(n));
+    content.append(buf, static_cast<size_t>(n));
   }
 }
 
@@ -60,27 +60,25 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return names;
 }
 
+// A status file's content; nullopt when it is missing or unreadable (said
+// in `out->problems`).
 std::optional<std::string> ReadStatus(const std::string& path,
                                       Mwan3Files* out) {
-  std::string content, error;
-  switch (ReadSmallFile(path, kMaxStatus, &content, &error)) {
-    case ReadResult::kOk:
-      // Empty is a file caught between its truncation and its write (the
-      // next inotify event brings the content); anything else that is not a
-      // state is a problem worth a line.
-      if (ParseMwan3Status(content) == WanState::kUnknown &&
-          content.find_first_not_of(" \t\r\n") != std::string::npos) {
-        out->problems.push_back(path + ": not a state: '" +
-                                content.substr(0, 32) + "'");
-      }
-      return content;
-    case ReadResult::kMissing:
-      return std::nullopt;
-    case ReadResult::kFailed:
-      out->problems.push_back(std::move(error));
-      return std::nullopt;
+  auto read = ReadSmallFile(path, kMaxStatus);
+  if (!read) {
+    out->problems.push_back(read.error().ToString());
+    return std::nullopt;
   }
-  return std::nullopt;
+  const std::optional<std::string>& content = *read;
+  // Empty is a file caught between its truncation and its write (the next
+  // inotify event brings the content); anything else that is not a state is
+  // a problem worth a line.
+  if (content && ParseMwan3Status(*content) == WanState::kUnknown &&
+      content->find_first_not_of(" \t\r\n") != std::string::npos) {
+    out->problems.push_back(path + ": not a state: '" + content->substr(0, 32) +
+                            "'");
+  }
+  return content;
 }
 
 bool IsDirectory(const std::string& path) {
@@ -112,16 +110,10 @@ Mwan3Paths Mwan3Paths::Under(const std::string& root) {
 
 Mwan3Files ReadMwan3Files(const Mwan3Paths& paths) {
   Mwan3Files out;
-  std::string config, error;
-  switch (ReadSmallFile(paths.config, kMaxConfig, &config, &error)) {
-    case ReadResult::kOk:
-      out.interface_order = Mwan3InterfaceOrder(config);
-      break;
-    case ReadResult::kMissing:
-      break;
-    case ReadResult::kFailed:
-      out.problems.push_back(std::move(error));
-      break;
+  if (auto config = ReadSmallFile(paths.config, kMaxConfig); !config) {
+    out.problems.push_back(config.error().ToString());
+  } else if (*config) {
+    out.interface_order = Mwan3InterfaceOrder(**config);
   }
   for (const std::string& name : ListDir(paths.iface_state_dir)) {
     out.status[name].iface_state =

@@ -32,12 +32,12 @@ SystemdNotifier SystemdNotifier::FromEnvironment() {
   return notifier;
 }
 
-std::optional<std::string> SystemdNotifier::Notify(
+Expected<void, SystemError> SystemdNotifier::Notify(
     const std::string& assignments) {
-  if (!enabled()) return std::nullopt;
+  if (!enabled()) return {};
   if (!fd_) {
     fd_.Reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!fd_) return std::string("notify socket: ") + std::strerror(errno);
+    if (!fd_) return SystemError::FromErrno("notify socket");
   }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -54,9 +54,9 @@ std::optional<std::string> SystemdNotifier::Notify(
   if (sendto(fd_.get(), assignments.data(), assignments.size(),
              MSG_NOSIGNAL | MSG_DONTWAIT,
              reinterpret_cast<const sockaddr*>(&addr), len) < 0) {
-    return "notify " + socket_path_ + ": " + std::strerror(errno);
+    return SystemError::FromErrno("notify " + socket_path_);
   }
-  return std::nullopt;
+  return {};
 }
 
 }  // namespace watchdog

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "netlink/unique_fd.h"
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 
@@ -26,9 +28,9 @@ class SystemdNotifier {
     return watchdog_interval_;
   }
 
-  // Sends `assignments` ("READY=1\nSTATUS=..."). Returns an error text on
-  // failure (logged by the caller; never fatal).
-  std::optional<std::string> Notify(const std::string& assignments);
+  // Sends `assignments` ("READY=1\nSTATUS=..."), or says why it could not
+  // (logged by the caller; never fatal).
+  Expected<void, SystemError> Notify(const std::string& assignments);
 
  private:
   std::string socket_path_;  // '@' first for the abstract namespace

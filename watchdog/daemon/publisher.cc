@@ -36,8 +36,9 @@ bool StatePublisher::Publish(const Snapshot& snapshot,
 bool StatePublisher::Write(OutputFile& file, const std::string& path,
                            const std::string& content) {
   const std::string stale = StaleCopyPath(path);
-  std::optional<std::string> error = WriteFileAtomically(path, content);
-  if (!error) {
+  const Expected<void, SystemError> written =
+      WriteFileAtomically(path, content);
+  if (written) {
     if (!file.written || !file.last_error.empty()) unlink(stale.c_str());
     if (!file.last_error.empty()) {
       spdlog::info("{} {} written again", file.what, path);
@@ -52,19 +53,19 @@ bool StatePublisher::Write(OutputFile& file, const std::string& path,
   // event.
   // Only a regular file of ours is set aside, never whatever else the path
   // names (SetAsideStale).
-  bool moved = false;
   std::string set_aside;
-  if (auto problem = SetAsideStale(path, &moved)) {
-    set_aside =
-        "; its old copy could not be set aside (" + *problem + ") and is stale";
-  } else if (moved) {
+  if (const Expected<bool, SystemError> moved = SetAsideStale(path); !moved) {
+    set_aside = "; its old copy could not be set aside (" +
+                moved.error().ToString() + ") and is stale";
+  } else if (*moved) {
     set_aside = "; its old copy is now " + stale;
   }
-  if (*error != file.last_error) {
-    spdlog::error("{} not written ({}){}; going on, retrying", file.what,
-                  *error, set_aside);
+  const std::string error = written.error().ToString();
+  if (error != file.last_error) {
+    spdlog::error("{} not written ({}){}; going on, retrying", file.what, error,
+                  set_aside);
   }
-  file.last_error = *error;
+  file.last_error = error;
   return false;
 }
 
@@ -75,19 +76,20 @@ void StatePublisher::NotifySystemd(const Snapshot& snapshot) {
   if (!ready_sent_ && !snapshot.tailscale.verdict) return;
   std::string status = "STATUS=" + StatusLine(snapshot);
   if (!ready_sent_) status = "READY=1\n" + status;
-  std::optional<std::string> error = notifier_.Notify(status);
-  if (!error) ready_sent_ = true;
-  ReportNotifyError(error);
+  const Expected<void, SystemError> sent = notifier_.Notify(status);
+  if (sent) ready_sent_ = true;
+  ReportNotifyError(sent);
 }
 
 // Says each new notify problem once (a stuck receiver would otherwise be
 // reported on every ping).
 void StatePublisher::ReportNotifyError(
-    const std::optional<std::string>& error) {
-  if (error && *error != last_notify_error_) {
-    spdlog::warn("systemd: {}", *error);
+    const Expected<void, SystemError>& sent) {
+  const std::string error = sent ? "" : sent.error().ToString();
+  if (!error.empty() && error != last_notify_error_) {
+    spdlog::warn("systemd: {}", error);
   }
-  last_notify_error_ = error.value_or("");
+  last_notify_error_ = error;
 }
 
 void StatePublisher::StartWatchdogPings(Timers& timers) {

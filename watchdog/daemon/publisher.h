@@ -43,7 +43,8 @@ class StatePublisher final : public Publisher {
   // WATCHDOG=1 every half WatchdogSec=, from a timer of the loop: a wedged
   // loop stops the pings and systemd restarts us. No-op without it.
   void StartWatchdogPings(Timers& timers);
-  void Stopping() { notifier_.Notify("STOPPING=1"); }
+  // Best effort: systemd sees the exit anyway.
+  void Stopping() { static_cast<void>(notifier_.Notify("STOPPING=1")); }
 
  private:
   struct OutputFile {
@@ -54,7 +55,7 @@ class StatePublisher final : public Publisher {
   bool Write(OutputFile& file, const std::string& path,
              const std::string& content);
   void NotifySystemd(const Snapshot& snapshot);
-  void ReportNotifyError(const std::optional<std::string>& error);
+  void ReportNotifyError(const Expected<void, SystemError>& sent);
   void Ping(Timers& timers);
 
   SystemdNotifier notifier_;

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -15,8 +14,8 @@
 namespace watchdog {
 namespace {
 
-std::string ErrnoText(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
+SystemError ErrnoError(const std::string& what, const std::string& path) {
+  return SystemError::FromErrno(what + " " + path);
 }
 
 std::string ParentDir(const std::string& path) {
@@ -37,13 +36,17 @@ std::string Octal(mode_t mode) {
 }
 
 // The directory of `path`, opened (following symlinks on the way: /var/run
-// is one on most systems) and checked; an error text otherwise.
-std::optional<std::string> OpenTrustedDirectory(const std::string& path,
-                                                netlink::UniqueFd& dir_fd) {
+// is one on most systems) and checked, or why not.
+Expected<netlink::UniqueFd, SystemError> OpenTrustedDirectory(
+    const std::string& path) {
   const std::string dir = ParentDir(path);
-  dir_fd.Reset(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd) return ErrnoText("opening directory", dir);
-  return TrustedDirectoryProblem(dir_fd.get(), dir);
+  netlink::UniqueFd dir_fd(
+      open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return ErrnoError("opening directory", dir);
+  if (auto trusted = CheckTrustedDirectory(dir_fd.get(), dir); !trusted) {
+    return std::move(trusted).error();
+  }
+  return dir_fd;
 }
 
 // Creates `name` in `dir_fd` for writing, exclusively and never through a
@@ -58,110 +61,129 @@ netlink::UniqueFd CreateExclusively(int dir_fd, const std::string& name) {
   return fd;
 }
 
-std::optional<std::string> WriteAll(int fd, const std::string& content,
-                                    const std::string& path) {
+Expected<void, SystemError> WriteAll(int fd, const std::string& content,
+                                     const std::string& path) {
   size_t written = 0;
   while (written < content.size()) {
     ssize_t n = write(fd, content.data() + written, content.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoText("writing", path);
+    if (n < 0) return ErrnoError("writing", path);
     written += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0) return ErrnoText("syncing", path);
-  return std::nullopt;
+  if (fsync(fd) != 0) return ErrnoError("syncing", path);
+  return {};
 }
 
 }  // namespace
 
-std::optional<std::string> TrustedDirectoryProblem(int dir_fd,
-                                                   const std::string& dir) {
+Expected<void, SystemError> CheckTrustedDirectory(int dir_fd,
+                                                  const std::string& dir) {
   struct stat st {};
-  if (fstat(dir_fd, &st) != 0) return ErrnoText("checking directory", dir);
-  if (!S_ISDIR(st.st_mode)) return "directory " + dir + " is not a directory";
+  if (fstat(dir_fd, &st) != 0) return ErrnoError("checking directory", dir);
+  if (!S_ISDIR(st.st_mode)) {
+    return SystemError::Problem("directory " + dir + " is not a directory");
+  }
   if (st.st_uid != 0 && st.st_uid != geteuid()) {
-    return "directory " + dir + " is owned by uid " +
-           std::to_string(st.st_uid) +
-           ", not by root or us: its owner could plant files there";
+    return SystemError::Problem(
+        "directory " + dir + " is owned by uid " + std::to_string(st.st_uid) +
+        ", not by root or us: its owner could plant files there");
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return "directory " + dir + " is writable by other users (mode " +
-           Octal(st.st_mode) + "): they could plant files there";
+    return SystemError::Problem(
+        "directory " + dir + " is writable by other users (mode " +
+        Octal(st.st_mode) + "): they could plant files there");
   }
-  return std::nullopt;
+  return {};
 }
 
-std::optional<std::string> WriteFileAtomically(const std::string& path,
-                                               const std::string& content) {
+Expected<void, SystemError> WriteFileAtomically(const std::string& path,
+                                                const std::string& content) {
   const std::string dir = ParentDir(path);
   // Like `mkdir -p` for the last level only: /run/tswatchdog under systemd's
   // RuntimeDirectory or procd exists already; in the foreground it may not.
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return ErrnoText("creating directory", dir);
+    return ErrnoError("creating directory", dir);
   }
-  netlink::UniqueFd dir_fd;
-  if (auto problem = OpenTrustedDirectory(path, dir_fd)) return problem;
+  auto dir_fd = OpenTrustedDirectory(path);
+  if (!dir_fd) return std::move(dir_fd).error();
+  const int at = dir_fd->get();
   const std::string name = BaseName(path);
   const std::string tmp = name + ".tmp." + std::to_string(getpid());
   const std::string tmp_path = dir + "/" + tmp;
   {
-    netlink::UniqueFd fd = CreateExclusively(dir_fd.get(), tmp);
-    if (!fd) return ErrnoText("creating", tmp_path);
-    if (auto error = WriteAll(fd.get(), content, tmp_path)) {
-      unlinkat(dir_fd.get(), tmp.c_str(), 0);
-      return error;
+    netlink::UniqueFd fd = CreateExclusively(at, tmp);
+    if (!fd) return ErrnoError("creating", tmp_path);
+    if (auto written = WriteAll(fd.get(), content, tmp_path); !written) {
+      unlinkat(at, tmp.c_str(), 0);
+      return written;
     }
   }
-  if (renameat(dir_fd.get(), tmp.c_str(), dir_fd.get(), name.c_str()) != 0) {
-    std::string error = ErrnoText("renaming to", path);
-    unlinkat(dir_fd.get(), tmp.c_str(), 0);
+  if (renameat(at, tmp.c_str(), at, name.c_str()) != 0) {
+    SystemError error = ErrnoError("renaming to", path);
+    unlinkat(at, tmp.c_str(), 0);
     return error;
   }
-  return std::nullopt;
+  return {};
 }
 
-std::optional<std::string> OutputPathProblem(
+namespace {
+
+// Whether the file `name` in `dir_fd`, seen as `st`, is one the daemon may
+// replace (see CheckOutputPath).
+Expected<void, SystemError> CheckOutputFile(
+    int dir_fd, const std::string& name, const struct stat& st,
+    const std::string& path, bool (*is_ours)(const std::string& content)) {
+  if (!S_ISREG(st.st_mode)) {
+    return SystemError::Problem(path + " exists and is " +
+                                (S_ISDIR(st.st_mode)   ? "a directory"
+                                 : S_ISLNK(st.st_mode) ? "a symlink"
+                                 : S_ISFIFO(st.st_mode)
+                                     ? "a FIFO"
+                                     : "not a regular file") +
+                                "; name a file the daemon may replace");
+  }
+  if (st.st_uid != geteuid()) {
+    return SystemError::Problem(
+        path + " exists and belongs to uid " + std::to_string(st.st_uid) +
+        ", not to us; name a file the daemon may replace");
+  }
+  netlink::UniqueFd fd(openat(dir_fd, name.c_str(),
+                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  std::string content(64 * 1024, '\0');
+  const ssize_t n = fd ? read(fd.get(), content.data(), content.size()) : -1;
+  if (n < 0) return ErrnoError("reading", path);
+  content.resize(static_cast<size_t>(n));
+  if (!content.empty() && !is_ours(content)) {
+    return SystemError::Problem(
+        path +
+        " exists and is not tswatchdog's; name a file the daemon may "
+        "replace");
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<void, SystemError> CheckOutputPath(
     const std::string& path, bool (*is_ours)(const std::string& content)) {
   const std::string dir = ParentDir(path);
   netlink::UniqueFd dir_fd(
       open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd) {
     // A directory that does not exist yet is created, and so ours.
-    return errno == ENOENT ? std::nullopt
-                           : std::optional(ErrnoText("opening directory", dir));
+    if (errno == ENOENT) return {};
+    return ErrnoError("opening directory", dir);
   }
-  if (auto problem = TrustedDirectoryProblem(dir_fd.get(), dir)) {
-    return problem;
+  if (auto trusted = CheckTrustedDirectory(dir_fd.get(), dir); !trusted) {
+    return trusted;
   }
   const std::string name = BaseName(path);
   struct stat st {};
   if (fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    return ErrnoText("checking", path);
+    if (errno == ENOENT) return {};
+    return ErrnoError("checking", path);
   }
-  if (!S_ISREG(st.st_mode)) {
-    return path + " exists and is " +
-           (S_ISDIR(st.st_mode)    ? "a directory"
-            : S_ISLNK(st.st_mode)  ? "a symlink"
-            : S_ISFIFO(st.st_mode) ? "a FIFO"
-                                   : "not a regular file") +
-           "; name a file the daemon may replace";
-  }
-  if (st.st_uid != geteuid()) {
-    return path + " exists and belongs to uid " + std::to_string(st.st_uid) +
-           ", not to us; name a file the daemon may replace";
-  }
-  netlink::UniqueFd fd(openat(dir_fd.get(), name.c_str(),
-                              O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  std::string content(64 * 1024, '\0');
-  const ssize_t n = fd ? read(fd.get(), content.data(), content.size()) : -1;
-  if (n < 0) return ErrnoText("reading", path);
-  content.resize(static_cast<size_t>(n));
-  if (!content.empty() && !is_ours(content)) {
-    return path +
-           " exists and is not tswatchdog's; name a file the daemon may "
-           "replace";
-  }
-  return std::nullopt;
+  return CheckOutputFile(dir_fd.get(), name, st, path, is_ours);
 }
 
 bool LooksLikeStateFile(const std::string& content) {
@@ -177,41 +199,36 @@ bool LooksLikeMetricsFile(const std::string& content) {
 
 std::string StaleCopyPath(const std::string& path) { return path + ".stale"; }
 
-std::optional<std::string> SetAsideStale(const std::string& path, bool* moved) {
-  *moved = false;
-  netlink::UniqueFd dir_fd;
-  if (auto problem = OpenTrustedDirectory(path, dir_fd)) return problem;
+Expected<bool, SystemError> SetAsideStale(const std::string& path) {
+  auto dir_fd = OpenTrustedDirectory(path);
+  if (!dir_fd) return std::move(dir_fd).error();
+  const int at = dir_fd->get();
   const std::string name = BaseName(path);
   struct stat st {};
-  if (fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    return errno == ENOENT ? std::nullopt
-                           : std::optional(ErrnoText("checking", path));
+  if (fstatat(at, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoError("checking", path);
   }
   if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-    return path + " is not a file of ours; left alone";
+    return SystemError::Problem(path + " is not a file of ours; left alone");
   }
   const std::string stale = BaseName(StaleCopyPath(path));
-  if (renameat(dir_fd.get(), name.c_str(), dir_fd.get(), stale.c_str()) != 0) {
-    return ErrnoText("renaming", path);
+  if (renameat(at, name.c_str(), at, stale.c_str()) != 0) {
+    return ErrnoError("renaming", path);
   }
-  *moved = true;
-  return std::nullopt;
+  return true;
 }
 
-std::optional<nlohmann::json> ReadStateFile(const std::string& path,
-                                            std::string* error) {
+Expected<nlohmann::json, SystemError> ReadStateFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) {
-    *error = ErrnoText("reading", path);
-    return std::nullopt;
-  }
+  if (!in) return ErrnoError("reading", path);
   std::stringstream buffer;
   buffer << in.rdbuf();
   nlohmann::json parsed =
       nlohmann::json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
-    *error = path + ": not a tswatchdog state file (invalid JSON)";
-    return std::nullopt;
+    return SystemError::Problem(path +
+                                ": not a tswatchdog state file (invalid JSON)");
   }
   return parsed;
 }

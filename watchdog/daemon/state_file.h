@@ -7,37 +7,39 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
+
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 
 namespace watchdog {
 
 // Writes `content` to `path` atomically: readers see the old or the new file,
 // never a partial one. Creates the parent directory if it is missing.
-// Returns an error text (with errno text and the path) on failure.
+// The error has errno and the path on failure.
 //
 // The daemon runs as root and writes where its config says, so it writes
 // only in a directory no one else can write: owned by root or by the
-// daemon's user, not group- or world-writable (TrustedDirectoryProblem).
+// daemon's user, not group- or world-writable (CheckTrustedDirectory).
 // The temporary file is created exclusively and never through a symlink
 // (O_EXCL | O_NOFOLLOW), so nothing planted in its place is followed,
 // truncated or blocked on (a FIFO); every step works on the directory that
 // was checked (openat/renameat), not on a path looked up again.
-std::optional<std::string> WriteFileAtomically(const std::string& path,
-                                               const std::string& content);
+Expected<void, SystemError> WriteFileAtomically(const std::string& path,
+                                                const std::string& content);
 
-// Why the directory open as `dir_fd` (named `dir` in the message) is not safe
-// to write in, or nullopt when it is: a directory owned by root or by us
-// that no other user can write to.
-std::optional<std::string> TrustedDirectoryProblem(int dir_fd,
-                                                   const std::string& dir);
+// Whether the directory open as `dir_fd` (named `dir` in the error) is safe
+// to write in: a directory owned by root or by us that no other user can
+// write to; the error says why not.
+Expected<void, SystemError> CheckTrustedDirectory(int dir_fd,
+                                                  const std::string& dir);
 
-// Checked when the config is loaded, for state_file and metrics_file: why
-// `path` is no file the daemon may replace, or nullopt. An existing `path`
-// must be a regular file (not a directory, symlink, FIFO, device) owned by
-// us whose content `is_ours` recognizes (an empty file counts as ours); an
-// existing directory must pass TrustedDirectoryProblem.
-std::optional<std::string> OutputPathProblem(
+// Checked when the config is loaded, for state_file and metrics_file:
+// whether `path` is a file the daemon may replace; the error says why not.
+// An existing `path` must be a regular file (not a directory, symlink, FIFO,
+// device) owned by us whose content `is_ours` recognizes (an empty file
+// counts as ours); an existing directory must pass CheckTrustedDirectory.
+Expected<void, SystemError> CheckOutputPath(
     const std::string& path, bool (*is_ours)(const std::string& content));
 
 // Whether `content` is what WriteFileAtomically put in a state file (a JSON
@@ -52,13 +54,11 @@ std::string StaleCopyPath(const std::string& path);
 
 // Renames `path` to StaleCopyPath(path), but only a regular file owned by us
 // in a trusted directory: never someone else's file, a directory or a
-// symlink. Returns why not, or nullopt; `*moved` says whether there was a
-// file to move.
-std::optional<std::string> SetAsideStale(const std::string& path, bool* moved);
+// symlink. Returns whether there was a file to move, or why not.
+Expected<bool, SystemError> SetAsideStale(const std::string& path);
 
-// Reads and parses a state file. On failure returns nullopt and sets `error`.
-std::optional<nlohmann::json> ReadStateFile(const std::string& path,
-                                            std::string* error);
+// Reads and parses a state file, or says why it cannot.
+Expected<nlohmann::json, SystemError> ReadStateFile(const std::string& path);
 
 // "2026-11-22T05:05:25.067Z"
 std::string FormatWallTime(std::chrono::system_clock::time_point time);

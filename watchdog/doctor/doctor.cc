@@ -10,16 +10,13 @@ namespace watchdog {
 
 namespace fs = std::filesystem;
 
-std::optional<DoctorReport> Diagnose(const DoctorInputs& inputs,
-                                     std::string* error) {
-  error->clear();
+Expected<DoctorReport, SystemError> Diagnose(const DoctorInputs& inputs) {
   UnitTree tree(inputs.root);
   DoctorReport report;
   report.root = tree.root();
   std::error_code ec;
   if (!fs::is_directory(tree.root(), ec)) {
-    *error = "root " + inputs.root + " is not a directory";
-    return std::nullopt;
+    return SystemError::Problem("root " + inputs.root + " is not a directory");
   }
   if (!tree.HasSystemd()) {
     if (fs::exists(tree.Host("/etc/init.d/tailscale"), ec)) {
@@ -32,13 +29,13 @@ std::optional<DoctorReport> Diagnose(const DoctorInputs& inputs,
           "/etc/init.d/NAME restart.");
       return report;
     }
-    *error = "no systemd unit directory (" + UnitSearchPath().front() +
-             ", ...) and no /etc/init.d/tailscale under " + tree.root() +
-             ": nothing to diagnose";
-    return std::nullopt;
+    return SystemError::Problem("no systemd unit directory (" +
+                                UnitSearchPath().front() +
+                                ", ...) and no /etc/init.d/tailscale under " +
+                                tree.root() + ": nothing to diagnose");
   }
-  const std::optional<SystemView> view = LoadSystemView(tree, error);
-  if (!view) return std::nullopt;
+  const Expected<SystemView, SystemError> view = LoadSystemView(tree);
+  if (!view) return view.error();
   for (DoctorCheck check : kChecks) check(*view, inputs, &report);
   return report;
 }

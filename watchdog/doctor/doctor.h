@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 #include "watchdog/doctor/unit_files.h"
 
 namespace watchdog {
@@ -87,10 +89,9 @@ struct DoctorReport {
 };
 
 // Reads the units under inputs.root and reports each problem with its fix.
-// nullopt and `error` set when the root cannot be diagnosed (no systemd and
-// no OpenWrt, an unreadable unit file).
-std::optional<DoctorReport> Diagnose(const DoctorInputs& inputs,
-                                     std::string* error);
+// The error says why the root cannot be diagnosed (no systemd and no
+// OpenWrt, an unreadable unit file).
+Expected<DoctorReport, SystemError> Diagnose(const DoctorInputs& inputs);
 
 // One block per finding: what, why, fix; then the notes.
 std::string FormatReport(const DoctorReport& report);

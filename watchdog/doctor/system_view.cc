@@ -13,8 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool LoadManagerDefaults(const UnitTree& tree, ManagerDefaults* defaults,
-                         std::string* error) {
+Expected<void, SystemError> LoadManagerDefaults(const UnitTree& tree,
+                                                ManagerDefaults* defaults) {
   std::vector<std::string> files = {"/etc/systemd/system.conf"};
   std::error_code ec;
   std::set<std::string> dropins;
@@ -30,9 +30,9 @@ bool LoadManagerDefaults(const UnitTree& tree, ManagerDefaults* defaults,
   files.insert(files.end(), dropins.begin(), dropins.end());
   for (const std::string& file : files) {
     if (!fs::exists(tree.Host(file), ec)) continue;
-    std::string text;
-    if (!ReadFile(tree.Host(file), file, &text, error)) return false;
-    for (const UnitEntry& e : ParseUnitText(text, file)) {
+    auto text = ReadFile(tree.Host(file), file);
+    if (!text) return std::move(text).error();
+    for (const UnitEntry& e : ParseUnitText(*text, file)) {
       if (e.section != "Manager") continue;
       if (e.key == "DefaultStartLimitIntervalSec") {
         if (auto span = ParseTimeSpan(e.value)) {
@@ -43,7 +43,13 @@ bool LoadManagerDefaults(const UnitTree& tree, ManagerDefaults* defaults,
       }
     }
   }
-  return true;
+  return {};
+}
+
+// Whether `name` is there (found and readable).
+bool UnitExists(const UnitTree& tree, const std::string& name) {
+  auto unit = tree.Load(name);
+  return unit && unit->has_value();
 }
 
 // network-online.target means something only with a wait-online service.
@@ -54,38 +60,39 @@ void LoadNetworkOnline(const UnitTree& tree, SystemView* view) {
       {"NetworkManager-wait-online.service", "NetworkManager.service"},
       {"systemd-networkd-wait-online.service", "systemd-networkd.service"},
       {"ifupdown-wait-online.service", "networking.service"}};
-  std::string ignored;
   for (const auto& [service, manager] : kWaitOnline) {
-    if (tree.Load(service, &ignored) && tree.Load(manager, &ignored)) {
+    if (UnitExists(tree, service) && UnitExists(tree, manager)) {
       view->wait_online_candidate = service;
       return;
     }
   }
 }
 
-bool LoadTailscaled(const UnitTree& tree, SystemView* view,
-                    std::string* error) {
-  std::optional<LoadedUnit> unit = tree.Load(kTailscaledUnit, error);
-  if (!error->empty()) return false;
+Expected<void, SystemError> LoadTailscaled(const UnitTree& tree,
+                                           SystemView* view) {
+  auto loaded = tree.Load(kTailscaledUnit);
+  if (!loaded) return std::move(loaded).error();
+  std::optional<LoadedUnit>& unit = *loaded;
   if (!unit || unit->masked) {
     view->tailscaled_absent = unit ? "is masked" : "not found";
-    return true;
+    return {};
   }
   view->tailscaled = std::move(unit);
   view->tailscaled_wants = tree.WantedBy(kTailscaledUnit);
   LoadNetworkOnline(tree, view);
-  return LoadManagerDefaults(tree, &view->manager, error);
+  return LoadManagerDefaults(tree, &view->manager);
 }
 
-bool LoadOtherUnits(const UnitTree& tree, SystemView* view,
-                    std::string* error) {
+Expected<void, SystemError> LoadOtherUnits(const UnitTree& tree,
+                                           SystemView* view) {
   std::vector<std::string> names = tree.List(".socket");
   for (const std::string& s : tree.List(".service")) names.push_back(s);
   std::set<std::string> seen;  // fragment files: an alias is one unit
   for (const std::string& name : names) {
     if (name == kTailscaledUnit || name == kTswatchdogUnit) continue;
-    std::optional<LoadedUnit> unit = tree.Load(name, error);
-    if (!error->empty()) return false;
+    auto loaded = tree.Load(name);
+    if (!loaded) return std::move(loaded).error();
+    std::optional<LoadedUnit>& unit = *loaded;
     if (!unit || unit->masked) continue;
     if (!unit->fragment_file.empty() &&
         !seen.insert(unit->fragment_file).second) {
@@ -93,7 +100,7 @@ bool LoadOtherUnits(const UnitTree& tree, SystemView* view,
     }
     view->units.push_back(std::move(*unit));
   }
-  return true;
+  return {};
 }
 
 std::optional<LocalApiSocket> FindLocalApiSocket(const UnitTree& tree) {
@@ -109,17 +116,13 @@ std::optional<LocalApiSocket> FindLocalApiSocket(const UnitTree& tree) {
 
 }  // namespace
 
-std::optional<SystemView> LoadSystemView(const UnitTree& tree,
-                                         std::string* error) {
-  error->clear();
+Expected<SystemView, SystemError> LoadSystemView(const UnitTree& tree) {
   SystemView view;
-  if (!LoadTailscaled(tree, &view, error) ||
-      !LoadOtherUnits(tree, &view, error)) {
-    return std::nullopt;
-  }
-  std::optional<LoadedUnit> wd = tree.Load(kTswatchdogUnit, error);
-  if (!error->empty()) return std::nullopt;
-  if (wd && !wd->masked) view.tswatchdog = std::move(wd);
+  if (auto loaded = LoadTailscaled(tree, &view); !loaded) return loaded.error();
+  if (auto loaded = LoadOtherUnits(tree, &view); !loaded) return loaded.error();
+  auto wd = tree.Load(kTswatchdogUnit);
+  if (!wd) return std::move(wd).error();
+  if (*wd && !(*wd)->masked) view.tswatchdog = *std::move(wd);
   view.localapi_socket = FindLocalApiSocket(tree);
   return view;
 }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
 #include "watchdog/doctor/unit_files.h"
 
 namespace watchdog {
@@ -51,9 +53,8 @@ struct SystemView {
   std::optional<LocalApiSocket> localapi_socket;
 };
 
-// nullopt and `error` set when a unit or manager file cannot be read.
-std::optional<SystemView> LoadSystemView(const UnitTree& tree,
-                                         std::string* error);
+// The view, or the error of a unit or manager file that cannot be read.
+Expected<SystemView, SystemError> LoadSystemView(const UnitTree& tree);
 
 }  // namespace watchdog
 

@@ -62,21 +62,14 @@ std::string FormatSpan(microseconds span) {
   return std::to_string(us / 1000) + "ms";
 }
 
-bool ReadFile(const std::string& host_path, const std::string& shown,
-              std::string* out, std::string* error) {
+Expected<std::string, SystemError> ReadFile(const std::string& host_path,
+                                            const std::string& shown) {
   std::ifstream in(host_path, std::ios::binary);
-  if (!in) {
-    *error = "cannot read " + shown + ": " + std::strerror(errno);
-    return false;
-  }
+  if (!in) return SystemError::FromErrno("cannot read " + shown);
   std::ostringstream text;
   text << in.rdbuf();
-  if (in.bad()) {
-    *error = "cannot read " + shown + ": " + std::strerror(errno);
-    return false;
-  }
-  *out = text.str();
-  return true;
+  if (in.bad()) return SystemError::FromErrno("cannot read " + shown);
+  return text.str();
 }
 
 std::vector<UnitEntry> ParseUnitText(std::string_view text,
@@ -261,40 +254,41 @@ std::vector<std::string> DropInDirs(const UnitName& n) {
 }  // namespace
 
 // The first fragment in search-path order (an instance falls back to its
-// template); false when its file cannot be read.
-bool UnitTree::LoadFragment(const std::string& name,
-                            const std::string& template_name, LoadedUnit* unit,
-                            bool* found, std::string* error) const {
+// template): whether there is one, or why its file cannot be read.
+Expected<bool, SystemError> UnitTree::LoadFragment(
+    const std::string& name, const std::string& template_name,
+    LoadedUnit* unit) const {
   std::error_code ec;
+  bool found = false;
   for (const std::string& candidate : {name, template_name}) {
-    if (candidate.empty() || *found) continue;
+    if (candidate.empty() || found) continue;
     for (const std::string& dir : UnitSearchPath()) {
       std::string path = dir + "/" + candidate;
       if (!fs::exists(fs::symlink_status(Host(path), ec))) continue;
-      *found = true;
+      found = true;
       const std::string link = path;
       const Resolved resolved = Resolve(*this, &path);
       if (resolved == Resolved::kMasked) {
         unit->masked = true;
         unit->fragment = link;
       } else if (resolved == Resolved::kFile) {  // kMissing: dangling, skipped
-        std::string text;
-        if (!ReadFile(Host(path), link, &text, error)) return false;
+        auto text = ReadFile(Host(path), link);
+        if (!text) return std::move(text).error();
         unit->fragment = link;
         unit->fragment_file = path;
-        if (TrimUnit(text).empty()) unit->masked = true;
-        unit->entries = ParseUnitText(text, link);
+        if (TrimUnit(*text).empty()) unit->masked = true;
+        unit->entries = ParseUnitText(*text, link);
       }
       break;
     }
   }
-  return true;
+  return found;
 }
 
 // A file name in a higher-priority directory hides the same name below it;
-// all apply sorted by file name. False when one cannot be read.
-bool UnitTree::LoadDropIns(const std::vector<std::string>& dropin_dirs,
-                           LoadedUnit* unit, std::string* error) const {
+// all apply sorted by file name. An error when one cannot be read.
+Expected<void, SystemError> UnitTree::LoadDropIns(
+    const std::vector<std::string>& dropin_dirs, LoadedUnit* unit) const {
   std::error_code ec;
   std::map<std::string, std::string> by_name;  // file name -> system path
   for (const std::string& dir : UnitSearchPath()) {
@@ -311,32 +305,29 @@ bool UnitTree::LoadDropIns(const std::vector<std::string>& dropin_dirs,
   for (const auto& [file, link] : by_name) {
     std::string path = link;
     if (Resolve(*this, &path) != Resolved::kFile) continue;  // masked
-    std::string text;
-    if (!ReadFile(Host(path), link, &text, error)) return false;
+    auto text = ReadFile(Host(path), link);
+    if (!text) return std::move(text).error();
     unit->dropins.push_back(link);
-    for (UnitEntry& e : ParseUnitText(text, link)) {
+    for (UnitEntry& e : ParseUnitText(*text, link)) {
       unit->entries.push_back(std::move(e));
     }
   }
-  return true;
+  return {};
 }
 
-std::optional<LoadedUnit> UnitTree::Load(const std::string& name,
-                                         std::string* error) const {
+Expected<std::optional<LoadedUnit>, SystemError> UnitTree::Load(
+    const std::string& name) const {
   const std::optional<UnitName> split = SplitUnitName(name);
-  if (!split) {
-    *error = "not a unit name: " + name;
-    return std::nullopt;
-  }
+  if (!split) return SystemError::Problem("not a unit name: " + name);
   LoadedUnit unit;
   unit.name = name;
-  bool found = false;
-  if (!LoadFragment(name, split->template_name, &unit, &found, error) ||
-      !LoadDropIns(DropInDirs(*split), &unit, error)) {
-    return std::nullopt;
+  auto found = LoadFragment(name, split->template_name, &unit);
+  if (!found) return std::move(found).error();
+  if (auto dropins = LoadDropIns(DropInDirs(*split), &unit); !dropins) {
+    return std::move(dropins).error();
   }
-  if (!found && unit.dropins.empty()) return std::nullopt;
-  return unit;
+  if (!*found && unit.dropins.empty()) return std::optional<LoadedUnit>();
+  return std::optional(std::move(unit));
 }
 
 std::vector<std::string> UnitTree::List(std::string_view suffix) const {

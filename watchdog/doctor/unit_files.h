@@ -10,6 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "watchdog/core/expected.h"
+#include "watchdog/core/system_error.h"
+
 namespace watchdog {
 
 // One `Key=Value` assignment and where it came from.
@@ -74,9 +77,9 @@ class UnitTree {
   // and TYPE.d/ in every directory: a file name in a higher-priority
   // directory hides the same name below it; all apply sorted by file name.
   // nullopt when neither a fragment nor a drop-in exists. An unreadable file
-  // is an error (`error` says which and why).
-  std::optional<LoadedUnit> Load(const std::string& name,
-                                 std::string* error) const;
+  // is an error (it says which and why).
+  Expected<std::optional<LoadedUnit>, SystemError> Load(
+      const std::string& name) const;
   // Unit names with this suffix (".socket") in any directory, templates
   // ("foo@.socket") excluded.
   std::vector<std::string> List(std::string_view suffix) const;
@@ -86,10 +89,11 @@ class UnitTree {
   std::string Host(const std::string& system_path) const;
 
  private:
-  bool LoadFragment(const std::string& name, const std::string& template_name,
-                    LoadedUnit* unit, bool* found, std::string* error) const;
-  bool LoadDropIns(const std::vector<std::string>& dropin_dirs,
-                   LoadedUnit* unit, std::string* error) const;
+  Expected<bool, SystemError> LoadFragment(const std::string& name,
+                                           const std::string& template_name,
+                                           LoadedUnit* unit) const;
+  Expected<void, SystemError> LoadDropIns(
+      const std::vector<std::string>& dropin_dirs, LoadedUnit* unit) const;
 
   std::string root_;
 };
@@ -106,9 +110,9 @@ std::string FormatSpan(std::chrono::microseconds span);
 std::string Where(const UnitEntry& entry);
 std::string Assignment(const UnitEntry& entry);
 bool EndsWith(std::string_view text, std::string_view suffix);
-// Reads a whole file; false with `error` naming `shown` and errno's text.
-bool ReadFile(const std::string& host_path, const std::string& shown,
-              std::string* out, std::string* error);
+// Reads a whole file, or says why not (naming `shown`, with errno).
+Expected<std::string, SystemError> ReadFile(const std::string& host_path,
+                                            const std::string& shown);
 
 }  // namespace watchdog
 
