@@ -326,10 +326,11 @@ SockDump SockDiag::DumpBothFamilies(SockDiagQuery query) {
     SockDump dump = RunOnce(query, kernel_filter_ && query.mark.has_value(),
                             /*both_families=*/true);
     // A kernel without the old TCPDIAG_GETSOCK request (no inet_diag:
-    // EOPNOTSUPP), or one that refuses it (or, before Linux 4.15, its mark
-    // bytecode: EINVAL; the per-family dumps then find out which).
+    // EOPNOTSUPP), or one that refuses it or its mark bytecode (before
+    // Linux 4.15: EINVAL; without CAP_NET_ADMIN: EPERM): the per-family
+    // dumps find out which, and fall back as they always did.
     if (dump.error != EINVAL && dump.error != EOPNOTSUPP &&
-        dump.error != ENOENT) {
+        dump.error != ENOENT && dump.error != EPERM) {
       return dump;
     }
     spdlog::info(
@@ -374,17 +375,25 @@ void SockDiag::Keep(const SockDiagQuery& query, SocketRecord record,
   dump->sockets.push_back(std::move(record));
 }
 
+namespace {
+
+// "sock_diag dump (tcpv4)", "sock_diag dump (tcp, both families)".
+std::string DumpName(const SockDiagQuery& query, bool both_families) {
+  return std::string("sock_diag dump (") +
+         (query.protocol == IPPROTO_UDP ? "udp" : "tcp") +
+         (both_families ? std::string(", both families")
+                        : std::string(FamilyName(query.family))) +
+         ")";
+}
+
+}  // namespace
+
 SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter,
                            bool both_families) {
   SockDump dump;
   dump.filtered_in_kernel = kernel_filter && query.mark.has_value();
   const uint32_t seq = ++seq_;
-  const std::string what =
-      std::string("sock_diag dump (") +
-      (query.protocol == IPPROTO_UDP ? "udp" : "tcp") +
-      (both_families ? std::string(", both families")
-                     : std::string(FamilyName(query.family))) +
-      ")";
+  const std::string what = DumpName(query, both_families);
   auto failed = [&](int error, const std::string& detail) {
     dump.error = error;
     dump.detail = what + ": " + detail;
