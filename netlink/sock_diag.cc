@@ -175,31 +175,61 @@ uint32_t ClientTcpStates() {
   return states;
 }
 
-std::vector<uint8_t> BuildSockDiagRequest(const SockDiagQuery& query,
-                                          uint32_t seq, bool kernel_filter) {
+namespace {
+
+// The mark filter as INET_DIAG_REQ_BYTECODE, when asked for.
+void PutMarkFilter(const SockDiagQuery& query, bool kernel_filter,
+                   nlmsghdr* nlh) {
+  if (!kernel_filter || !query.mark) return;
+  MarkFilterProgram program{};
+  program.op.code = INET_DIAG_BC_MARK_COND;
+  program.op.yes = sizeof program;
+  program.op.no = sizeof program + 4;
+  program.cond.mark = query.mark->mark;
+  program.cond.mask = query.mark->mask;
+  mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof program, &program);
+}
+
+// A dump request of `type` whose fixed header is a Req (both kinds have the
+// states and extensions fields), filled further by `fill`, then the mark
+// filter.
+template <typename Req, typename Fill>
+std::vector<uint8_t> DumpRequest(uint16_t type, const SockDiagQuery& query,
+                                 uint32_t seq, bool kernel_filter, Fill fill) {
   alignas(nlmsghdr) uint8_t buf[256] = {};
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
-  nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  nlh->nlmsg_type = type;
   nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlh->nlmsg_seq = seq;
-  auto* req = static_cast<inet_diag_req_v2*>(
-      mnl_nlmsg_put_extra_header(nlh, sizeof(inet_diag_req_v2)));
-  req->sdiag_family = static_cast<uint8_t>(ToAf(query.family));
-  req->sdiag_protocol = query.protocol;
+  auto* req = static_cast<Req*>(mnl_nlmsg_put_extra_header(nlh, sizeof(Req)));
   req->idiag_states = query.states;
   if (query.tcp_info && query.protocol == IPPROTO_TCP) {
     req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
   }
-  if (kernel_filter && query.mark) {
-    MarkFilterProgram program{};
-    program.op.code = INET_DIAG_BC_MARK_COND;
-    program.op.yes = sizeof program;
-    program.op.no = sizeof program + 4;
-    program.cond.mark = query.mark->mark;
-    program.cond.mask = query.mark->mask;
-    mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, sizeof program, &program);
-  }
+  fill(req);
+  PutMarkFilter(query, kernel_filter, nlh);
   return std::vector<uint8_t>(buf, buf + nlh->nlmsg_len);
+}
+
+}  // namespace
+
+std::vector<uint8_t> BuildSockDiagRequest(const SockDiagQuery& query,
+                                          uint32_t seq, bool kernel_filter) {
+  return DumpRequest<inet_diag_req_v2>(
+      SOCK_DIAG_BY_FAMILY, query, seq, kernel_filter,
+      [&](inet_diag_req_v2* req) {
+        req->sdiag_family = static_cast<uint8_t>(ToAf(query.family));
+        req->sdiag_protocol = query.protocol;
+      });
+}
+
+std::vector<uint8_t> BuildTcpDiagBothFamiliesRequest(const SockDiagQuery& query,
+                                                     uint32_t seq,
+                                                     bool kernel_filter) {
+  // The kernel ignores the family of this request's dump (AF_UNSPEC).
+  return DumpRequest<inet_diag_req>(
+      TCPDIAG_GETSOCK, query, seq, kernel_filter,
+      [](inet_diag_req* req) { req->idiag_family = AF_INET; });
 }
 
 SockDiagChunk ParseSockDiag(std::span<const uint8_t> datagram, uint8_t protocol,
@@ -228,7 +258,8 @@ SockDiagChunk ParseSockDiag(std::span<const uint8_t> datagram, uint8_t protocol,
           wire::ReadAt(message, sizeof(nlmsghdr), &code);
           chunk.done = true;
           if (code < 0) chunk.error = ErrnoFromNetlinkError(code);
-        } else if (header.nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+        } else if (header.nlmsg_type == SOCK_DIAG_BY_FAMILY ||
+                   header.nlmsg_type == TCPDIAG_GETSOCK) {
           std::optional<SocketRecord> record =
               DecodeSocket(message, protocol, offset, &error);
           if (!record) return error;
@@ -275,7 +306,7 @@ SockDiag::SockDiag(std::unique_ptr<NetlinkChannel> channel, size_t max_sockets)
 
 SockDump SockDiag::Dump(const SockDiagQuery& query) {
   const bool try_kernel = kernel_filter_ && query.mark.has_value();
-  SockDump dump = RunOnce(query, try_kernel);
+  SockDump dump = RunOnce(query, try_kernel, false);
   // An older kernel does not know MARK_COND (EINVAL); without CAP_NET_ADMIN
   // it may not be used (EPERM). Either way the request failed as a whole.
   if (try_kernel && (dump.error == EINVAL || dump.error == EPERM)) {
@@ -285,12 +316,29 @@ SockDump SockDiag::Dump(const SockDiagQuery& query) {
         "space from now on",
         std::strerror(dump.error));
     kernel_filter_ = false;
-    dump = RunOnce(query, false);
+    dump = RunOnce(query, false, false);
   }
   return dump;
 }
 
 SockDump SockDiag::DumpBothFamilies(SockDiagQuery query) {
+  if (query.protocol == IPPROTO_TCP && one_walk_) {
+    SockDump dump = RunOnce(query, kernel_filter_ && query.mark.has_value(),
+                            /*both_families=*/true);
+    // A kernel without the old TCPDIAG_GETSOCK request (no inet_diag:
+    // EOPNOTSUPP), or one that refuses it or its mark bytecode (before
+    // Linux 4.15: EINVAL; without CAP_NET_ADMIN: EPERM): the per-family
+    // dumps find out which, and fall back as they always did.
+    if (dump.error != EINVAL && dump.error != EOPNOTSUPP &&
+        dump.error != ENOENT && dump.error != EPERM) {
+      return dump;
+    }
+    spdlog::info(
+        "sock_diag: the kernel refused the TCP dump of both families in one "
+        "walk (TCPDIAG_GETSOCK: {}); one dump per family from now on",
+        std::strerror(dump.error));
+    one_walk_ = false;
+  }
   SockDump all;
   for (Family family : kFamilies) {
     query.family = family;
@@ -327,23 +375,43 @@ void SockDiag::Keep(const SockDiagQuery& query, SocketRecord record,
   dump->sockets.push_back(std::move(record));
 }
 
-SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter) {
+namespace {
+
+// "sock_diag dump (tcpv4)", "sock_diag dump (tcp, both families)".
+std::string DumpName(const SockDiagQuery& query, bool both_families) {
+  return std::string("sock_diag dump (") +
+         (query.protocol == IPPROTO_UDP ? "udp" : "tcp") +
+         (both_families ? std::string(", both families")
+                        : std::string(FamilyName(query.family))) +
+         ")";
+}
+
+}  // namespace
+
+SockDump SockDiag::RunOnce(const SockDiagQuery& query, bool kernel_filter,
+                           bool both_families) {
   SockDump dump;
   dump.filtered_in_kernel = kernel_filter && query.mark.has_value();
   const uint32_t seq = ++seq_;
-  const std::string what = std::string("sock_diag dump (") +
-                           (query.protocol == IPPROTO_UDP ? "udp" : "tcp") +
-                           std::string(FamilyName(query.family)) + ")";
+  const std::string what = DumpName(query, both_families);
   auto failed = [&](int error, const std::string& detail) {
     dump.error = error;
     dump.detail = what + ": " + detail;
     return dump;
   };
-  if (int err = channel_->Send(BuildSockDiagRequest(query, seq, kernel_filter));
-      err < 0) {
+  const std::vector<uint8_t> request =
+      both_families ? BuildTcpDiagBothFamiliesRequest(query, seq, kernel_filter)
+                    : BuildSockDiagRequest(query, seq, kernel_filter);
+  if (int err = channel_->Send(request); err < 0) {
     return failed(-err, std::string("send: ") + std::strerror(-err));
   }
-  std::vector<uint8_t> buffer(64 * 1024);
+  // Not zero-filled: the kernel writes a few KiB of a filtered dump, and
+  // heap pages never written stay out of the daemon's RSS (its datagrams
+  // are at most 32 KiB: net/netlink/af_netlink.c caps max_recvmsg_len at
+  // SKB_WITH_OVERHEAD(32768)).
+  constexpr size_t kBufferSize = 64 * 1024;
+  const auto storage = std::make_unique_for_overwrite<uint8_t[]>(kBufferSize);
+  const std::span<uint8_t> buffer(storage.get(), kBufferSize);
   bool any_mark = false;
   for (;;) {
     ssize_t n = channel_->Receive(buffer);

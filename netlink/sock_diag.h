@@ -138,6 +138,16 @@ struct SockDiagQuery {
 std::vector<uint8_t> BuildSockDiagRequest(const SockDiagQuery& query,
                                           uint32_t seq, bool kernel_filter);
 
+// The same for TCP, both families in one dump: the old TCPDIAG_GETSOCK
+// request (struct inet_diag_req), whose dump the kernel runs with family
+// AF_UNSPEC (net/ipv4/inet_diag.c, inet_diag_dump_compat). Both families'
+// TCP sockets live in one hash table, which a dump walks whole, visiting
+// every socket of the host: one walk instead of two halves the cost of a
+// check on a host with many sockets (README, benchmark 6).
+std::vector<uint8_t> BuildTcpDiagBothFamiliesRequest(const SockDiagQuery& query,
+                                                     uint32_t seq,
+                                                     bool kernel_filter);
+
 // What one datagram of a dump held. Messages of another sequence number
 // (replies to an earlier, abandoned dump) are skipped and counted.
 struct SockDiagChunk {
@@ -148,7 +158,8 @@ struct SockDiagChunk {
   size_t stale = 0;
 };
 
-// Parses one datagram of replies to request `seq` for `protocol` (pure).
+// Parses one datagram of replies to request `seq` for `protocol` (pure):
+// SOCK_DIAG_BY_FAMILY or, for the dump of both families, TCPDIAG_GETSOCK.
 SockDiagChunk ParseSockDiag(std::span<const uint8_t> datagram, uint8_t protocol,
                             uint32_t seq);
 
@@ -193,16 +204,22 @@ class SockDiag {
 
   SockDump Dump(const SockDiagQuery& query);
   // Both families; an address family the kernel does not support (IPv6
-  // disabled) is no error.
+  // disabled) is no error. TCP: in one dump (one walk of the kernel's
+  // socket table) unless the kernel refused that once, then one per family.
   SockDump DumpBothFamilies(SockDiagQuery query);
 
   // False once the kernel refused the mark bytecode.
   bool kernel_filter() const { return kernel_filter_; }
+  // False once the kernel refused the TCP dump of both families in one.
+  bool one_walk() const { return one_walk_; }
   // As if the kernel had refused it (tests of the user-space filter).
   void DisableKernelFilterForTesting() { kernel_filter_ = false; }
+  // As if the kernel had refused the one-walk dump (benchmark 6).
+  void DisableOneWalkForTesting() { one_walk_ = false; }
 
  private:
-  SockDump RunOnce(const SockDiagQuery& query, bool kernel_filter);
+  SockDump RunOnce(const SockDiagQuery& query, bool kernel_filter,
+                   bool both_families);
   // Counts `record` and keeps it if it matches the query and fits.
   void Keep(const SockDiagQuery& query, SocketRecord record,
             SockDump* dump) const;
@@ -211,6 +228,7 @@ class SockDiag {
   size_t max_sockets_;
   uint32_t seq_ = 0;
   bool kernel_filter_ = true;
+  bool one_walk_ = true;
 };
 
 }  // namespace netlink

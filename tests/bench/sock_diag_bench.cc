@@ -1,20 +1,33 @@
-// Benchmark 6: what one connection check costs (netlink::SockDiag, the dump
-// of tailscaled's marked TCP sockets with tcp_info) on a host with N TCP
-// sockets, with the mark filter in the kernel and, for comparison, in user
-// space (a kernel that refuses the bytecode). Prints CPU (process CPU time:
-// the kernel's work runs in our recvmsg calls) and wall time per check.
+// Benchmark 6: what the periodic connection check costs on a host with N TCP
+// sockets (issue 12: 1,000 and 100,000), three ways:
+//   - the socket dump alone (netlink::SockDiag, tailscaled's marked TCP
+//     sockets with tcp_info): both families in one walk of the kernel's
+//     socket table (what the daemon does), one dump per family (a kernel
+//     without the one-walk request), and the mark filter in user space (a
+//     kernel that refuses the bytecode);
+//   - the whole check as the daemon runs it every probe_interval
+//     (watchdog::Inspector::CheckNow over the real ports: tailscaled's
+//     process state, the dump, control and DERP told apart by the DERP map,
+//     a route lookup per connection, the verdicts, the report), CPU of the
+//     calling thread and wall time per check;
+//   - `tswatchdog run` itself with probe_interval 1 s: its on-CPU time over a
+//     window of checks (everything a check costs it: the above, the machine,
+//     the state file).
 //
 // Each N runs in a child process in a network namespace of its own, so the
-// sockets (and the namespace) vanish with it. The sockets are held by helper
-// processes of up to kPerHolder connections each (both ends of each
-// connection are on this host), because one process's fd limit is too low
-// for 100,000 without CAP_SYS_RESOURCE.
+// sockets (and the namespace) vanish with it: the router namespace holds the
+// fake tailscaled (tests/fake) on real sockets, its control and DERP servers
+// in an "internet" namespace behind a veth, and N unrelated sockets: both
+// ends of N/2 loopback connections held by helper processes of up to
+// kPerHolder connections each (one process's fd limit is too low for
+// 100,000 without CAP_SYS_RESOURCE).
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,22 +36,68 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "fake_tailscaled_process.h"
 #include "netlink/sock_diag.h"
+#include "tests/bench/proc_stats.h"
+#include "tests/lab/lab.h"
+#include "watchdog/daemon/connection_source.h"
+#include "watchdog/daemon/inspector.h"
+#include "watchdog/daemon/uplink_source.h"
+#include "watchdog/io/event_loop.h"
+#include "watchdog/localapi/localapi_client.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 constexpr int kPerHolder = 7000;  // connections: 14,000 fds per holder
-constexpr int kMarked = 4;        // control + 3 DERP connections
+const char kControl[] = "192.0.2.100:80";
+const char kDerp[] = "192.0.2.101:443";
 
-double CpuMs() {
+struct Options {
+  std::vector<int> sizes = {1000, 100000};
+  int rounds = 20;
+  int daemon_seconds = 20;  // the window of `tswatchdog run`'s checks
+};
+
+// Where a run's stderr goes (its children's logs), so the table stays
+// readable; "" until then.
+std::string g_log_path;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "bench_sock_diag: %s\n", what.c_str());
+  if (!g_log_path.empty()) {
+    std::printf("bench_sock_diag: %s (the logs: %s)\n", what.c_str(),
+                g_log_path.c_str());
+  }
+  std::exit(1);
+}
+
+// This process's stderr (and its children's) into a file of its own.
+void LogTo(const std::string& path) {
+  std::fflush(stderr);
+  if (std::freopen(path.c_str(), "w", stderr) == nullptr) {
+    Die("cannot write " + path);
+  }
+  setvbuf(stderr, nullptr, _IOLBF, 0);
+  g_log_path = path;
+}
+
+double CpuMs(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 +
+         static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
 void RaiseFdLimit() {
@@ -48,20 +107,17 @@ void RaiseFdLimit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-// `connections` loopback connections (marked ones first), held open until
-// killed. Returns the holder's pid once they are all up.
-pid_t SpawnHolder(int connections, int marked) {
+// `connections` loopback connections, held open until killed. Returns the
+// holder's pid once they are all up.
+pid_t SpawnHolder(int connections) {
   std::fflush(stdout);
   int ready[2];
-  if (pipe(ready) != 0) std::exit(1);
+  if (pipe(ready) != 0) Die("pipe");
   pid_t pid = fork();
   if (pid != 0) {
     close(ready[1]);
     char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != '1') {
-      std::fprintf(stderr, "a socket holder failed\n");
-      std::exit(1);
-    }
+    if (read(ready[0], &ok, 1) != 1 || ok != '1') Die("a socket holder failed");
     close(ready[0]);
     return pid;
   }
@@ -79,8 +135,6 @@ pid_t SpawnHolder(int connections, int marked) {
   }
   for (int i = 0; i < connections; ++i) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    const uint32_t mark = 0x80000;
-    if (i < marked) setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
         accept(listener, nullptr, nullptr) < 0) {
       std::fprintf(stderr, "connection %d: %s\n", i, std::strerror(errno));
@@ -93,64 +147,202 @@ pid_t SpawnHolder(int connections, int marked) {
 }
 
 struct Figures {
-  size_t received = 0;
-  size_t found = 0;
-  double wall_p50_ms = 0;
-  double wall_max_ms = 0;
+  size_t received = 0;  // records the kernel sent us per check
+  size_t found = 0;     // tailscaled's sockets (or connections judged)
+  std::vector<double> walls;
   double cpu_ms = 0;  // mean per check
+  double WallP50() const {
+    std::vector<double> w = walls;
+    std::sort(w.begin(), w.end());
+    return w.empty() ? 0 : w[w.size() / 2];
+  }
+  double WallMax() const {
+    return walls.empty() ? 0 : *std::max_element(walls.begin(), walls.end());
+  }
 };
 
-Figures Measure(bool kernel_filter, int rounds) {
-  netlink::SockDiag diag(
-      netlink::OpenSockDiagChannel(std::chrono::milliseconds(10000)));
-  if (!kernel_filter) diag.DisableKernelFilterForTesting();
-  const netlink::SockDiagQuery query{netlink::Family::kV4, IPPROTO_TCP,
-                                     netlink::ClientTcpStates(),
-                                     netlink::TailscaleMark(), true};
+// `rounds` calls of `check`, timed by the wall clock and `cpu_clock`.
+Figures Time(int rounds, clockid_t cpu_clock,
+             const std::function<void(Figures*)>& check) {
   Figures f;
-  std::vector<double> walls;
-  const double cpu_start = CpuMs();
+  const double cpu_start = CpuMs(cpu_clock);
   for (int i = 0; i < rounds; ++i) {
     const auto start = Clock::now();
-    netlink::SockDump dump = diag.DumpBothFamilies(query);
-    walls.push_back(
+    check(&f);
+    f.walls.push_back(
         std::chrono::duration<double, std::milli>(Clock::now() - start)
             .count());
-    if (dump.error != 0) {
-      std::fprintf(stderr, "dump: %s\n", dump.detail.c_str());
-      std::exit(1);
-    }
-    f.received = dump.received;
-    f.found = dump.sockets.size();
   }
-  f.cpu_ms = (CpuMs() - cpu_start) / rounds;
-  std::sort(walls.begin(), walls.end());
-  f.wall_p50_ms = walls[walls.size() / 2];
-  f.wall_max_ms = walls.back();
+  f.cpu_ms = (CpuMs(cpu_clock) - cpu_start) / rounds;
   return f;
 }
 
-// One N, in a fresh network namespace (run in a child).
-int RunOne(int sockets, int rounds) {
-  if (unshare(CLONE_NEWNET) != 0 || std::system("ip link set lo up") != 0) {
-    std::fprintf(stderr, "needs root: unshare(CLONE_NEWNET)\n");
-    return 1;
+enum class DumpMode { kOneWalk, kPerFamily, kUserSpace };
+
+Figures MeasureDump(DumpMode mode, int rounds) {
+  netlink::SockDiag diag(netlink::OpenSockDiagChannel(milliseconds(10000)));
+  if (mode == DumpMode::kUserSpace) diag.DisableKernelFilterForTesting();
+  if (mode == DumpMode::kPerFamily) diag.DisableOneWalkForTesting();
+  const netlink::SockDiagQuery query{netlink::Family::kV4, IPPROTO_TCP,
+                                     netlink::ClientTcpStates(),
+                                     netlink::TailscaleMark(), true};
+  Figures f = Time(rounds, CLOCK_PROCESS_CPUTIME_ID, [&](Figures* out) {
+    netlink::SockDump dump = diag.DumpBothFamilies(query);
+    if (dump.error != 0) Die("dump: " + dump.detail);
+    out->received = dump.received;
+    out->found = dump.sockets.size();
+  });
+  if (mode != DumpMode::kPerFamily && !diag.one_walk()) {
+    Die("the kernel refused the one-walk dump");
   }
-  const int connections = std::max(kMarked, sockets / 2);
+  return f;
+}
+
+bool HasControlAndDerp(const watchdog::Evidence& evidence) {
+  bool control = false, derp = false;
+  for (const watchdog::JudgedConnection& c : evidence.connections) {
+    control = control || c.kind == watchdog::ConnectionKind::kControl;
+    derp = derp || c.kind == watchdog::ConnectionKind::kDerp;
+  }
+  return control && derp;
+}
+
+// The daemon's periodic check (Inspector::CheckNow) over the real ports,
+// once the DERP map is in; CPU of this thread.
+Figures MeasureCheck(const std::string& socket, int rounds) {
+  watchdog::EventLoop loop;
+  watchdog::WatcherUplinkSource uplink(loop, "tailscale0", false);
+  watchdog::LocalApiOptions api;
+  api.socket_path = socket;
+  watchdog::LocalApiClient client(loop, api);
+  watchdog::KernelConnectionSource source;
+  watchdog::InspectorSettings settings;
+  settings.probe_interval = milliseconds(0);  // the bench calls the check
+  settings.socket = socket;
+  watchdog::Evidence evidence;
+  watchdog::Inspector inspector(
+      loop, source, uplink, client, settings,
+      {[&](const watchdog::Evidence& e) { evidence = e; },
+       [](const std::string&) {}});
+  inspector.Start();
+  const auto deadline = Clock::now() + seconds(30);
+  while (!HasControlAndDerp(evidence)) {
+    if (Clock::now() > deadline) Die("no control and DERP connection seen");
+    loop.RunOnce(100);
+    inspector.CheckNow("bench warm-up");
+  }
+  return Time(rounds, CLOCK_THREAD_CPUTIME_ID, [&](Figures* out) {
+    inspector.CheckNow("periodic");
+    out->found = evidence.connections.size();
+  });
+}
+
+// `tswatchdog run` (default config, probe_interval 1 s) for `window`: its
+// on-CPU time over all threads per check.
+Figures MeasureDaemon(const fake::FakeTailscaledProcess& fake, seconds window) {
+  const std::string config = fake.dir() + "/tswatchdog.toml";
+  // The state file on tmpfs, like the default /run/tswatchdog.
+  const std::string state_dir =
+      "/dev/shm/bench_sock_diag-" + std::to_string(getpid());
+  const std::string state = state_dir + "/state.json";
+  if (mkdir(state_dir.c_str(), 0700) != 0) Die("cannot make " + state_dir);
+  std::ofstream(config) << "socket = \"" << fake.socket_path()
+                        << "\"\nstate_file = \"" << state
+                        << "\"\nprobe_interval = \"1s\"\n";
+  lab::Child daemon({TSWATCHDOG_BINARY, "run", "--config", config},
+                    /*merge_stderr=*/true);
+  std::string line;
+  auto read_until = [&](Clock::time_point until) {
+    while (Clock::now() < until) {
+      if (daemon.ReadLine(&line, milliseconds(200))) {
+        std::fprintf(stderr, "tswatchdog: %s\n", line.c_str());
+      }
+    }
+  };
+  // Past its start-up: its first check, the DERP map, libcurl's connect
+  // timer (it fires once, 3 s after the start).
+  read_until(Clock::now() + seconds(5));
+  const std::optional<bench::ProcSample> before =
+      bench::SampleProcess(daemon.pid());
+  const auto start = Clock::now();
+  read_until(start + window);
+  const std::optional<bench::ProcSample> after =
+      bench::SampleProcess(daemon.pid());
+  if (!before || !after || daemon.Wait(milliseconds(0)) != -1) {
+    Die("tswatchdog run exited");
+  }
+  const double elapsed_s =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  Figures f;
+  f.found = static_cast<size_t>(elapsed_s);  // checks, one a second
+  f.cpu_ms = (after->on_cpu_ms - before->on_cpu_ms) / elapsed_s;
+  daemon.Stop(seconds(10));
+  std::remove(state.c_str());
+  rmdir(state_dir.c_str());
+  return f;
+}
+
+void PrintRow(int sockets, const char* what, const Figures& f, bool walls) {
+  if (walls) {
+    const std::string sent = f.received ? std::to_string(f.received) : "-";
+    std::printf("%10d  %-28s %6s %5zu %9.3f %9.3f %10.3f\n", sockets, what,
+                sent.c_str(), f.found, f.WallP50(), f.WallMax(), f.cpu_ms);
+  } else {
+    std::printf("%10d  %-28s %6s %5zu %9s %9s %10.3f\n", sockets, what, "-",
+                f.found, "-", "-", f.cpu_ms);
+  }
+  std::fflush(stdout);
+}
+
+// The router: this namespace, wan0 to an internet namespace holding the
+// fake's control and DERP servers, the default route through it.
+std::unique_ptr<lab::Netns> ConnectInternet() {
+  auto internet = std::make_unique<lab::Netns>();
+  if (lab::Sh("ip link add wan0 type veth peer name isp0 netns " +
+              std::to_string(internet->pid()) +
+              " && ip addr add 198.51.100.2/24 dev wan0 && ip link set wan0 "
+              "up && ip route add default via 198.51.100.1") != 0 ||
+      internet->Sh("ip addr add 198.51.100.1/24 dev isp0 && ip link set isp0 "
+                   "up && ip addr add 192.0.2.100/32 dev lo && ip addr add "
+                   "192.0.2.101/32 dev lo") != 0) {
+    Die("the internet namespace could not be linked");
+  }
+  return internet;
+}
+
+// One N, in a fresh network namespace (run in a child).
+int RunOne(int sockets, const Options& o) {
+  LogTo("/tmp/bench_sock_diag-" + std::to_string(sockets) + ".log");
+  if (std::string problem = lab::EnterFreshNetns(); !problem.empty()) {
+    Die(problem);
+  }
+  std::unique_ptr<lab::Netns> internet = ConnectInternet();
+  fake::FakeInternetProcess servers(kControl, kDerp, {}, internet->pid());
+  fake::FakeTailscaledProcess tailscaled(
+      {"--control-server", kControl, "--derp-server", kDerp});
+  if (!fake::WaitUntil([&] { return tailscaled.Get().value("online", false); },
+                       seconds(30))) {
+    Die("the fake tailscaled did not come online");
+  }
   std::vector<pid_t> holders;
   const auto setup = Clock::now();
-  for (int left = connections, i = 0; left > 0; left -= kPerHolder, ++i) {
-    holders.push_back(
-        SpawnHolder(std::min(left, kPerHolder), i == 0 ? kMarked : 0));
+  const int connections = sockets / 2;
+  for (int left = connections; left > 0; left -= kPerHolder) {
+    holders.push_back(SpawnHolder(std::min(left, kPerHolder)));
   }
   const double setup_s =
       std::chrono::duration<double>(Clock::now() - setup).count();
-  for (bool kernel : {true, false}) {
-    Figures f = Measure(kernel, rounds);
-    std::printf("%10d  %-10s  %10zu  %5zu  %10.3f  %10.3f  %12.3f\n",
-                2 * connections, kernel ? "kernel" : "user-space", f.received,
-                f.found, f.wall_p50_ms, f.wall_max_ms, f.cpu_ms);
-    std::fflush(stdout);
+  PrintRow(sockets, "dump, one walk (the daemon)",
+           MeasureDump(DumpMode::kOneWalk, o.rounds), true);
+  PrintRow(sockets, "dump, one per family",
+           MeasureDump(DumpMode::kPerFamily, o.rounds), true);
+  PrintRow(sockets, "dump, user-space filter",
+           MeasureDump(DumpMode::kUserSpace, o.rounds), true);
+  PrintRow(sockets, "check (Inspector::CheckNow)",
+           MeasureCheck(tailscaled.socket_path(), o.rounds), true);
+  if (o.daemon_seconds > 0) {
+    PrintRow(sockets, "tswatchdog run, per check",
+             MeasureDaemon(tailscaled, seconds(o.daemon_seconds)), false);
   }
   std::printf("            (%d connections set up in %.1f s by %zu holders)\n",
               connections, setup_s, holders.size());
@@ -160,53 +352,64 @@ int RunOne(int sockets, int rounds) {
   return 0;
 }
 
+void PrintFooter(const Options& o) {
+  std::printf("%s\n", std::string(86, '-').c_str());
+  std::printf(
+      "%d rounds per row. sent = records the kernel sent us; found = "
+      "tailscaled's marked TCP sockets (dump)\n  or the connections judged "
+      "(check). CPU: dump rows, the process (CLOCK_PROCESS_CPUTIME_ID); "
+      "check,\n  the calling thread (CLOCK_THREAD_CPUTIME_ID): user + system, "
+      "the kernel walks its socket table inside\n  our recvmsg calls. one "
+      "walk: TCPDIAG_GETSOCK, both families in one dump; one per family: "
+      "two\n  SOCK_DIAG_BY_FAMILY dumps; user-space: every socket comes back "
+      "and is filtered by INET_DIAG_MARK.\n  tswatchdog run: default config "
+      "with probe_interval 1 s for %d s, on-CPU (/proc/PID/task/*/schedstat)\n"
+      "  per second = per check, all it does for one. Sockets: both ends of "
+      "N/2 loopback connections\n  beside the fake tailscaled's control and "
+      "DERP connections, in a fresh network namespace.\n",
+      o.rounds, o.daemon_seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> sizes = {1000, 100000};
-  int rounds = 20;
+  Options o;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--quick") {
-      sizes = {1000, 10000};
-      rounds = 5;
+      o.sizes = {1000, 10000};
+      o.rounds = 5;
+      o.daemon_seconds = 3;
     } else if (arg == "--rounds" && i + 1 < argc) {
-      rounds = std::atoi(argv[++i]);
+      o.rounds = std::atoi(argv[++i]);
     } else if (arg == "--sockets" && i + 1 < argc) {
-      sizes = {std::atoi(argv[++i])};
+      o.sizes = {std::atoi(argv[++i])};
+    } else if (arg == "--daemon-seconds" && i + 1 < argc) {
+      o.daemon_seconds = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: bench_sock_diag [--quick] [--rounds R] "
-                   "[--sockets N]\n");
+                   "[--sockets N] [--daemon-seconds S (0: no daemon row)]\n");
       return 2;
     }
   }
+  spdlog::set_level(spdlog::level::warn);
   std::printf(
-      "6. Connection check: one sock_diag dump of tailscaled's %d marked TCP "
-      "connections (v4 + v6, with tcp_info)\n",
-      kMarked);
+      "6. The periodic connection check: tailscaled's marked TCP sockets "
+      "(v4 + v6, with tcp_info)\n");
   std::printf("%s\n", std::string(86, '-').c_str());
-  std::printf("%10s  %-10s  %10s  %5s  %10s  %10s  %12s\n", "TCP sockets",
-              "filter", "sent to us", "found", "wall p50", "wall max",
-              "CPU/check");
-  std::printf("%10s  %-10s  %10s  %5s  %10s  %10s  %12s\n", "", "", "", "",
-              "ms", "ms", "ms");
-  for (int n : sizes) {
+  std::printf("%10s  %-28s %6s %5s %9s %9s %10s\n", "TCP sockets", "", "sent",
+              "found", "wall p50", "wall max", "CPU/check");
+  std::printf("%10s  %-28s %6s %5s %9s %9s %10s\n", "", "", "", "", "ms", "ms",
+              "ms");
+  for (int n : o.sizes) {
     std::fflush(stdout);  // or the child prints the parent's buffer again
     pid_t pid = fork();
-    if (pid == 0) _exit(RunOne(n, rounds));
+    if (pid == 0) _exit(RunOne(n, o));
     int status = 0;
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 1;
   }
-  std::printf("%s\n", std::string(86, '-').c_str());
-  std::printf(
-      "%d rounds per row. CPU = CLOCK_PROCESS_CPUTIME_ID (user + system: the "
-      "kernel walks its socket\n  tables inside our recvmsg calls). kernel: "
-      "INET_DIAG_BC_MARK_COND bytecode, only marked sockets\n  come back; "
-      "user-space: every socket comes back and is filtered by "
-      "INET_DIAG_MARK. Sockets: both\n  ends of N/2 loopback connections in a "
-      "fresh network namespace.\n",
-      rounds);
+  PrintFooter(o);
   return 0;
 }

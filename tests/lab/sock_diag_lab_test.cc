@@ -157,12 +157,24 @@ TEST(SockDiagLab, FindsExactlyTheMarkedSockets) {
     EXPECT_NE(s.inode, 0u);
   }
 
+  // Both families came in one walk of the socket table (TCPDIAG_GETSOCK):
+  // the same sockets as one dump per family.
+  EXPECT_TRUE(diag.one_walk());
+  netlink::SockDiag per_family(
+      netlink::OpenSockDiagChannel(milliseconds(2000)));
+  per_family.DisableOneWalkForTesting();
+  netlink::SockDump two = per_family.DumpBothFamilies(TailscaleTcp());
+  ASSERT_EQ(two.error, 0) << two.detail;
+  EXPECT_EQ(LocalPorts(two.sockets), marked);
+  EXPECT_EQ(two.sockets.size(), dump.sockets.size());
+
   // The user-space filter finds the same ones in the whole dump.
   netlink::SockDiag fallback(netlink::OpenSockDiagChannel(milliseconds(2000)));
   fallback.DisableKernelFilterForTesting();
   netlink::SockDump slow = fallback.DumpBothFamilies(TailscaleTcp());
   ASSERT_EQ(slow.error, 0) << slow.detail;
   EXPECT_FALSE(slow.filtered_in_kernel);
+  EXPECT_TRUE(fallback.one_walk());
   EXPECT_EQ(LocalPorts(slow.sockets), marked);
   EXPECT_GE(slow.received, keep.size());  // every socket came up
 }

@@ -176,7 +176,7 @@ MessageBuilder ErrorMessage(int error, uint32_t seq) {
 }
 
 MessageBuilder SocketMessage(const SocketSpec& spec, uint32_t seq) {
-  MessageBuilder b(SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, seq);
+  MessageBuilder b(spec.type, NLM_F_MULTI, seq);
   inet_diag_msg msg{};
   const bool v6 = IsV6(spec.local);
   const int af = v6 ? AF_INET6 : AF_INET;

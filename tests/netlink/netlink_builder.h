@@ -50,7 +50,7 @@ MessageBuilder RuleMessage(bool add, bool v6, uint32_t priority, uint32_t table,
                            uint8_t action = 1 /* FR_ACT_TO_TBL */);
 MessageBuilder DoneMessage(uint32_t seq = 0);
 
-// A sock_diag reply (SOCK_DIAG_BY_FAMILY with struct inet_diag_msg).
+// A sock_diag reply (struct inet_diag_msg).
 struct SocketSpec {
   std::string_view local = "198.51.100.2";  // v6 when it contains ':'
   uint16_t local_port = 41234;
@@ -62,6 +62,9 @@ struct SocketSpec {
   std::optional<uint32_t> mark = 0x80000;
   // INET_DIAG_INFO payload (struct tcp_info bytes), if any.
   std::optional<std::vector<uint8_t>> tcp_info;
+  // The reply's type is the request's: TCPDIAG_GETSOCK (18) for the dump
+  // of both families in one.
+  uint16_t type = 20;  // SOCK_DIAG_BY_FAMILY
 };
 MessageBuilder SocketMessage(const SocketSpec& spec, uint32_t seq = 0);
 MessageBuilder ErrorMessage(int error, uint32_t seq = 0);

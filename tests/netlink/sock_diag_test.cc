@@ -47,26 +47,20 @@ SockDiagChunk ParseTcp(const std::vector<uint8_t>& bytes, uint32_t seq = 0) {
   return ParseSockDiag(bytes, IPPROTO_TCP, seq);
 }
 
-TEST(SockDiagRequest, CarriesTheMarkFilterAsBytecode) {
-  SockDiagQuery query{Family::kV6, IPPROTO_TCP, ClientTcpStates(),
-                      TailscaleMark(), true};
-  std::vector<uint8_t> bytes = BuildSockDiagRequest(query, 77, true);
+// A dump request's netlink header: `type`, `seq`, the whole length.
+void ExpectDumpHeader(const std::vector<uint8_t>& bytes, uint16_t type,
+                      uint32_t seq) {
   nlmsghdr header;
   std::memcpy(&header, bytes.data(), sizeof header);
   EXPECT_EQ(header.nlmsg_len, bytes.size());
-  EXPECT_EQ(header.nlmsg_type, SOCK_DIAG_BY_FAMILY);
+  EXPECT_EQ(header.nlmsg_type, type);
   EXPECT_EQ(header.nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP);
-  EXPECT_EQ(header.nlmsg_seq, 77u);
-  inet_diag_req_v2 req;
-  std::memcpy(&req, bytes.data() + sizeof header, sizeof req);
-  EXPECT_EQ(req.sdiag_family, AF_INET6);
-  EXPECT_EQ(req.sdiag_protocol, IPPROTO_TCP);
-  EXPECT_EQ(req.idiag_ext, 1 << (INET_DIAG_INFO - 1));
-  EXPECT_EQ(req.idiag_states, ClientTcpStates());
-  EXPECT_EQ(req.idiag_states & (1u << TCP_LISTEN), 0u);
-  EXPECT_NE(req.idiag_states & (1u << TCP_ESTABLISHED), 0u);
-  // One attribute: the bytecode, one MARK_COND instruction.
-  const size_t attr_at = sizeof header + sizeof req;
+  EXPECT_EQ(header.nlmsg_seq, seq);
+}
+
+// One attribute at `attr_at`, the last: the bytecode, one MARK_COND
+// instruction for tailscaled's mark.
+void ExpectMarkBytecode(const std::vector<uint8_t>& bytes, size_t attr_at) {
   ASSERT_EQ(bytes.size(), attr_at + sizeof(nlattr) + 12);
   nlattr attr;
   std::memcpy(&attr, bytes.data() + attr_at, sizeof attr);
@@ -83,6 +77,22 @@ TEST(SockDiagRequest, CarriesTheMarkFilterAsBytecode) {
   EXPECT_EQ(cond.mask, 0xff0000u);
 }
 
+TEST(SockDiagRequest, CarriesTheMarkFilterAsBytecode) {
+  SockDiagQuery query{Family::kV6, IPPROTO_TCP, ClientTcpStates(),
+                      TailscaleMark(), true};
+  std::vector<uint8_t> bytes = BuildSockDiagRequest(query, 77, true);
+  ExpectDumpHeader(bytes, SOCK_DIAG_BY_FAMILY, 77);
+  inet_diag_req_v2 req;
+  std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof req);
+  EXPECT_EQ(req.sdiag_family, AF_INET6);
+  EXPECT_EQ(req.sdiag_protocol, IPPROTO_TCP);
+  EXPECT_EQ(req.idiag_ext, 1 << (INET_DIAG_INFO - 1));
+  EXPECT_EQ(req.idiag_states, ClientTcpStates());
+  EXPECT_EQ(req.idiag_states & (1u << TCP_LISTEN), 0u);
+  EXPECT_NE(req.idiag_states & (1u << TCP_ESTABLISHED), 0u);
+  ExpectMarkBytecode(bytes, sizeof(nlmsghdr) + sizeof req);
+}
+
 TEST(SockDiagRequest, WithoutKernelFilterOrForUdpNoBytecodeNoInfo) {
   SockDiagQuery query{Family::kV4, IPPROTO_UDP, kAllStates, TailscaleMark(),
                       true};
@@ -92,6 +102,21 @@ TEST(SockDiagRequest, WithoutKernelFilterOrForUdpNoBytecodeNoInfo) {
   std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof req);
   EXPECT_EQ(req.sdiag_protocol, IPPROTO_UDP);
   EXPECT_EQ(req.idiag_ext, 0);  // tcp_info is TCP's
+}
+
+TEST(SockDiagRequest, BothFamiliesInOneWalkIsTheOldTcpRequest) {
+  SockDiagQuery query{Family::kV6, IPPROTO_TCP, ClientTcpStates(),
+                      TailscaleMark(), true};
+  std::vector<uint8_t> bytes = BuildTcpDiagBothFamiliesRequest(query, 9, true);
+  ExpectDumpHeader(bytes, TCPDIAG_GETSOCK, 9);
+  inet_diag_req req;
+  std::memcpy(&req, bytes.data() + sizeof(nlmsghdr), sizeof req);
+  EXPECT_EQ(req.idiag_ext, 1 << (INET_DIAG_INFO - 1));
+  EXPECT_EQ(req.idiag_states, ClientTcpStates());
+  // The same bytecode as SOCK_DIAG_BY_FAMILY's, after the old header.
+  const size_t attr_at = sizeof(nlmsghdr) + sizeof req;
+  ExpectMarkBytecode(bytes, attr_at);
+  EXPECT_EQ(BuildTcpDiagBothFamiliesRequest(query, 9, false).size(), attr_at);
 }
 
 TEST(SockDiagParser, DecodesSocketsMarksAndTcpInfo) {
@@ -134,6 +159,26 @@ TEST(SockDiagParser, DecodesSocketsMarksAndTcpInfo) {
 }
 
 // The fuzz seed, written byte by byte apart from the builder above.
+TEST(SockDiagParser, RepliesToTheOneWalkRequestCarryBothFamilies) {
+  std::vector<uint8_t> datagram;
+  nt::SocketMessage({.local_port = 1, .type = TCPDIAG_GETSOCK}, 5)
+      .AppendTo(&datagram);
+  nt::SocketMessage({.local = "2001:db8::2",
+                     .local_port = 2,
+                     .remote = "2001:db8::10",
+                     .type = TCPDIAG_GETSOCK},
+                    5)
+      .AppendTo(&datagram);
+  nt::DoneMessage(5).AppendTo(&datagram);
+  SockDiagChunk chunk = Parse(datagram, 5);
+  ASSERT_FALSE(chunk.parse_error) << chunk.parse_error->ToString();
+  EXPECT_TRUE(chunk.done);
+  ASSERT_EQ(chunk.sockets.size(), 2u);
+  EXPECT_EQ(chunk.sockets[0].family, Family::kV4);
+  EXPECT_EQ(chunk.sockets[1].family, Family::kV6);
+  EXPECT_EQ(chunk.sockets[1].local.port, 2);
+}
+
 TEST(SockDiagParser, TheFuzzSeedDumpParses) {
   std::ifstream in(std::string(TSWATCHDOG_TEST_DATA) +
                        "/../fuzz/corpus/sock_diag/dump-tcp-three-sockets",
@@ -233,11 +278,24 @@ class FakeChannel : public NetlinkChannel {
 
   int Send(std::span<const uint8_t> message) override {
     nlmsghdr header;
-    inet_diag_req_v2 req;
+    inet_diag_req_v2 req{};
     std::memcpy(&header, message.data(), sizeof header);
-    std::memcpy(&req, message.data() + sizeof header, sizeof req);
-    const bool bytecode = message.size() > sizeof header + sizeof req;
+    size_t fixed = sizeof req;
+    if (header.nlmsg_type == TCPDIAG_GETSOCK) {
+      // The kernel dumps both families for it: AF_UNSPEC.
+      inet_diag_req old;
+      fixed = sizeof old;
+      std::memcpy(&old, message.data() + sizeof header, sizeof old);
+      req.sdiag_family = AF_UNSPEC;
+      req.sdiag_protocol = IPPROTO_TCP;
+      req.idiag_ext = old.idiag_ext;
+      req.idiag_states = old.idiag_states;
+    } else {
+      std::memcpy(&req, message.data() + sizeof header, sizeof req);
+    }
+    const bool bytecode = message.size() > sizeof header + fixed;
     requests.push_back(bytecode);
+    families.push_back(req.sdiag_family);
     for (Reply& reply : respond_(req, bytecode, header.nlmsg_seq)) {
       queue_.push_back(std::move(reply));
     }
@@ -253,6 +311,7 @@ class FakeChannel : public NetlinkChannel {
   }
 
   std::vector<bool> requests;  // whether each carried the bytecode
+  std::vector<int> families;   // of each (AF_UNSPEC: the one-walk dump)
 
  private:
   Responder respond_;
@@ -333,6 +392,10 @@ TEST(SockDiag, NoMarksInTheDumpIsAnError) {
 TEST(SockDiag, TimeoutsAndIpv6BeingOffAreReported) {
   auto channel = std::make_unique<FakeChannel>(
       [](const inet_diag_req_v2& req, bool, uint32_t seq) {
+        if (req.sdiag_family == AF_UNSPEC) {  // no one-walk dump either
+          return std::vector<FakeChannel::Reply>{
+              {nt::ErrorMessage(-EOPNOTSUPP, seq).Bytes()}};
+        }
         if (req.sdiag_family == AF_INET6) {
           return std::vector<FakeChannel::Reply>{
               {nt::ErrorMessage(-EAFNOSUPPORT, seq).Bytes()}};
@@ -348,6 +411,91 @@ TEST(SockDiag, TimeoutsAndIpv6BeingOffAreReported) {
   EXPECT_NE(dump.detail.find("tcpv4"), std::string::npos) << dump.detail;
   EXPECT_NE(dump.detail.find("timed out"), std::string::npos) << dump.detail;
   EXPECT_EQ(dump.sockets.size(), 1u);  // what came before the timeout
+}
+
+// Both families' sockets, in one reply to the one-walk request or split by
+// family.
+std::vector<FakeChannel::Reply> BothFamilies(const inet_diag_req_v2& req,
+                                             uint32_t seq) {
+  const uint16_t type =
+      req.sdiag_family == AF_UNSPEC ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY;
+  std::vector<uint8_t> datagram;
+  if (req.sdiag_family != AF_INET6) {
+    nt::SocketMessage({.local_port = 4, .type = type}, seq).AppendTo(&datagram);
+  }
+  if (req.sdiag_family != AF_INET) {
+    nt::SocketMessage({.local = "2001:db8::2",
+                       .local_port = 6,
+                       .remote = "2001:db8::10",
+                       .type = type},
+                      seq)
+        .AppendTo(&datagram);
+  }
+  return {{datagram}, {nt::DoneMessage(seq).Bytes()}};
+}
+
+TEST(SockDiag, BothFamiliesOfTcpComeInOneDump) {
+  auto channel = std::make_unique<FakeChannel>(
+      [](const inet_diag_req_v2& req, bool, uint32_t seq) {
+        return BothFamilies(req, seq);
+      });
+  FakeChannel* fake = channel.get();
+  SockDiag diag(std::move(channel));
+  SockDump dump = diag.DumpBothFamilies(
+      {Family::kV4, IPPROTO_TCP, ClientTcpStates(), TailscaleMark(), true});
+  EXPECT_EQ(dump.error, 0) << dump.detail;
+  EXPECT_TRUE(dump.filtered_in_kernel);
+  ASSERT_EQ(dump.sockets.size(), 2u);
+  EXPECT_EQ(dump.sockets[0].family, Family::kV4);
+  EXPECT_EQ(dump.sockets[1].family, Family::kV6);
+  EXPECT_EQ(fake->families, std::vector<int>{AF_UNSPEC});
+  EXPECT_EQ(fake->requests, std::vector<bool>{true});  // with the bytecode
+  // UDP has no such request: one dump per family.
+  diag.DumpBothFamilies(
+      {Family::kV4, IPPROTO_UDP, kAllStates, TailscaleMark(), false});
+  EXPECT_EQ(fake->families, (std::vector<int>{AF_UNSPEC, AF_INET, AF_INET6}));
+}
+
+TEST(SockDiag, AKernelWithoutTheOneWalkDumpGetsOnePerFamilyFromThenOn) {
+  for (int refusal : {EOPNOTSUPP, EINVAL, EPERM}) {
+    auto channel = std::make_unique<FakeChannel>(
+        [refusal](const inet_diag_req_v2& req, bool, uint32_t seq) {
+          if (req.sdiag_family == AF_UNSPEC) {
+            return std::vector<FakeChannel::Reply>{
+                {nt::ErrorMessage(-refusal, seq).Bytes()}};
+          }
+          return BothFamilies(req, seq);
+        });
+    FakeChannel* fake = channel.get();
+    SockDiag diag(std::move(channel));
+    const SockDiagQuery query{Family::kV4, IPPROTO_TCP, ClientTcpStates(),
+                              TailscaleMark(), true};
+    SockDump dump = diag.DumpBothFamilies(query);
+    EXPECT_EQ(dump.error, 0) << dump.detail;
+    EXPECT_EQ(dump.sockets.size(), 2u);
+    EXPECT_FALSE(diag.one_walk());
+    EXPECT_TRUE(diag.kernel_filter());  // not the filter's fault
+    diag.DumpBothFamilies(query);
+    EXPECT_EQ(fake->families, (std::vector<int>{AF_UNSPEC, AF_INET, AF_INET6,
+                                                AF_INET, AF_INET6}))
+        << std::strerror(refusal);
+  }
+}
+
+TEST(SockDiag, OtherErrorsOfTheOneWalkDumpAreTheDumpsErrors) {
+  auto channel = std::make_unique<FakeChannel>(
+      [](const inet_diag_req_v2&, bool, uint32_t seq) {
+        return std::vector<FakeChannel::Reply>{
+            {nt::SocketMessage({.type = TCPDIAG_GETSOCK}, seq).Bytes()},
+            {{}, EAGAIN}};
+      });
+  SockDiag diag(std::move(channel));
+  SockDump dump = diag.DumpBothFamilies(
+      {Family::kV4, IPPROTO_TCP, ClientTcpStates(), TailscaleMark(), true});
+  EXPECT_EQ(dump.error, EAGAIN);
+  EXPECT_NE(dump.detail.find("tcp, both families"), std::string::npos)
+      << dump.detail;
+  EXPECT_TRUE(diag.one_walk());  // a timeout is no refusal
 }
 
 TEST(ProcSockets, SocketInodeFromLink) {
