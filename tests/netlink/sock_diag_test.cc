@@ -170,7 +170,7 @@ TEST(SockDiagParser, RepliesToTheOneWalkRequestCarryBothFamilies) {
                     5)
       .AppendTo(&datagram);
   nt::DoneMessage(5).AppendTo(&datagram);
-  SockDiagChunk chunk = Parse(datagram, 5);
+  SockDiagChunk chunk = ParseTcp(datagram, 5);
   ASSERT_FALSE(chunk.parse_error) << chunk.parse_error->ToString();
   EXPECT_TRUE(chunk.done);
   ASSERT_EQ(chunk.sockets.size(), 2u);
