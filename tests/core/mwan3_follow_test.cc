@@ -329,6 +329,22 @@ TEST(Mwan3Follow, StillEstablishedMatchesByEndpoints) {
   }
 }
 
+TEST(Mwan3Follow, OnlyEstablishedConnectionsAreDeadAfterTheCleanup) {
+  MovedConnection dialing = kControl;  // `start`'s new dial, in SYN-SENT
+  dialing.local.port = 50744;
+  dialing.established = false;
+  const std::vector<MovedConnection> matched = {kControl, dialing, kDerp};
+  EXPECT_EQ(DeadAfterCleanup(matched),
+            (std::vector<MovedConnection>{kControl, kDerp}));
+  // So no finding calls it dead once it has connected over the live WAN.
+  FlowCleanupReport report;
+  report.order.wan = "wan (wan0)";
+  report.order.mark = 0x100;
+  const std::vector<MovedConnection> dialed_only = {dialing};
+  EXPECT_TRUE(
+      FlowCleanupFindings(report, DeadAfterCleanup(dialed_only), {}).empty());
+}
+
 TEST(Mwan3Follow, SteeringFindingIsHandling) {
   const Finding f = SteeringFinding("added default via 203.0.113.1 dev wan1");
   EXPECT_EQ(f.kind, Finding::Kind::kHandling);

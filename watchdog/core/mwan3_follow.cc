@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 
 namespace watchdog {
 namespace {
@@ -206,6 +207,14 @@ std::vector<Finding> FlowCleanupFindings(
                         context + "its DERP connection " + derp + consequence});
   }
   return findings;
+}
+
+std::vector<MovedConnection> DeadAfterCleanup(
+    std::span<const MovedConnection> matched) {
+  std::vector<MovedConnection> dead;
+  std::copy_if(matched.begin(), matched.end(), std::back_inserter(dead),
+               [](const MovedConnection& c) { return c.established; });
+  return dead;
 }
 
 Finding SteeringFinding(const std::string& change) {

@@ -101,8 +101,21 @@ struct MovedConnection {
   // (ClassifyConnections without a DERP map: port 80, or 443 without a
   // port-80 connection, is control).
   ConnectionKind kind = ConnectionKind::kOther;
+  // Its handshake was done at the cleanup (ESTABLISHED); false: still
+  // connecting (SYN-SENT), e.g. the fresh dial of a `start`.
+  bool established = true;
   bool operator==(const MovedConnection&) const = default;
 };
+
+// Of the TCP connections whose conntrack entry with the dead WAN's mark was
+// deleted, those that are dead now: the established ones. One still in its
+// handshake is not: the far side holds no state for it, and its next SYN,
+// with a new conntrack entry, takes the live WAN and that WAN's NAT, as a
+// fresh flow (scenario (d): `start`'s new dial connected over wanb right
+// after the cleanup, the finding went on calling it dead, and the ladder
+// restarted a healthy tailscaled).
+std::vector<MovedConnection> DeadAfterCleanup(
+    std::span<const MovedConnection> matched);
 
 // What a mode-B cleanup found and did.
 struct FlowCleanupReport {

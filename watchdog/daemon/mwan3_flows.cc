@@ -68,6 +68,7 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
   if (result.failed > 0) report.error = result.failure;
   const std::vector<ClassifiedConnection> kinds =
       ClassifyConnections(sockets, {});
+  std::vector<MovedConnection> matched;
   for (size_t i = 0; i < flows.size() && i < result.matched.size(); ++i) {
     const netlink::FlowSelector& flow = flows[i];
     if (flow.protocol != netlink::kIpProtocolTcp || result.matched[i] == 0 ||
@@ -79,10 +80,12 @@ FlowCleanupReport CleanTailscaledFlows(const FlowCleanupOrder& order,
     for (const ClassifiedConnection& c : kinds) {
       if (c.socket.local == moved.local && c.socket.remote == moved.remote) {
         moved.kind = c.kind;
+        moved.established = c.socket.state == netlink::kTcpEstablished;
       }
     }
-    report.tcp_on_dead_wan.push_back(moved);
+    matched.push_back(moved);
   }
+  report.tcp_on_dead_wan = DeadAfterCleanup(matched);
   return report;
 }
 
