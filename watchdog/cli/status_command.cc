@@ -110,6 +110,17 @@ void PrintDiagnosis(const json& s) {
     if (Field(conns, "known") != true) {
       std::printf("connections: unknown (no socket dump yet, or it failed)\n");
     }
+    // The daemon rewrites the file when a verdict or its signs change, not
+    // when only the ages in the words move (README, "State file"): they are
+    // as of `checked`. Older daemons wrote no `checked`.
+    const json& checked = Field(conns, "checked_unix_ms");
+    if (checked.is_number() && !Field(conns, "list").empty()) {
+      std::printf(
+          "connections: as checked %s ago (%s)%s\n", Elapsed(checked).c_str(),
+          Text(Field(conns, "checked")).c_str(),
+          DaemonAlive(Field(s, "pid")) ? ", the same at every check since"
+                                       : "");
+    }
     for (const auto& c : Field(conns, "list")) {
       std::printf("connection: %s %s: %s\n", Text(Field(c, "kind")).c_str(),
                   Text(Field(c, "verdict")).c_str(),

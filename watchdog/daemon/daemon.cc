@@ -65,7 +65,10 @@ Daemon::Daemon(config::Config config, DaemonSettings settings,
                ports_.timers.Now()),
       inspector_(ports_.timers, ports_.connections, ports_.uplink,
                  ports_.tailscale, InspectorSettingsFor(config_),
-                 {[this](const Evidence& e) { OnEvidence(e); },
+                 {[this](const Evidence& e) {
+                    evidence_checked_ = ports_.timers.Now();
+                    OnEvidence(e);
+                  },
                   [this](const std::string& why) {
                     spdlog::debug("decision: fetch a status: {}", why);
                     FetchStatus(false);
@@ -137,6 +140,7 @@ void Daemon::Reconfigure(config::Config next) {
   machine_.Reconfigure(MachineConfigFor(config_, settings_.jitter_seed));
   inspector_.Reconfigure(InspectorSettingsFor(config_));
   spdlog::info("SIGHUP: config reloaded");
+  force_publish_ = true;
   FollowMwan3([this](const netlink::Model& kernel) {
     return ports_.mwan3->Reconfigure(Mwan3SettingsFromConfig(config_), kernel);
   });
@@ -206,7 +210,10 @@ void Daemon::OnEvidence(const Evidence& connections) {
       if (auto wait = ModeAWaitFinding(*mwan3)) next.findings.push_back(*wait);
     }
   }
-  if (next != evidence_) dirty_ = true;
+  // Every check looks at the published view again, changed evidence or not:
+  // the clock alone moves some of it (disruptive_last_hour, the wall clock),
+  // and FlushIfDirty writes only what changed.
+  dirty_ = true;
   evidence_ = std::move(next);
   Feed(EvidenceEvent{evidence_});
 }
@@ -483,11 +490,20 @@ HookEnvironment Daemon::HookEnv(const std::string& event) const {
 void Daemon::FlushIfDirty() {
   if (!dirty_) return;
   dirty_ = false;
-  const bool published = ports_.publisher.Publish(
-      TakeSnapshot(),
-      {config_.state_file, config_.metrics_file, config_.metrics_interval});
+  const Snapshot snapshot = TakeSnapshot();
+  PublishedView next{
+      StableContent(snapshot),
+      {config_.state_file, config_.metrics_file, config_.metrics_interval},
+      ClockPair::Now().Offset()};
+  const PublishReason why = WhyPublish(published_, next, force_publish_);
+  if (why == PublishReason::kUnchanged) return;
+  spdlog::debug("publishing the view: {}", PublishReasonName(why));
+  force_publish_ = false;
+  const bool published = ports_.publisher.Publish(snapshot, next.targets);
   ArmMetricsRefresh();
+  published_.reset();
   if (published) {
+    published_ = std::move(next);
     publish_failures_ = 0;
     if (publish_retry_timer_) ports_.timers.CancelTimer(publish_retry_timer_);
     publish_retry_timer_ = 0;
@@ -521,6 +537,7 @@ void Daemon::ArmMetricsRefresh() {
         if (!ports_.publisher.Publish(
                 TakeSnapshot(),
                 {"", config_.metrics_file, config_.metrics_interval})) {
+          published_.reset();  // the retry writes both
           ArmPublishRetry();
         }
         ArmMetricsRefresh();
@@ -554,6 +571,7 @@ Snapshot Daemon::TakeSnapshot() const {
   snapshot.counters = machine_.counters();
   snapshot.last_time_to_recover = machine_.last_time_to_recover();
   snapshot.evidence = evidence_;
+  snapshot.evidence_checked = evidence_checked_;
   snapshot.diagnosis = machine_.diagnosis();
   snapshot.support_marker = marker_;
   if (ports_.mwan3) snapshot.mwan3 = ports_.mwan3->status();

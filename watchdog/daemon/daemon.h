@@ -89,8 +89,10 @@ class Daemon {
   void Reconfigure(config::Config next);
 
   // The state file, metrics file and sd_notify STATUS= follow the daemon's
-  // view: every change marks it dirty, and the loop calls this once per
-  // iteration (one event: one write, however many parts of it changed).
+  // view: every change (and every connection check) marks it dirty, and the
+  // loop calls this once per iteration (one event: one write, however many
+  // parts of it changed); nothing is written when what the files show did
+  // not change (WhyPublish: the clock moving alone is no change).
   void FlushIfDirty();
 
   // Evidence another component contributes to the diagnosis (mwan3's view,
@@ -178,6 +180,12 @@ class Daemon {
   netlink::OldSources old_sources_;
 
   bool dirty_ = false;
+  // What the files show (nullopt: nothing yet, or a write failed), and
+  // whether the next flush writes them even so (a config reload).
+  std::optional<PublishedView> published_;
+  bool force_publish_ = false;
+  // When the inspector last reported (the state file's connections.checked).
+  std::optional<MonoTime> evidence_checked_;
   int publish_failures_ = 0;  // in a row, for the retry's backoff
   Timers::TimerId publish_retry_timer_ = 0;
   Timers::TimerId metrics_refresh_timer_ = 0;

@@ -12,6 +12,37 @@
 
 namespace watchdog {
 
+const char* PublishReasonName(PublishReason reason) {
+  switch (reason) {
+    case PublishReason::kUnchanged:
+      return "unchanged";
+    case PublishReason::kFirst:
+      return "first write";
+    case PublishReason::kForced:
+      return "config reloaded";
+    case PublishReason::kContent:
+      return "content changed";
+    case PublishReason::kTargets:
+      return "targets changed";
+    case PublishReason::kClockSet:
+      return "wall clock set";
+  }
+  return "?";
+}
+
+PublishReason WhyPublish(const std::optional<PublishedView>& last,
+                         const PublishedView& next, bool forced) {
+  if (!last) return PublishReason::kFirst;
+  if (forced) return PublishReason::kForced;
+  if (last->content != next.content) return PublishReason::kContent;
+  if (last->targets != next.targets) return PublishReason::kTargets;
+  const std::chrono::milliseconds step = next.clock_offset - last->clock_offset;
+  if (step >= kClockSetThreshold || -step >= kClockSetThreshold) {
+    return PublishReason::kClockSet;
+  }
+  return PublishReason::kUnchanged;
+}
+
 bool StatePublisher::Publish(const Snapshot& snapshot,
                              const PublishTargets& targets) {
   NotifySystemd(snapshot);

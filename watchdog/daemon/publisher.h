@@ -21,7 +21,36 @@ struct PublishTargets {
   std::string metrics_file;
   // The longest time between two writes of the metrics file (it says so).
   std::chrono::milliseconds metrics_interval{std::chrono::minutes(1)};
+  bool operator==(const PublishTargets&) const = default;
 };
+
+// What the files show once written: what tells a real change from the clock
+// moving (README, "State file": when it is written).
+struct PublishedView {
+  std::string content;  // StableContent of the snapshot
+  PublishTargets targets;
+  // ClockPair::Offset when rendered: the files' wall times depend on it.
+  std::chrono::milliseconds clock_offset{0};
+};
+
+enum class PublishReason {
+  kUnchanged,  // the files show this already: nothing is written
+  kFirst,      // nothing written yet, or the last write failed
+  kForced,     // a config reload
+  kContent,    // something they show changed
+  kTargets,    // other files, or another metrics_interval
+  kClockSet,   // the wall clock was set: their wall times moved
+};
+const char* PublishReasonName(PublishReason reason);  // "content changed"
+
+// The wall clock may drift against the monotonic one (NTP slews it) without
+// a write; a step beyond this is the clock being set, and rewrites the files.
+inline constexpr std::chrono::milliseconds kClockSetThreshold{1000};
+
+// Whether (and why) the files must be written to show `next`, given what
+// they show (`last`; nullopt: nothing, or the last write failed).
+PublishReason WhyPublish(const std::optional<PublishedView>& last,
+                         const PublishedView& next, bool forced);
 
 class Publisher {
  public:

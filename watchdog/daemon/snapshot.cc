@@ -48,9 +48,11 @@ json LastActionJson(const std::optional<LastAction>& action,
           {"error", action->error}};
 }
 
-// tailscaled's connections as judged at the last check, and the diagnosis
-// (README, "State file").
-json ConnectionsJson(const Evidence& evidence) {
+// tailscaled's connections as judged at the last check (`checked`), and the
+// diagnosis (README, "State file").
+json ConnectionsJson(const Evidence& evidence,
+                     const std::optional<MonoTime>& checked,
+                     const ClockPair& clocks) {
   json list = json::array();
   for (const JudgedConnection& c : evidence.connections) {
     if (c.kind == ConnectionKind::kOther) continue;
@@ -66,9 +68,15 @@ json ConnectionsJson(const Evidence& evidence) {
   for (const Finding& f : evidence.findings) {
     findings.push_back({{"source", f.source}, {"evidence", f.evidence}});
   }
-  return {{"known", evidence.known},
-          {"list", std::move(list)},
-          {"findings", std::move(findings)}};
+  json out = {{"known", evidence.known},
+              {"list", std::move(list)},
+              {"findings", std::move(findings)}};
+  if (checked) {
+    const auto at = clocks.ToWall(*checked);
+    out["checked"] = FormatWallTime(at);
+    out["checked_unix_ms"] = UnixMs(at);
+  }
+  return out;
 }
 
 json DiagnosisJson(const Diagnosis& d) {
@@ -122,7 +130,8 @@ json StateJson(const Snapshot& snapshot, const ClockPair& clocks, int pid) {
            : json(nullptr)},
       {"mwan3", snapshot.mwan3 ? Mwan3StatusToJson(*snapshot.mwan3, clocks)
                                : json(nullptr)},
-      {"connections", ConnectionsJson(snapshot.evidence)},
+      {"connections",
+       ConnectionsJson(snapshot.evidence, snapshot.evidence_checked, clocks)},
       {"diagnosis", DiagnosisJson(snapshot.diagnosis)},
       {"support_marker", MarkerJson(snapshot.support_marker, clocks)},
   };
@@ -141,6 +150,77 @@ std::string StatusLine(const Snapshot& snapshot) {
     status += "; no uplink";
   }
   return status;
+}
+
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// A character that continues a word or a number ("wan0", "10.0.0.1:80").
+bool ContinuesWord(char c) {
+  return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         c == '.' || c == ':' || c == '_';
+}
+
+// The length of the duration at the start of `text` ("1.5 s", "250 ms"), 0
+// when there is none.
+size_t DurationAt(std::string_view text) {
+  size_t end = 0;
+  while (end < text.size() && IsDigit(text[end])) ++end;
+  if (end == 0) return 0;
+  if (end + 1 < text.size() && text[end] == '.' && IsDigit(text[end + 1])) {
+    for (++end; end < text.size() && IsDigit(text[end]);) ++end;
+  }
+  for (std::string_view unit : {" ms", " s"}) {
+    const std::string_view rest = text.substr(end);
+    if (rest.starts_with(unit) &&
+        (rest.size() == unit.size() || !ContinuesWord(rest[unit.size()]))) {
+      return end + unit.size();
+    }
+  }
+  return 0;
+}
+
+void MaskTextField(json& object, const char* key) {
+  auto it = object.find(key);
+  if (it != object.end() && it->is_string()) {
+    *it = MaskDurations(it->get<std::string>());
+  }
+}
+
+}  // namespace
+
+std::string MaskDurations(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    const bool starts_word = i == 0 || !ContinuesWord(text[i - 1]);
+    const size_t length = starts_word ? DurationAt(text.substr(i)) : 0;
+    if (length > 0) {
+      out += '#';
+      i += length;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+std::string StableContent(const Snapshot& snapshot) {
+  // Wall times from the monotonic clock alone: ToWall(t) is t's offset from
+  // the monotonic epoch, the same at every rendering.
+  const ClockPair monotonic{std::chrono::system_clock::time_point{},
+                            MonoTime{}};
+  json state = StateJson(snapshot, monotonic, /*pid=*/0);
+  state.erase("updated");
+  state.erase("updated_unix_ms");
+  json& connections = state["connections"];
+  connections.erase("checked");
+  connections.erase("checked_unix_ms");
+  for (json& c : connections["list"]) MaskTextField(c, "evidence");
+  for (json& f : connections["findings"]) MaskTextField(f, "evidence");
+  MaskTextField(state["diagnosis"], "summary");
+  return state.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace watchdog

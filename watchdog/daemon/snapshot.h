@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netlink/uplink.h"
@@ -50,6 +51,9 @@ struct Snapshot {
   std::optional<std::chrono::milliseconds> last_time_to_recover;
   // What the daemon sees from outside tailscaled, and what it makes of it.
   Evidence evidence;
+  // When it last looked at tailscaled's connections (nullopt: not yet): the
+  // ages in the evidence's words are as of then.
+  std::optional<MonoTime> evidence_checked;
   Diagnosis diagnosis;
   std::optional<SupportMarker> support_marker;
   // Ladder passes in a row that ended without healing (0 once healthy).
@@ -74,6 +78,12 @@ struct ClockPair {
            std::chrono::duration_cast<std::chrono::system_clock::duration>(
                mono - time);
   }
+  // The wall clock minus the monotonic one: it moves when the wall clock is
+  // set (NTP's first sync on a router without a battery-backed clock).
+  std::chrono::milliseconds Offset() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        wall.time_since_epoch() - mono.time_since_epoch());
+  }
 };
 
 // Milliseconds since the Unix epoch (the state file's *_unix_ms).
@@ -90,6 +100,26 @@ nlohmann::json StateJson(const Snapshot& snapshot, const ClockPair& clocks,
 
 // "healthy; tailscale healthy; uplink wan0" (sd_notify STATUS=).
 std::string StatusLine(const Snapshot& snapshot);
+
+// --- What counts as a change of the files (README, "State file") ----------
+// The words of a connection check carry ages ("last data 71 s ago") that
+// move at every check while nothing else does; a state file on flash must
+// not be rewritten every probe_interval for them. The daemon writes its
+// files only when StableContent changes: everything the files show, minus
+// what moves with the clock alone.
+
+// `text` with every duration as FormatMillis writes it ("71 s", "1.5 s",
+// "250 ms") replaced by "#": "last data # ago". Counts ("2 keep-alive
+// probes"), addresses and ports stay.
+std::string MaskDurations(std::string_view text);
+
+// The state file's JSON for `snapshot` without what the clock alone moves:
+// no `updated` nor check time, durations in the evidence's words masked,
+// and every other time rendered from the monotonic clock (the same moment
+// renders the same, however the wall clock drifts; the daemon watches the
+// wall clock itself, ClockPair::Offset). The metrics file shows nothing that
+// is not in it.
+std::string StableContent(const Snapshot& snapshot);
 
 }  // namespace watchdog
 
