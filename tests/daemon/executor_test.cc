@@ -634,6 +634,44 @@ TEST_F(ExecutorTest, StatusIsFetchedWhenAConnectionLooksWrongOnly) {
   EXPECT_EQ(tailscaled_.requests, Strings{"GET status"});
 }
 
+// The state file on flash (issue: it was rewritten at every check for the
+// ages in the evidence's words). Checks over unchanged connections, whose
+// ages move as the kernel's do, write nothing; a verdict change writes once,
+// and so does the way back.
+TEST_F(ExecutorTest, ChecksThatOnlyAgeTheEvidenceWriteNothing) {
+  connections_.sockets = {ControlSocket(0)};
+  BootHealthy();
+  const size_t writes = publisher_.published.size();
+  const std::string first = daemon_->evidence().connections.at(0).evidence;
+  const int dumps = connections_.dumps;
+  for (uint32_t check = 1; check <= 10; ++check) {
+    netlink::TcpInfo& info = *connections_.sockets[0].tcp_info;
+    info.last_data_recv_ms = 1000 + check * 1500;  // live up to 80 s
+    info.last_ack_recv_ms = 500 + check * 700;
+    Run(config_.probe_interval);
+  }
+  EXPECT_EQ(connections_.dumps, dumps + 10);
+  EXPECT_NE(daemon_->evidence().connections.at(0).evidence, first);
+  EXPECT_EQ(publisher_.published.size(), writes);
+
+  connections_.sockets = {ControlSocket(1)};  // suspect: 1 probe, 50 s
+  Run(config_.probe_interval);
+  ASSERT_EQ(publisher_.published.size(), writes + 1);
+  ASSERT_EQ(publisher_.published.back().evidence.connections.size(), 1u);
+  EXPECT_EQ(publisher_.published.back().evidence.connections[0].verdict,
+            Verdict::kSuspect);
+  ASSERT_TRUE(publisher_.published.back().evidence_checked.has_value());
+  EXPECT_EQ(*publisher_.published.back().evidence_checked, timers_.Now());
+  connections_.sockets[0].tcp_info->last_ack_recv_ms = 65000;  // still so
+  Run(config_.probe_interval);
+  EXPECT_EQ(publisher_.published.size(), writes + 1);
+  connections_.sockets = {ControlSocket(0)};
+  Run(config_.probe_interval);
+  EXPECT_EQ(publisher_.published.size(), writes + 2);
+  EXPECT_EQ(publisher_.published.back().evidence.connections[0].verdict,
+            Verdict::kLive);
+}
+
 // A dump that fails: logged once, the evidence is unknown, the daemon works
 // from tailscaled's word as before.
 TEST_F(ExecutorTest, AFailedDumpLeavesTheEvidenceUnknown) {
@@ -761,6 +799,8 @@ TEST_F(ExecutorTest, TheSnapshotCountsGivingUpAndTheDisruptiveBudget) {
   EXPECT_GE(snapshot.counters.gave_up, 1u);
   Run(1h);
   EXPECT_EQ(daemon_->TakeSnapshot().disruptive_last_hour, 0);
+  // The clock alone moved it: a periodic check publishes it.
+  EXPECT_EQ(publisher_.published.back().disruptive_last_hour, 0);
 }
 
 }  // namespace
