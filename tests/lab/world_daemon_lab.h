@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "fake_tailscaled_process.h"
 #include "tests/bench/heal_events.h"
@@ -110,8 +111,11 @@ class WorldDaemonLab : public ::testing::Test {
   }
 
   // tswatchdog's defaults times kScale; restart_command restarts the fake.
-  // `extra`: more config lines.
-  void StartDaemon(const std::string& extra = "") {
+  // `extra`: more config lines; `flags`: more arguments of `run`; with
+  // `capture_log`, its log is readable through daemon_.
+  void StartDaemon(const std::string& extra = "",
+                   const std::vector<std::string>& flags = {},
+                   bool capture_log = false) {
     std::ofstream(dir_ + "/tswatchdog.toml")
         << TswatchdogDefaultConfig(
                kScale, fake_->socket_path(), dir_ + "/state.json",
@@ -120,9 +124,15 @@ class WorldDaemonLab : public ::testing::Test {
                    std::to_string(fake_->pid()))
         << extra;
     // The connection verdicts' thresholds at the fake's scale (lab only).
-    daemon_ = std::make_unique<Child>(std::vector<std::string>{
-        "/usr/bin/env", "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(kScale),
-        TSWATCHDOG_BINARY, "run", "--config", dir_ + "/tswatchdog.toml"});
+    std::vector<std::string> argv = {
+        "/usr/bin/env",
+        "TSWATCHDOG_LAB_TIME_SCALE=" + std::to_string(kScale),
+        TSWATCHDOG_BINARY,
+        "run",
+        "--config",
+        dir_ + "/tswatchdog.toml"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    daemon_ = std::make_unique<Child>(argv, capture_log);
   }
 
   // Sets up `id`, starts tailscaled and the daemon, waits for Online and a
