@@ -106,7 +106,11 @@ std::string StatusLine(const Snapshot& snapshot);
 // move at every check while nothing else does; a state file on flash must
 // not be rewritten every probe_interval for them. The daemon writes its
 // files only when StableContent changes: everything the files show, minus
-// what moves with the clock alone.
+// what moves with the clock alone. The ages stay in the words, compared
+// without their numbers, rather than becoming absolute times: they are the
+// kernel's (tcp_info), which move whenever data arrives, so as times they
+// would change at every keep-alive of a live connection; the file says when
+// they were seen instead (connections.checked).
 
 // `text` with every duration as FormatMillis writes it ("71 s", "1.5 s",
 // "250 ms") replaced by "#": "last data # ago". Counts ("2 keep-alive
