@@ -12,7 +12,10 @@
 // A wake-up is a context switch of the daemon's threads: voluntary (it slept
 // in epoll_wait and was woken) plus involuntary (preempted);
 // /proc/PID/task/*/status, after minus before the window. Memory is VmRSS,
-// RssAnon and VmHWM at the window's end.
+// RssAnon and VmHWM at the window's end. State writes are the renames onto
+// its state file in the window (inotify IN_MOVED_TO): each one an fsync, on
+// flash where state_file is set there.
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +30,7 @@
 #include <vector>
 
 #include "fake_tailscaled_process.h"
+#include "netlink/unique_fd.h"
 #include "tests/bench/proc_stats.h"
 #include "tests/lab/lab.h"
 #include "tests/lab/world.h"
@@ -62,6 +66,34 @@ size_t RequestsBetween(const fake::FakeTailscaledProcess& fake, int64_t from_ms,
   }
   return n;
 }
+
+// Renames onto `name` in `dir` (each atomic write of it is one), counted
+// from the moment of construction.
+class RenameCounter {
+ public:
+  RenameCounter(const std::string& dir, std::string name)
+      : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), name_(std::move(name)) {
+    if (fd_) inotify_add_watch(fd_.get(), dir.c_str(), IN_MOVED_TO);
+  }
+  // -1 when inotify is not there.
+  long long Count() {
+    if (!fd_) return -1;
+    alignas(inotify_event) char buf[4096];
+    for (ssize_t n; (n = read(fd_.get(), buf, sizeof buf)) > 0;) {
+      for (ssize_t i = 0; i < n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(buf + i);
+        if (event->len > 0 && name_ == event->name) ++count_;
+        i += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+      }
+    }
+    return count_;
+  }
+
+ private:
+  netlink::UniqueFd fd_;
+  std::string name_;
+  long long count_ = 0;
+};
 
 // The resident KiB of the mappings of `binary` (its code and data as
 // mapped from the file: /proc/PID/smaps), -1 when unreadable.
@@ -105,10 +137,12 @@ json RunOne(const Options& o, const Binary& b, const std::string& dir) {
                      config, dir + "/tswatchdog.log"});
   std::this_thread::sleep_for(seconds(o.settle_s));
   const std::optional<ProcSample> before = SampleProcess(daemon.pid());
+  RenameCounter state_writes(dir, "state.json");
   const int64_t from_ms = lab::UnixNowMs();
   const auto start = Clock::now();
   std::this_thread::sleep_for(seconds(o.window_s));
   const std::optional<ProcSample> after = SampleProcess(daemon.pid());
+  const long long writes = state_writes.Count();
   const std::optional<ProcMemory> memory = ProcessMemory(daemon.pid());
   const long long binary_kib = BinaryRssKib(daemon.pid(), b.path);
   const double minutes =
@@ -127,6 +161,9 @@ json RunOne(const Options& o, const Binary& b, const std::string& dir) {
        static_cast<double>(after->involuntary - before->involuntary) / minutes},
       {"on_cpu_ms_per_min", (after->on_cpu_ms - before->on_cpu_ms) / minutes},
       {"requests_per_min", static_cast<double>(requests) / minutes},
+      {"state_writes_per_min",
+       writes < 0 ? json(nullptr)
+                  : json(static_cast<double>(writes) / minutes)},
       {"rss_kib", memory->rss_kib},
       {"anon_kib", memory->anon_kib},
       {"hwm_kib", memory->hwm_kib},
@@ -171,9 +208,9 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
       "\n7. Idle tswatchdog run at real scale (default config, healthy fake "
       "tailscaled on real sockets)\n%s\n",
       rule.c_str());
-  std::printf("%-30s %13s %10s %8s %8s %8s %8s %8s %6s\n", "binary",
-              "wake-ups/min", "CPU ms/min", "requests", "RSS KiB", "anon KiB",
-              "own KiB", "peak KiB", "online");
+  std::printf("%-30s %13s %10s %8s %7s %8s %8s %8s %8s %6s\n", "binary",
+              "wake-ups/min", "CPU ms/min", "requests", "writes", "RSS KiB",
+              "anon KiB", "own KiB", "peak KiB", "online");
   for (size_t i = 0; i < results.size(); ++i) {
     const json& r = results[i];
     const std::string label = o.binaries[i].label;
@@ -184,11 +221,13 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
     }
     const double wakeups = r["voluntary_per_min"].get<double>() +
                            r["involuntary_per_min"].get<double>();
+    const json& writes = r["state_writes_per_min"];
     std::printf(
-        "%-30s %6.1f (%4.1f) %10.2f %8.1f %8llu %8llu %8lld %8llu %6s\n",
+        "%-30s %6.1f (%4.1f) %10.2f %8.1f %7.1f %8llu %8llu %8lld %8llu %6s\n",
         label.c_str(), wakeups, r["involuntary_per_min"].get<double>(),
         r["on_cpu_ms_per_min"].get<double>(),
         r["requests_per_min"].get<double>(),
+        writes.is_number() ? writes.get<double>() : -1.0,
         r["rss_kib"].get<unsigned long long>(),
         r["anon_kib"].get<unsigned long long>(),
         r["binary_kib"].get<long long>(),
@@ -200,7 +239,8 @@ void PrintTable(const Options& o, const std::vector<json>& results) {
       "window %d s, from %d s after the start. wake-ups = voluntary + "
       "involuntary (in brackets) context switches\n  of all its threads "
       "a minute; CPU = on-CPU time (/proc/PID/task/*/schedstat) a minute; "
-      "requests = LocalAPI\n  requests a minute at the fake; RSS = VmRSS "
+      "requests = LocalAPI\n  requests a minute at the fake; writes = "
+      "state file writes a minute (fsyncs; -1: no inotify); RSS = VmRSS "
       "(shared libraries included), anon = RssAnon (its heap and\n  "
       "stacks), own = the resident part of the tswatchdog file's mappings "
       "(its code and\n  constants), peak = VmHWM, at the window's end. No "

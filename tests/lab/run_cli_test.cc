@@ -310,4 +310,72 @@ TEST_F(RunCli, StatusExitsOneWhenTheDaemonCannotReplaceTheFile) {
   umount2(state_dir.c_str(), MNT_DETACH);
 }
 
+// The durations in the connections' words are as of connections.checked
+// (README, "State file": the file is not rewritten when only they move):
+// `status` says so, from a daemon that runs, one that is gone, a file from a
+// daemon before `checked`, and a file with odd values.
+TEST_F(RunCli, StatusSaysWhenTheConnectionsWereChecked) {
+  const std::string fake_daemon = dir_ + "/tswatchdog";
+  ASSERT_EQ(symlink("/bin/sleep", fake_daemon.c_str()), 0);
+  lab::Child daemon({fake_daemon, "60"});
+  const int64_t an_hour_ago =
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count() -
+      3610000;
+  const std::string list =
+      "\"list\":[{\"kind\":\"control\",\"verdict\":\"live\",\"evidence\":"
+      "\"control 198.51.100.2:41234 -> 192.0.2.100:80: last data 12 s "
+      "ago\"}]";
+  const std::string state = dir_ + "/state.json";
+  auto write = [&](const std::string& pid, const std::string& checked) {
+    std::ofstream(state) << "{\"state\":\"healthy\",\"pid\":" << pid
+                         << ",\"connections\":{\"known\":true," << checked
+                         << list << "}}";
+  };
+  const std::string checked =
+      "\"checked\":\"2026-11-22T05:21:42.480Z\","
+      "\"checked_unix_ms\":" +
+      std::to_string(an_hour_ago) + ",";
+  std::string out;
+  write(std::to_string(daemon.pid()), checked);
+  EXPECT_EQ(
+      Run({"status", "--config", WriteConfig(""), "--state-file", state}, &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("connections: as checked 1h ago "
+                     "(2026-11-22T05:21:42.480Z), the same at every check "
+                     "since\n"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("connection: control live: control 198.51.100.2:41234"),
+            std::string::npos)
+      << out;
+  // The daemon is gone: nothing is said of the checks since.
+  out.clear();
+  write("0", checked);
+  EXPECT_EQ(
+      Run({"status", "--config", WriteConfig(""), "--state-file", state}, &out),
+      1);
+  EXPECT_NE(out.find("connections: as checked 1h ago "
+                     "(2026-11-22T05:21:42.480Z)\n"),
+            std::string::npos)
+      << out;
+  // A daemon before `checked`, and odd values: the connections as they are.
+  for (const std::string& old :
+       {std::string(), std::string("\"checked_unix_ms\":\"soon\","),
+        std::string("\"checked_unix_ms\":null,")}) {
+    out.clear();
+    write(std::to_string(daemon.pid()), old);
+    EXPECT_EQ(
+        Run({"status", "--config", WriteConfig(""), "--state-file", state},
+            &out),
+        0)
+        << old << "\n"
+        << out;
+    EXPECT_EQ(out.find("as checked"), std::string::npos) << out;
+    EXPECT_NE(out.find("connection: control live"), std::string::npos) << out;
+  }
+}
+
 }  // namespace
