@@ -13,9 +13,8 @@
 // in epoll_wait and was woken) plus involuntary (preempted);
 // /proc/PID/task/*/status, after minus before the window. Memory is VmRSS,
 // RssAnon and VmHWM at the window's end. State writes are the renames onto
-// its state file in the window (inotify IN_MOVED_TO): each one an fsync, on
+// its state file in the window (lab::RenameCounter): each one an fsync, on
 // flash where state_file is set there.
-#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,7 +29,6 @@
 #include <vector>
 
 #include "fake_tailscaled_process.h"
-#include "netlink/unique_fd.h"
 #include "tests/bench/proc_stats.h"
 #include "tests/lab/lab.h"
 #include "tests/lab/world.h"
@@ -66,34 +64,6 @@ size_t RequestsBetween(const fake::FakeTailscaledProcess& fake, int64_t from_ms,
   }
   return n;
 }
-
-// Renames onto `name` in `dir` (each atomic write of it is one), counted
-// from the moment of construction.
-class RenameCounter {
- public:
-  RenameCounter(const std::string& dir, std::string name)
-      : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), name_(std::move(name)) {
-    if (fd_) inotify_add_watch(fd_.get(), dir.c_str(), IN_MOVED_TO);
-  }
-  // -1 when inotify is not there.
-  long long Count() {
-    if (!fd_) return -1;
-    alignas(inotify_event) char buf[4096];
-    for (ssize_t n; (n = read(fd_.get(), buf, sizeof buf)) > 0;) {
-      for (ssize_t i = 0; i < n;) {
-        const auto* event = reinterpret_cast<const inotify_event*>(buf + i);
-        if (event->len > 0 && name_ == event->name) ++count_;
-        i += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
-      }
-    }
-    return count_;
-  }
-
- private:
-  netlink::UniqueFd fd_;
-  std::string name_;
-  long long count_ = 0;
-};
 
 // The resident KiB of the mappings of `binary` (its code and data as
 // mapped from the file: /proc/PID/smaps), -1 when unreadable.
@@ -137,7 +107,7 @@ json RunOne(const Options& o, const Binary& b, const std::string& dir) {
                      config, dir + "/tswatchdog.log"});
   std::this_thread::sleep_for(seconds(o.settle_s));
   const std::optional<ProcSample> before = SampleProcess(daemon.pid());
-  RenameCounter state_writes(dir, "state.json");
+  lab::RenameCounter state_writes(dir, "state.json");
   const int64_t from_ms = lab::UnixNowMs();
   const auto start = Clock::now();
   std::this_thread::sleep_for(seconds(o.window_s));

@@ -11,7 +11,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -475,33 +474,6 @@ TEST_F(DaemonLab, ConntrackStepDeletesTheOldUplinksEntries) {
 
 // --- Fault tests (issue 6) --------------------------------------------------
 
-// Renames onto `name` in `dir` (each atomic write of a file is one), counted
-// with inotify from the moment of construction.
-class RenameCounter {
- public:
-  RenameCounter(const std::string& dir, std::string name)
-      : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), name_(std::move(name)) {
-    inotify_add_watch(fd_.get(), dir.c_str(), IN_MOVED_TO);
-  }
-  int Count() {
-    alignas(inotify_event) char buf[4096];
-    ssize_t n;
-    while ((n = read(fd_.get(), buf, sizeof buf)) > 0) {
-      for (ssize_t i = 0; i < n;) {
-        auto* event = reinterpret_cast<inotify_event*>(buf + i);
-        if (event->len > 0 && name_ == event->name) ++count_;
-        i += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
-      }
-    }
-    return count_;
-  }
-
- private:
-  netlink::UniqueFd fd_;
-  std::string name_;
-  int count_ = 0;
-};
-
 // One uplink change is one write of the state file and one of the metrics
 // file (it used to be two or three: after the transition, after the verdict,
 // and at the end of the change).
@@ -511,8 +483,8 @@ TEST_F(DaemonLab, OneStateWritePerEvent) {
   StartHealthy("debounce = \"5s\"\nsettle_max = \"10s\"\nmetrics_file = \"" +
                dir_ + "/tswatchdog.prom\"\n");
   ASSERT_FALSE(HasFatalFailure());
-  RenameCounter state_writes(dir_, "state.json");
-  RenameCounter metrics_writes(dir_, "tswatchdog.prom");
+  lab::RenameCounter state_writes(dir_, "state.json");
+  lab::RenameCounter metrics_writes(dir_, "tswatchdog.prom");
   LAB_RUN("ip route del default via 198.51.100.1 dev wan0 metric 100");
   ASSERT_TRUE(WaitState(
       [](const json& s) {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,6 +203,35 @@ Child::Child(const std::vector<std::string>& argv, bool merge_stderr) {
   }
   close(fds[1]);
   stdout_fd_ = fds[0];
+}
+
+RenameCounter::RenameCounter(const std::string& dir, std::string name)
+    : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)), name_(std::move(name)) {
+  if (fd_ >= 0 &&
+      inotify_add_watch(fd_, dir.c_str(), IN_MOVED_TO | IN_CREATE) < 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+RenameCounter::~RenameCounter() {
+  if (fd_ >= 0) close(fd_);
+}
+
+long long RenameCounter::Count() {
+  if (fd_ < 0) return -1;
+  alignas(inotify_event) char buf[4096];
+  for (ssize_t n; (n = read(fd_, buf, sizeof buf)) > 0;) {
+    for (ssize_t i = 0; i < n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buf + i);
+      if ((event->mask & IN_MOVED_TO) != 0 && event->len > 0 &&
+          name_ == event->name) {
+        ++count_;
+      }
+      i += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
+  }
+  return count_;
 }
 
 Child::~Child() {

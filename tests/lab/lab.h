@@ -73,6 +73,27 @@ void AddMasquerade();
 // it cannot run.
 int ConntrackCount(const std::string& filter);
 
+// Renames onto `name` in `dir` (each atomic write of a file is one), counted
+// with inotify from the moment of construction. Also watches IN_CREATE:
+// inotify(7) coalesces identical successive events while the older one is
+// unread, and two renames onto the same name are (seen on 6.18: three writes
+// between two reads counted one); the temporary file's creation in between
+// keeps them apart.
+class RenameCounter {
+ public:
+  RenameCounter(const std::string& dir, std::string name);
+  ~RenameCounter();
+  RenameCounter(const RenameCounter&) = delete;
+  RenameCounter& operator=(const RenameCounter&) = delete;
+  // The renames so far; -1 when inotify could not watch `dir`.
+  long long Count();
+
+ private:
+  int fd_ = -1;
+  std::string name_;
+  long long count_ = 0;
+};
+
 // A child process with its stdout on a pipe (used for `tswatchdog monitor`).
 class Child {
  public:
