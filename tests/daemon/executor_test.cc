@@ -672,6 +672,33 @@ TEST_F(ExecutorTest, ChecksThatOnlyAgeTheEvidenceWriteNothing) {
             Verdict::kLive);
 }
 
+// While checks write nothing, the metrics file is still written every
+// metrics_interval (the staleness alert reads its timestamp), alone; a
+// config reload writes both files even when nothing they show changed.
+TEST_F(ExecutorTest, QuietChecksKeepTheMetricsHeartbeatAndAReloadWrites) {
+  config_.metrics_file = "/run/tswatchdog/tswatchdog.prom";
+  config_.metrics_interval = 60s;
+  connections_.sockets = {ControlSocket(0)};
+  BootHealthy();
+  publisher_.targets.clear();
+  for (uint32_t check = 1; check <= 8; ++check) {  // 120 s
+    connections_.sockets[0].tcp_info->last_data_recv_ms = 1000 + check * 1000;
+    Run(config_.probe_interval);
+  }
+  ASSERT_EQ(publisher_.targets.size(), 2u);
+  for (const PublishTargets& where : publisher_.targets) {
+    EXPECT_EQ(where.state_file, "");
+    EXPECT_EQ(where.metrics_file, config_.metrics_file);
+  }
+  daemon_->Reconfigure(config_);
+  daemon_->FlushIfDirty();
+  ASSERT_EQ(publisher_.targets.size(), 3u);
+  EXPECT_EQ(publisher_.targets.back().state_file, config_.state_file);
+  daemon_->FlushIfDirty();
+  Run(config_.probe_interval);
+  EXPECT_EQ(publisher_.targets.size(), 3u);
+}
+
 // A dump that fails: logged once, the evidence is unknown, the daemon works
 // from tailscaled's word as before.
 TEST_F(ExecutorTest, AFailedDumpLeavesTheEvidenceUnknown) {
