@@ -66,8 +66,9 @@ TEST(MaskDurationsTest, MasksEveryFormatMillis) {
   }
 }
 
-PublishedView View(std::string content, std::chrono::milliseconds offset = 0ms,
-                   std::chrono::milliseconds interval = 60s) {
+PublishedView ViewOf(std::string content,
+                     std::chrono::milliseconds offset = 0ms,
+                     std::chrono::milliseconds interval = 60s) {
   return {std::move(content),
           {"/run/tswatchdog/state.json", "/var/lib/prom/tsw.prom", interval},
           offset};
@@ -83,23 +84,23 @@ struct WhyCase {
 
 TEST(WhyPublishTest, OnlyARealChangeIsWritten) {
   const WhyCase cases[] = {
-      {"nothing written yet", std::nullopt, View("a"), false,
+      {"nothing written yet", std::nullopt, ViewOf("a"), false,
        PublishReason::kFirst},
-      {"a forced write with nothing written", std::nullopt, View("a"), true,
+      {"a forced write with nothing written", std::nullopt, ViewOf("a"), true,
        PublishReason::kFirst},
-      {"the same", View("a"), View("a"), false, PublishReason::kUnchanged},
-      {"the content", View("a"), View("b"), false, PublishReason::kContent},
-      {"a reload", View("a"), View("a"), true, PublishReason::kForced},
-      {"another metrics_interval", View("a"), View("a", 0ms, 30s), false,
+      {"the same", ViewOf("a"), ViewOf("a"), false, PublishReason::kUnchanged},
+      {"the content", ViewOf("a"), ViewOf("b"), false, PublishReason::kContent},
+      {"a reload", ViewOf("a"), ViewOf("a"), true, PublishReason::kForced},
+      {"another metrics_interval", ViewOf("a"), ViewOf("a", 0ms, 30s), false,
        PublishReason::kTargets},
-      {"the wall clock slewed", View("a", 5000ms), View("a", 5999ms), false,
+      {"the wall clock slewed", ViewOf("a", 5000ms), ViewOf("a", 5999ms), false,
        PublishReason::kUnchanged},
-      {"slewed back", View("a", 5000ms), View("a", 4001ms), false,
+      {"slewed back", ViewOf("a", 5000ms), ViewOf("a", 4001ms), false,
        PublishReason::kUnchanged},
-      {"the wall clock set forward", View("a", 5000ms), View("a", 6000ms),
+      {"the wall clock set forward", ViewOf("a", 5000ms), ViewOf("a", 6000ms),
        false, PublishReason::kClockSet},
-      {"the wall clock set back (NTP at boot)", View("a", 5000ms),
-       View("a", -3600000ms), false, PublishReason::kClockSet},
+      {"the wall clock set back (NTP at boot)", ViewOf("a", 5000ms),
+       ViewOf("a", -3600000ms), false, PublishReason::kClockSet},
   };
   for (const WhyCase& c : cases) {
     EXPECT_EQ(PublishReasonName(WhyPublish(c.last, c.next, c.forced)),
