@@ -56,10 +56,11 @@ constexpr std::array<OptionSpec, 25> kOptions = {{
     {"hooks_dir", Kind::kString, &Config::hooks_dir, "DIR",
      "directory of executables run on each transition; empty: none"},
     {"state_file", Kind::kString, &Config::state_file, "PATH",
-     "JSON state file, written on each transition and read by 'tswatchdog "
-     "status'; empty: none"},
+     "JSON state file, written when what it shows changes and read by "
+     "'tswatchdog status'; empty: none"},
     {"metrics_file", Kind::kString, &Config::metrics_file, "PATH",
-     "Prometheus textfile, written on each transition; empty: none"},
+     "Prometheus textfile, written when what it shows changes and every "
+     "metrics_interval; empty: none"},
     {"metrics_interval", Kind::kDuration, &Config::metrics_interval, "DURATION",
      "how often the metrics file is rewritten while nothing changes (its "
      "staleness shows that the daemon is gone)"},
