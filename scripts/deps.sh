@@ -8,7 +8,7 @@ set -euo pipefail
 TSWATCHDOG_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libmnl-dev            # rtnetlink sockets and message helpers
-  libcurl4-openssl-dev  # HTTP/1.1 over tailscaled's Unix socket
+  libcurl4-openssl-dev  # fleet tests: their HTTP client for Prometheus and node_exporter
   nlohmann-json3-dev    # LocalAPI JSON
   libtomlplusplus-dev   # config file
   libspdlog-dev libfmt-dev  # logging

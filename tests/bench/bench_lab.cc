@@ -385,7 +385,7 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
 
   // The state file on tmpfs (the default /run/tswatchdog is), then on the
   // disk under /var/tmp: the daemon writes and fsync()s it once per loop
-  // iteration that changed its state, before libcurl sends the kick.
+  // iteration that changed its state, before the kick is sent.
   const TempDir disk("/var/tmp/tswatchdog-bench-");
   struct DaemonRun {
     std::string label;
@@ -490,8 +490,8 @@ void LatencyBench(const Options& options, RouteWriter& writer) {
       "the daemon to be healthy again.\n"
       "  The state file is on tmpfs like the default /run/tswatchdog, then on "
       "disk: it is written and\n"
-      "  fsync()ed once per loop iteration that changed it, before libcurl "
-      "sends the kick.\n"
+      "  fsync()ed once per loop iteration that changed it, before the kick "
+      "is sent.\n"
       "poll script (tests/bench/poll_watchdog.sh): curl status every N s, "
       "POST start when Self is not Online;\n"
       "  its fake goes offline the instant the route changes (stuck control, "
@@ -700,9 +700,8 @@ void FootprintBench(const Options& options) {
   // Idle: healthy tailscaled, nothing changing. One daemon as systemd runs
   // it (the shipped unit's WatchdogSec=30s: a WATCHDOG=1 ping every 15 s),
   // one without a service manager. The window opens kIdleAfterStart after
-  // the start: libcurl's connect timer of the bus connection (3 s) fires once
-  // after start-up even though the connection is up; that is start-up, not
-  // idling.
+  // the start: start-up (the first connection check, the DERP map, the bus's
+  // first line) is not idling.
   constexpr auto kIdleAfterStart = seconds(5);
   NotifyReceiver notify(options.dir + "/notify-idle.sock");
   const auto idle_started = Clock::now();

@@ -259,8 +259,7 @@ Figures MeasureDaemon(const fake::FakeTailscaledProcess& fake, seconds window) {
       }
     }
   };
-  // Past its start-up: its first check, the DERP map, libcurl's connect
-  // timer (it fires once, 3 s after the start).
+  // Past its start-up: its first check, the DERP map, the bus's first line.
   read_until(Clock::now() + seconds(5));
   const std::optional<bench::ProcSample> before =
       bench::SampleProcess(daemon.pid());

@@ -3,6 +3,7 @@
 #ifndef TSWATCHDOG_TESTS_FAKE_HTTP_WIRE_H_
 #define TSWATCHDOG_TESTS_FAKE_HTTP_WIRE_H_
 
+#include <cctype>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -30,10 +31,30 @@ struct HttpRequest {
     while (std::getline(ss, part, '&')) {
       auto eq = part.find('=');
       if (part.substr(0, eq) == name) {
-        return eq == std::string::npos ? "" : part.substr(eq + 1);
+        return eq == std::string::npos ? ""
+                                       : QueryUnescape(part.substr(eq + 1));
       }
     }
     return "";
+  }
+  // Go's url.QueryUnescape, as r.URL.Query() applies it: %XX and '+' for a
+  // space (a bad escape is kept as it is; Go would drop the whole query).
+  static std::string QueryUnescape(const std::string& value) {
+    std::string out;
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '+') {
+        out += ' ';
+      } else if (value[i] == '%' && i + 2 < value.size() &&
+                 std::isxdigit(static_cast<unsigned char>(value[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
+        out +=
+            static_cast<char>(std::stoi(value.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += value[i];
+      }
+    }
+    return out;
   }
   bool HasQueryParam(const std::string& name) const {
     return ("&" + query + "&").find("&" + name + "=") != std::string::npos;

@@ -3,7 +3,7 @@
 // truncated body. A server on a real Unix socket (in a temp dir, driven by the
 // same event loop as the client, so one thread and no sleeps) reads each
 // request and answers with those bytes, then closes. The real client consumes
-// them twice: GetStatus (libcurl's HTTP parsing and de-chunking, our size cap,
+// them twice: GetStatus (core/http_response.h's framing and de-chunking, our size cap,
 // error-body messages, ParseStatus) and the watch-ipn-bus stream (line
 // splitting, ParseNotify, connect/disconnect events).
 #include <spdlog/sinks/null_sink.h>

@@ -1,6 +1,6 @@
 // The LocalAPI client against a hostile peer on tailscaled's socket (issue
-// 13): bytes that are not UTF-8, control characters, a header line over
-// libcurl's limit, JSON nested millions deep. Nothing crashes, nothing
+// 13): bytes that are not UTF-8, control characters, headers over the
+// client's bound, JSON nested millions deep. Nothing crashes, nothing
 // invalid reaches JSON or a log line, and the errors say what happened.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -155,8 +155,9 @@ TEST(JsonDepthTest, EveryParserRefusesDeepNestingAndKeepsShallowJson) {
   EXPECT_EQ(status->version, std::string(1000, '['));
 }
 
-// libcurl refuses a header line over 100 KB (CURL_MAX_HTTP_HEADER) with
-// CURLE_OUT_OF_MEMORY, which was reported as "Out of memory".
+// Headers over the client's bound (64 KiB) are a bad reply that says so.
+// (libcurl, which the client used before, refused a header line over 100 KB
+// with CURLE_OUT_OF_MEMORY, reported as "Out of memory".)
 TEST_F(HostilePeerTest, AHeaderLineOverTheLimitIsReportedAsWhatItIs) {
   const std::string big(150 * 1024, 'h');
   auto status = StatusFrom(HttpReply("200 OK", "{}", "X-Big: " + big + "\r\n"));
@@ -168,7 +169,8 @@ TEST_F(HostilePeerTest, AHeaderLineOverTheLimitIsReportedAsWhatItIs) {
       << status.error().ToString();
 }
 
-// Children got libcurl's sockets (not close-on-exec): a hook's background
+// Children got libcurl's sockets (not close-on-exec, when the client used
+// libcurl): a hook's background
 // child kept tailscaled's bus connection open after the daemon exited. A
 // child gets stdin, stdout and stderr, and nothing else of ours.
 TEST(ChildDescriptorsTest, ChildrenInheritNoLocalApiConnectionNorAnyOtherFd) {

@@ -107,14 +107,34 @@ TEST_F(LocalApiClientTest, StatusOverTheSocketWithTheRightHeaders) {
   EXPECT_FALSE(requests[0]["headers"].contains("referer"));
 }
 
-TEST_F(LocalApiClientTest, ReusesTheConnection) {
+// One connection per call, closed once the answer is in: tailscaled holds no
+// idle connection of ours between the rare calls, and no call can race the
+// server closing a kept-alive one.
+TEST_F(LocalApiClientTest, EachCallHasItsOwnConnectionClosedAfterTheAnswer) {
   StartFake();
   LocalApiClient client(loop_, Options());
   ASSERT_TRUE(GetStatus(client).ok());
   ASSERT_TRUE(GetStatus(client).ok());
   auto requests = fake_->Requests();
   ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[0]["conn"], requests[1]["conn"]);
+  EXPECT_NE(requests[0]["conn"], requests[1]["conn"]);
+  EXPECT_EQ(requests[0]["headers"].value("connection", ""), "close");
+  EXPECT_EQ(client.in_flight(), 0u);
+  EXPECT_TRUE(
+      fake::WaitUntil([&] { return fake_->Get()["connections"] == 0; }));
+}
+
+// The note travels percent-encoded in the query (tailscale
+// ipn/localapi/localapi.go serveBugReport reads r.URL.Query().Get("note")).
+TEST_F(LocalApiClientTest, BugReportNoteArrivesWhole) {
+  StartFake();
+  LocalApiClient client(loop_, Options());
+  const std::string note = "tswatchdog: before reup & restart = 100% \xC3\xA9";
+  auto marker = Call<std::string>(
+      [&](auto cb) { client.BugReport(note, std::move(cb)); });
+  ASSERT_TRUE(marker.ok()) << marker.error().ToString();
+  EXPECT_TRUE(marker->starts_with("BUG-")) << *marker;
+  EXPECT_FALSE(fake_->WaitForEvent("bugreport", {{"note", note}}).is_null());
 }
 
 TEST_F(LocalApiClientTest, ChunkedStatusBody) {
@@ -576,7 +596,7 @@ TEST_F(LocalApiClientTest, HundredMegabyteRepliesStopAtTheCap) {
   EXPECT_EQ(log.connects(), 1) << "the first line came before the big one";
   client.StopWatchingBus();
   const long grew_kib = PeakRssKib() - rss_before;
-  // Per reply: the cap (8 MiB), the string's growth by doubling, curl's
+  // Per reply: the cap (8 MiB), the string's growth by doubling, the read
   // buffers; under ASan the quarantine keeps the outgrown buffers resident
   // too (up to about 30 MiB per reply). Holding one 100 MB reply would be
   // 95 MiB and more.

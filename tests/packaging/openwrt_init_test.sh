@@ -399,7 +399,7 @@ else
 fi
 section() { sed -n "/^--- $1\$/,/^--- /p" <<<"$expanded" | sed '1d;$d'; }
 expect "Makefile: runtime dependencies" \
-	"depends: +libstdcpp +libmnl +libcurl +@LIBCURL_UNIX_SOCKETS +libfmt +libnl-nf +kmod-nf-conntrack-netlink" \
+	"depends: +libstdcpp +libmnl +libfmt +libnl-nf +kmod-nf-conntrack-netlink" \
 	"$(grep '^depends:' <<<"$expanded")"
 expect "Makefile: build-only dependency from the feed" "build_depends: spdlog" \
 	"$(grep '^build_depends:' <<<"$expanded")"

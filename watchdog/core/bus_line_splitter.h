@@ -1,6 +1,7 @@
 // Splits the watch-ipn-bus body (one JSON Notify per '\n'-terminated line)
 // into lines as the bytes arrive, in chunks cut anywhere. Pure: the LocalAPI
-// client feeds it curl's body chunks; the fuzz target feeds it arbitrary ones.
+// client feeds it the de-chunked body as it reads it; the fuzz target feeds it
+// arbitrary chunks.
 #ifndef TSWATCHDOG_WATCHDOG_CORE_BUS_LINE_SPLITTER_H_
 #define TSWATCHDOG_WATCHDOG_CORE_BUS_LINE_SPLITTER_H_
 

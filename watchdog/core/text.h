@@ -2,6 +2,7 @@
 #ifndef TSWATCHDOG_WATCHDOG_CORE_TEXT_H_
 #define TSWATCHDOG_WATCHDOG_CORE_TEXT_H_
 
+#include <string>
 #include <string_view>
 
 namespace watchdog {
@@ -19,6 +20,28 @@ constexpr std::string_view Trim(std::string_view text,
   const size_t begin = text.find_first_not_of(chars);
   if (begin == std::string_view::npos) return {};
   return text.substr(begin, text.find_last_not_of(chars) - begin + 1);
+}
+
+// `text` as a URL query value: every byte but RFC 3986's unreserved
+// characters (ALPHA DIGIT - . _ ~) as %XX, like curl_easy_escape.
+inline std::string QueryEscape(std::string_view text) {
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                            c == '_' || c == '~';
+    if (unreserved) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+    }
+  }
+  return out;
 }
 
 }  // namespace watchdog

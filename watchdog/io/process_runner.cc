@@ -54,10 +54,10 @@ std::vector<std::string> ChildEnvironment(
 }
 
 // A child gets stdin, stdout and stderr and no other descriptor of ours.
-// Ours are close-on-exec, but not every library's: libcurl's sockets are
-// not (a hook's background child kept tailscaled's bus connection open after
-// the daemon exited). So every descriptor above 2 that would survive exec
-// is closed in the child (posix_spawn_file_actions_addclose: portable to
+// Ours are close-on-exec, but a library's need not be (libcurl's sockets,
+// when the LocalAPI client used it, were not: a hook's background child kept
+// tailscaled's bus connection open after the daemon exited). So every
+// descriptor above 2 that would survive exec is closed in the child (posix_spawn_file_actions_addclose: portable to
 // musl, which has no addclosefrom).
 void CloseInheritedDescriptors(posix_spawn_file_actions_t* actions) {
   DIR* dir = opendir("/proc/self/fd");

@@ -1,6 +1,5 @@
 // The typed LocalAPI calls over the client's raw transfers, and their
 // blocking form for the one-shot commands (LocalApiSync).
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 
 #include "watchdog/core/text.h"
@@ -90,10 +89,7 @@ void LocalApiClient::GetDerpMap(Callback<DerpMap> done) {
 
 void LocalApiClient::BugReport(const std::string& note,
                                Callback<std::string> done) {
-  char* escaped =
-      curl_easy_escape(nullptr, note.data(), static_cast<int>(note.size()));
-  const std::string query = "bugreport?note=" + std::string(escaped);
-  curl_free(escaped);
+  const std::string query = "bugreport?note=" + QueryEscape(note);
   StartTransfer(
       Request::Write("POST", query),
       Typed<std::string>("POST /localapi/v0/bugreport", std::move(done),
@@ -120,7 +116,7 @@ template <typename T, typename StartFn>
 ApiResult<T> LocalApiSync::Wait(StartFn start) {
   std::optional<ApiResult<T>> result;
   start([&result](ApiResult<T> r) { result = std::move(r); });
-  // curl enforces call_timeout; the deadline only guards against a bug.
+  // The client enforces call_timeout; the deadline only guards against a bug.
   const auto deadline = MonoClock::now() + client_.options().call_timeout +
                         client_.options().connect_timeout +
                         std::chrono::seconds(5);

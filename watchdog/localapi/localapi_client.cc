@@ -1,48 +1,58 @@
 #include "watchdog/localapi/localapi_client.h"
 
-#include <curl/curl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "netlink/unique_fd.h"
 #include "netlink/utf8.h"
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/bus_line_splitter.h"
+#include "watchdog/core/http_response.h"
 #include "watchdog/core/text.h"
 #include "watchdog/localapi/tailscale_json.h"
 
 namespace watchdog {
 namespace {
 
-// tailscaled's Handler.validHost accepts exactly this Host (no port); curl
-// derives it from the URL and adds no Origin/Referer.
-constexpr const char* kUrlPrefix = "http://local-tailscaled.sock/localapi/v0/";
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+// tailscaled's Handler.validHost accepts exactly this Host (no port), and
+// refuses a request with an Origin or Referer (ipn/localapi/localapi.go).
+constexpr const char* kHost = "local-tailscaled.sock";
+constexpr const char* kPathPrefix = "/localapi/v0/";
+// Bytes read per read(2), and reads per readiness event: a 100 MB reply
+// leaves the loop every 128 KiB.
+constexpr size_t kReadBytes = 16 * 1024;
+constexpr int kReadsPerEvent = 8;
 
 bool IsSocket(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-}  // namespace
+std::string Millis(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + "ms";
+}
 
-namespace {
-
-// libcurl's sockets are not close-on-exec (children would inherit
-// tailscaled's connections): open them with SOCK_CLOEXEC.
-curl_socket_t OpenSocket(void* /*client*/, curlsocktype /*purpose*/,
-                         curl_sockaddr* address) {
-  return ::socket(address->family, address->socktype | SOCK_CLOEXEC,
-                  address->protocol);
+// The request's bytes: HTTP/1.1, one call per connection.
+std::string RequestBytes(const char* method, const std::string& target,
+                         const std::string& body, bool has_body) {
+  std::string out = std::string(method) + " " + target + " HTTP/1.1\r\n";
+  out += std::string("Host: ") + kHost + "\r\n";
+  out += "Tailscale-Cap: 1\r\nConnection: close\r\n";
+  if (has_body) out += "Content-Type: application/json\r\n";
+  if (has_body || std::strcmp(method, "GET") != 0) {
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  out += "\r\n";
+  out += body;
+  return out;
 }
 
 }  // namespace
@@ -64,80 +74,50 @@ std::string LocalApiError::ToString() const {
 
 struct LocalApiClient::Transfer {
   uint64_t id = 0;
-  CURL* easy = nullptr;
-  curl_slist* headers = nullptr;
+  netlink::UniqueFd fd;
   std::string endpoint;
   std::string socket_path;
-  std::string request_body;  // must outlive the transfer (POSTFIELDS)
+  std::string request;  // its bytes, all of them
+  size_t sent = 0;
+  bool connecting = false;  // connect(2) still in progress
   bool write_call = false;
   bool stream = false;
   size_t cap = 0;
+  HttpResponseParser parser;
   std::string response;  // the whole body (a stream's only if not 200)
   bool too_large = false;
   BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
-  bool headers_done = false;  // the blank line after a response's headers
-  char error_buffer[CURL_ERROR_SIZE] = {};
+  std::optional<EventLoop::TimerId> deadline;  // connect, then the call
   RawCallback done;
 
-  ~Transfer() {
-    if (easy) curl_easy_cleanup(easy);
-    if (headers) curl_slist_free_all(headers);
-  }
-
-  static size_t OnHeader(char* data, size_t size, size_t count, void* self) {
-    const std::string_view line(data, size * count);
-    if (line == "\r\n" || line == "\n") {
-      static_cast<Transfer*>(self)->headers_done = true;
+  // Where the parser puts the body: a bus's lines, or the whole reply.
+  bool TakeBody(std::string_view bytes) {
+    if (stream && parser.status() == 200) {
+      too_large = !bus_lines.Feed(bytes);
+      return !too_large;
     }
-    return size * count;
-  }
-
-  static size_t OnData(char* data, size_t size, size_t count, void* self) {
-    auto* t = static_cast<Transfer*>(self);
-    const size_t n = size * count;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (!t->stream || status != 200) {
-      if (t->response.size() + n > t->cap) {
-        t->too_large = true;
-        return 0;  // aborts with CURLE_WRITE_ERROR
-      }
-      t->response.append(data, n);
-      return n;
+    if (response.size() + bytes.size() > cap) {
+      too_large = true;
+      return false;
     }
-    // Bus: split into lines; lines are dispatched after curl returns.
-    if (!t->bus_lines.Feed(std::string_view(data, n))) {
-      t->too_large = true;
-      return 0;
-    }
-    return n;
+    response.append(bytes);
+    return true;
   }
 };
 
 LocalApiClient::LocalApiClient(EventLoop& loop, LocalApiOptions options)
-    : loop_(loop), options_(std::move(options)) {
-  InitCurlOnce();
-  multi_ = curl_multi_init();
-  if (!multi_) throw std::runtime_error("curl_multi_init failed");
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &SocketCallback);
-  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &TimerCallback);
-  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
-}
+    : loop_(loop), options_(std::move(options)) {}
 
 LocalApiClient::~LocalApiClient() {
-  // Removing handles makes curl call back (sockets, timer): let it, then drop
-  // whatever it armed, so no loop callback can outlive us.
+  // No loop callback may outlive us.
   for (auto& transfer : transfers_) {
-    curl_multi_remove_handle(multi_, transfer->easy);
+    if (transfer->fd) loop_.UnwatchFd(transfer->fd.get());
+    if (transfer->deadline) loop_.CancelTimer(*transfer->deadline);
   }
   transfers_.clear();
-  curl_multi_cleanup(multi_);
-  if (curl_timer_) loop_.CancelTimer(*curl_timer_);
   if (bus_timer_) loop_.CancelTimer(*bus_timer_);
   CancelLineTimer();
-  for (int fd : watched_fds_) loop_.UnwatchFd(fd);
 }
 
 LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
@@ -145,143 +125,73 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
                                                         bool stream) {
   auto transfer = std::make_unique<Transfer>();
   Transfer* t = transfer.get();
-  t->endpoint =
-      std::string(request.method) + " /localapi/v0/" + request.path_and_query;
+  const std::string target = kPathPrefix + request.path_and_query;
+  t->endpoint = std::string(request.method) + " " + target;
   t->socket_path = ResolveTailscaledSocket(options_.socket_path);
+  t->request =
+      RequestBytes(request.method, target, request.body, request.has_body);
   t->write_call = request.write_call;
   t->stream = stream;
   t->cap = stream ? options_.max_bus_line_bytes : options_.max_response_bytes;
   if (stream) t->bus_lines = BusLineSplitter(t->cap);
-  t->request_body = request.body;
   t->done = std::move(done);
-  t->easy = curl_easy_init();
-  if (!t->easy) {
-    FailLater(std::move(t->done), {LocalApiError::Kind::kTransport, t->endpoint,
-                                   0, "curl_easy_init failed"});
+  if (auto connected = Connect(*t); !connected) {
+    FailLater(std::move(t->done), std::move(connected).error());
     return nullptr;
   }
-  const std::string url = kUrlPrefix + request.path_and_query;
-  CURL* e = t->easy;
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, t->socket_path.c_str());
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::OnHeader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error_buffer);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::OnData);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
-  // The bus never ends: its liveness is checked by the first-line timer.
-  curl_easy_setopt(
-      e, CURLOPT_TIMEOUT_MS,
-      stream ? 0L : static_cast<long>(options_.call_timeout.count()));
-  SetRequestOptions(*t, request);
-
   t->id = next_transfer_id_++;
   transfers_.push_back(std::move(transfer));
-  if (curl_multi_add_handle(multi_, e) != CURLM_OK) {
-    FailLater(std::move(t->done), {LocalApiError::Kind::kTransport, t->endpoint,
-                                   0, "curl_multi_add_handle failed"});
-    transfers_.pop_back();
-    return nullptr;
-  }
+  ArmDeadline(*t);
+  loop_.WatchFd(
+      t->fd.get(), EPOLLOUT | EPOLLIN,
+      [this, id = t->id](uint32_t events) { OnSocketEvent(id, events); });
   spdlog::debug("localapi: {} via {}", t->endpoint, t->socket_path);
   return t;
 }
 
-// static
-void LocalApiClient::SetRequestOptions(Transfer& t, const Request& request) {
-  t.headers = curl_slist_append(t.headers, "Tailscale-Cap: 1");
-  if (request.has_body) {
-    t.headers = curl_slist_append(t.headers, "Content-Type: application/json");
-    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE,
-                     static_cast<long>(t.request_body.size()));
-    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, t.request_body.c_str());
-  } else if (std::strcmp(request.method, "POST") == 0) {
-    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(t.easy, CURLOPT_POSTFIELDS, "");
-  }
-  if (std::strcmp(request.method, "PATCH") == 0) {
-    curl_easy_setopt(t.easy, CURLOPT_CUSTOMREQUEST, "PATCH");
-  }
-  t.headers = curl_slist_append(t.headers, "Expect:");
-  curl_easy_setopt(t.easy, CURLOPT_HTTPHEADER, t.headers);
+void LocalApiClient::ArmDeadline(Transfer& t) {
+  if (t.deadline) loop_.CancelTimer(*t.deadline);
+  t.deadline.reset();
+  // The bus never ends: its liveness is checked by the first-line timer.
+  if (t.stream && !t.connecting) return;
+  const auto limit =
+      t.connecting ? options_.connect_timeout : options_.call_timeout;
+  t.deadline = loop_.AddTimerAfter(limit, [this, id = t.id, limit] {
+    Transfer* late = FindTransfer(id);
+    if (!late) return;
+    late->deadline.reset();
+    Abort(late, {LocalApiError::Kind::kTimeout, late->endpoint, 0,
+                 (late->connecting ? "cannot connect to " : "no answer from ") +
+                     late->socket_path + " within " + Millis(limit)});
+  });
 }
 
-LocalApiError LocalApiClient::ErrorFor(const Transfer& t, int code) const {
-  LocalApiError error;
-  error.endpoint = t.endpoint;
-  const auto curl_code = static_cast<CURLcode>(code);
-  long status = 0;
-  curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
-  if (t.too_large) {
-    error.kind = LocalApiError::Kind::kTooLarge;
-    error.message =
-        t.stream ? "bus line larger than " + std::to_string(t.cap) + " bytes"
-                 : "response larger than " + std::to_string(t.cap) + " bytes";
-    return error;
+Expected<void, LocalApiError> LocalApiClient::Connect(Transfer& t) {
+  const auto fail = [&t](int err) -> LocalApiError {
+    return {LocalApiError::Kind::kConnect, t.endpoint, 0,
+            "cannot connect to " + t.socket_path + ": " + std::strerror(err)};
+  };
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (t.socket_path.size() >= sizeof(address.sun_path)) {
+    return fail(ENAMETOOLONG);
   }
-  if (curl_code == CURLE_OK) {
-    error.kind = LocalApiError::Kind::kHttp;
-    error.http_status = status;
-    error.message = ServerMessageFromBody(t.response);
-    return error;
+  std::memcpy(address.sun_path, t.socket_path.data(), t.socket_path.size());
+  // Close-on-exec: a hook's child must not hold tailscaled's connections.
+  t.fd = netlink::UniqueFd(
+      ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!t.fd) return fail(errno);
+  if (::connect(t.fd.get(), reinterpret_cast<const sockaddr*>(&address),
+                sizeof(address)) == 0) {
+    return {};
   }
-  DescribeCurlFailure(t, code, error);
-  error.http_status = status;
-  return error;
-}
-
-// static
-void LocalApiClient::DescribeCurlFailure(const Transfer& t, int code,
-                                         LocalApiError& error) {
-  const auto curl_code = static_cast<CURLcode>(code);
-  // libcurl's error text can quote the server's bytes.
-  std::string detail = netlink::ToValidUtf8(
-      t.error_buffer[0] ? t.error_buffer : curl_easy_strerror(curl_code));
-  switch (curl_code) {
-    case CURLE_COULDNT_CONNECT: {
-      long os_errno = 0;
-      curl_easy_getinfo(t.easy, CURLINFO_OS_ERRNO, &os_errno);
-      error.kind = LocalApiError::Kind::kConnect;
-      error.message =
-          "cannot connect to " + t.socket_path + ": " +
-          (os_errno ? std::strerror(static_cast<int>(os_errno)) : detail);
-      break;
-    }
-    case CURLE_OPERATION_TIMEDOUT:
-      error.kind = LocalApiError::Kind::kTimeout;
-      error.message = "no answer from " + t.socket_path + " (" + detail + ")";
-      break;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-      error.kind = LocalApiError::Kind::kBadReply;
-      error.message = detail;
-      break;
-    case CURLE_OUT_OF_MEMORY:
-      // libcurl's answer to a header line over CURL_MAX_HTTP_HEADER (100
-      // KB), with no error text (lib/http.c, 7.88): while the headers are
-      // still coming, that is what it means.
-      if (!t.headers_done && t.error_buffer[0] == '\0') {
-        error.kind = LocalApiError::Kind::kBadReply;
-        error.message = "a response header line longer than " +
-                        std::to_string(CURL_MAX_HTTP_HEADER) +
-                        " bytes (libcurl's limit)";
-        break;
-      }
-      error.kind = LocalApiError::Kind::kTransport;
-      error.message = detail;
-      break;
-    default:
-      error.kind = LocalApiError::Kind::kTransport;
-      error.message = detail;
-      break;
+  // A Unix socket connects at once or fails (EAGAIN: the listener's backlog
+  // is full); EINPROGRESS is kept for the general case.
+  if (errno == EINPROGRESS) {
+    t.connecting = true;
+    return {};
   }
+  return fail(errno);
 }
 
 void LocalApiClient::NoteWriteDenied(LocalApiError& error) {
@@ -304,15 +214,113 @@ void LocalApiClient::FailLater(RawCallback done, LocalApiError error) {
                       });
 }
 
-void LocalApiClient::Finish(Transfer* t, int code) {
-  long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-  if (code == CURLE_OK && status >= 200 && status < 300 && !t->too_large) {
-    return Complete(t, std::move(t->response));
+void LocalApiClient::OnSocketEvent(uint64_t id, uint32_t epoll_events) {
+  Transfer* t = FindTransfer(id);
+  if (!t) return;
+  std::optional<ApiResult<std::string>> ended;
+  if ((epoll_events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) &&
+      t->sent < t->request.size()) {
+    if (!SendRequest(*t)) return;
   }
-  LocalApiError error = ErrorFor(*t, code);
-  if (t->write_call && error.http_status == 403) NoteWriteDenied(error);
-  Complete(t, std::move(error));
+  if ((epoll_events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !t->connecting) {
+    ended = ReceiveResponse(*t);
+  }
+  // Lines that arrived before an EOF are dispatched before it is reported;
+  // user callbacks may add or remove transfers.
+  DispatchBusLines();
+  if (ended) {
+    if (Transfer* still = FindTransfer(id)) Complete(still, std::move(*ended));
+  }
+  WatchUnfinishedLine();
+}
+
+bool LocalApiClient::SendRequest(Transfer& t) {
+  if (t.connecting) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(t.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      Complete(&t, LocalApiError{LocalApiError::Kind::kConnect, t.endpoint, 0,
+                                 "cannot connect to " + t.socket_path + ": " +
+                                     std::strerror(err)});
+      return false;
+    }
+    t.connecting = false;
+    ArmDeadline(t);
+  }
+  while (t.sent < t.request.size()) {
+    const ssize_t n =
+        ::send(t.fd.get(), t.request.data() + t.sent, t.request.size() - t.sent,
+               MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    if (n < 0) {
+      Complete(&t, LocalApiError{LocalApiError::Kind::kTransport, t.endpoint, 0,
+                                 "cannot send the request to " + t.socket_path +
+                                     ": " + std::strerror(errno)});
+      return false;
+    }
+    t.sent += static_cast<size_t>(n);
+  }
+  loop_.ModifyFd(t.fd.get(), EPOLLIN);
+  return true;
+}
+
+std::optional<ApiResult<std::string>> LocalApiClient::ReceiveResponse(
+    Transfer& t) {
+  const HttpResponseParser::BodySink sink = [&t](std::string_view bytes) {
+    return t.TakeBody(bytes);
+  };
+  char buffer[kReadBytes];
+  for (int reads = 0; reads < kReadsPerEvent; ++reads) {
+    const ssize_t n = ::read(t.fd.get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0) {
+      return LocalApiError{
+          LocalApiError::Kind::kTransport, t.endpoint, t.parser.status(),
+          "cannot read from " + t.socket_path + ": " + std::strerror(errno)};
+    }
+    const auto outcome = n == 0
+                             ? t.parser.FinishAtEof()
+                             : t.parser.Feed(std::string_view(buffer, n), sink);
+    if (outcome != HttpResponseParser::Outcome::kNeedMore) {
+      return ResultOf(t, static_cast<int>(outcome));
+    }
+  }
+  return std::nullopt;
+}
+
+ApiResult<std::string> LocalApiClient::ResultOf(Transfer& t, int outcome) {
+  using Outcome = HttpResponseParser::Outcome;
+  const long status = t.parser.status();
+  LocalApiError error{LocalApiError::Kind::kTransport, t.endpoint, status,
+                      t.parser.error()};
+  switch (static_cast<Outcome>(outcome)) {
+    case Outcome::kComplete:
+      if (status >= 200 && status < 300) return std::move(t.response);
+      error.kind = LocalApiError::Kind::kHttp;
+      error.message = ServerMessageFromBody(t.response);
+      if (t.write_call && status == 403) NoteWriteDenied(error);
+      return error;
+    case Outcome::kRefused:
+      error.kind = LocalApiError::Kind::kTooLarge;
+      error.http_status = 0;  // the reply's size is the fault, not its status
+      error.message =
+          t.stream && status == 200
+              ? "bus line larger than " + std::to_string(t.cap) + " bytes"
+              : "response larger than " + std::to_string(t.cap) + " bytes";
+      return error;
+    case Outcome::kMalformed:
+      // The parser's words can quote the server's bytes.
+      error.kind = LocalApiError::Kind::kBadReply;
+      error.message = netlink::ToValidUtf8(error.message);
+      return error;
+    case Outcome::kCut:
+    case Outcome::kNeedMore:
+      break;
+  }
+  return error;  // kTransport: the connection ended mid-response
 }
 
 void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
@@ -321,27 +329,10 @@ void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
 
 void LocalApiClient::Complete(Transfer* t, ApiResult<std::string> result) {
   RawCallback done = std::move(t->done);
-  curl_multi_remove_handle(multi_, t->easy);
+  if (t->fd) loop_.UnwatchFd(t->fd.get());
+  if (t->deadline) loop_.CancelTimer(*t->deadline);
   transfers_.remove_if([t](const auto& p) { return p.get() == t; });
   if (done) done(std::move(result));
-}
-
-void LocalApiClient::Dispatch() {
-  // Collect first: user callbacks may add or remove transfers. Bus lines
-  // that arrived before an EOF are dispatched before the EOF is reported.
-  std::vector<std::pair<uint64_t, int>> completed;
-  int queued = 0;
-  while (CURLMsg* msg = curl_multi_info_read(multi_, &queued)) {
-    if (msg->msg != CURLMSG_DONE) continue;
-    Transfer* t = nullptr;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &t);
-    if (t) completed.emplace_back(t->id, msg->data.result);
-  }
-  DispatchBusLines();
-  for (auto [id, code] : completed) {
-    if (Transfer* t = FindTransfer(id)) Finish(t, code);
-  }
-  WatchUnfinishedLine();
 }
 
 void LocalApiClient::CancelLineTimer() {
@@ -485,53 +476,6 @@ void LocalApiClient::BusFailed(LocalApiError error) {
                  bus_failures_};
   bus_timer_ = loop_.AddTimerAfter(delay, [this] { StartBusAttempt(); });
   if (on_bus_event_) on_bus_event_(event);
-}
-
-void LocalApiClient::OnSocketEvent(int fd, uint32_t epoll_events) {
-  int flags = 0;
-  if (epoll_events & EPOLLIN) flags |= CURL_CSELECT_IN;
-  if (epoll_events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-  if (epoll_events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
-  int running = 0;
-  curl_multi_socket_action(multi_, fd, flags, &running);
-  Dispatch();
-}
-
-void LocalApiClient::OnCurlTimer() {
-  curl_timer_.reset();
-  int running = 0;
-  curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
-  Dispatch();
-}
-
-int LocalApiClient::SocketCallback(void* /*easy*/, int fd, int what,
-                                   void* client, void* /*socket_data*/) {
-  auto* self = static_cast<LocalApiClient*>(client);
-  if (what == CURL_POLL_REMOVE) {
-    self->loop_.UnwatchFd(fd);
-    self->watched_fds_.erase(fd);
-    return 0;
-  }
-  self->watched_fds_.insert(fd);
-  uint32_t events = 0;
-  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
-  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
-  self->loop_.WatchFd(fd, events, [self, fd](uint32_t ready) {
-    self->OnSocketEvent(fd, ready);
-  });
-  return 0;
-}
-
-int LocalApiClient::TimerCallback(void* /*multi*/, long timeout_ms,
-                                  void* client) {
-  auto* self = static_cast<LocalApiClient*>(client);
-  if (self->curl_timer_) self->loop_.CancelTimer(*self->curl_timer_);
-  self->curl_timer_.reset();
-  if (timeout_ms < 0) return 0;
-  // Never call back into curl from its own callback: fire on the loop.
-  self->curl_timer_ = self->loop_.AddTimerAfter(
-      std::chrono::milliseconds(timeout_ms), [self] { self->OnCurlTimer(); });
-  return 0;
 }
 
 }  // namespace watchdog

@@ -1,11 +1,12 @@
-// Asynchronous client for tailscaled's LocalAPI: HTTP/1.1 over its Unix socket
-// through libcurl's multi interface, driven by watchdog::EventLoop (socket and
-// timer callbacks), so no call ever blocks the loop. Callbacks run on the loop
-// thread, never from inside a libcurl callback, so they may start new calls or
-// stop the bus watch. Do not destroy the client from inside one of its
-// callbacks. The protocol: docs/tailscaled-behaviour.md (section 7), the
-// wire samples in tests/data/localapi, and tailscale ipn/localapi/localapi.go
-// (the handlers), client/local/local.go (the Go client this one follows).
+// Asynchronous client for tailscaled's LocalAPI: HTTP/1.1 over its Unix socket,
+// one non-blocking connection per call, driven by watchdog::EventLoop (socket
+// and timer callbacks), so no call ever blocks the loop. The response is
+// framed by core/http_response.h. Callbacks run on the loop thread, after the
+// transfer is gone, so they may start new calls or stop the bus watch. Do not
+// destroy the client from inside one of its callbacks. The protocol:
+// docs/tailscaled-behaviour.md (section 7), the wire samples in
+// tests/data/localapi, and tailscale ipn/localapi/localapi.go (the handlers),
+// client/local/local.go (the Go client this one follows).
 #ifndef TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 #define TSWATCHDOG_WATCHDOG_LOCALAPI_LOCALAPI_CLIENT_H_
 
@@ -174,38 +175,32 @@ class LocalApiClient final : public TailscaleApi {
 
   Transfer* StartTransfer(const Request& request, RawCallback done,
                           bool stream);
-  void Finish(Transfer* transfer, int curl_code);
+  // Connects the transfer's socket; an error is the call's result.
+  Expected<void, LocalApiError> Connect(Transfer& transfer);
+  // The connect timeout while connecting, then the call timeout (none for
+  // the bus).
+  void ArmDeadline(Transfer& transfer);
   void Abort(Transfer* transfer, LocalApiError error);
   // Removes the transfer, then reports `result` to its callback.
   void Complete(Transfer* transfer, ApiResult<std::string> result);
   void FailLater(RawCallback done, LocalApiError error);
-  void Dispatch();
   Transfer* FindTransfer(uint64_t id) const;
   void DispatchBusLines();
-  void OnSocketEvent(int fd, uint32_t epoll_events);
-  void OnCurlTimer();
+  void OnSocketEvent(uint64_t id, uint32_t epoll_events);
+  // Sends what is left of the request; false when the transfer ended.
+  bool SendRequest(Transfer& transfer);
+  // Reads and parses what the socket has; the response's end, if it came.
+  std::optional<ApiResult<std::string>> ReceiveResponse(Transfer& transfer);
+  ApiResult<std::string> ResultOf(Transfer& transfer, int outcome);
   void StartBusAttempt();
   void BusFailed(LocalApiError error);
   void WatchUnfinishedLine();
   void CancelLineTimer();
-  LocalApiError ErrorFor(const Transfer& transfer, int curl_code) const;
-  // The kind and message of a transfer that failed below HTTP.
-  static void DescribeCurlFailure(const Transfer& transfer, int curl_code,
-                                  LocalApiError& error);
-  // The method, body and headers of `request` on the transfer's handle.
-  static void SetRequestOptions(Transfer& transfer, const Request& request);
   void NoteWriteDenied(LocalApiError& error);
-
-  static int SocketCallback(void* easy, int fd, int what, void* client,
-                            void* socket_data);
-  static int TimerCallback(void* multi, long timeout_ms, void* client);
 
   EventLoop& loop_;
   LocalApiOptions options_;
-  void* multi_ = nullptr;  // CURLM*
   std::list<std::unique_ptr<Transfer>> transfers_;
-  std::optional<EventLoop::TimerId> curl_timer_;
-  std::set<int> watched_fds_;  // sockets curl asked us to watch
   uint64_t next_transfer_id_ = 1;
   bool write_denied_reported_ = false;
 
