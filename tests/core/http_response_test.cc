@@ -8,10 +8,10 @@
 namespace watchdog {
 namespace {
 
-using Outcome = HttpResponseParser::Outcome;
+using ParseOutcome = HttpResponseParser::Outcome;
 
-struct Parsed {
-  Outcome outcome = Outcome::kNeedMore;
+struct ParsedResponse {
+  ParseOutcome outcome = ParseOutcome::kNeedMore;
   int status = 0;
   std::string body;
   std::string error;
@@ -19,21 +19,22 @@ struct Parsed {
 
 // Feeds `wire` in pieces of `piece` bytes (the cuts a socket may make), then
 // the end of the connection if `eof` and the response is not over.
-Parsed Parse(std::string_view wire, size_t piece, bool eof = true,
-             size_t body_cap = std::string::npos) {
+ParsedResponse ParseResponse(std::string_view wire, size_t piece,
+                             bool eof = true,
+                             size_t body_cap = std::string::npos) {
   HttpResponseParser parser(256);
-  Parsed out;
+  ParsedResponse out;
   const HttpResponseParser::BodySink sink = [&](std::string_view bytes) {
     if (out.body.size() + bytes.size() > body_cap) return false;
     out.body.append(bytes);
     return true;
   };
-  while (!wire.empty() && out.outcome == Outcome::kNeedMore) {
+  while (!wire.empty() && out.outcome == ParseOutcome::kNeedMore) {
     const size_t n = std::min(piece, wire.size());
     out.outcome = parser.Feed(wire.substr(0, n), sink);
     wire.remove_prefix(n);
   }
-  if (eof && out.outcome == Outcome::kNeedMore) {
+  if (eof && out.outcome == ParseOutcome::kNeedMore) {
     out.outcome = parser.FinishAtEof();
   }
   out.status = parser.status();
@@ -42,82 +43,82 @@ Parsed Parse(std::string_view wire, size_t piece, bool eof = true,
   return out;
 }
 
-struct Case {
+struct ResponseCase {
   const char* name;
   std::string wire;
-  Outcome outcome;
+  ParseOutcome outcome;
   int status;
   std::string body;  // or a fragment of the error
 };
 
-const Case kCases[] = {
+const ResponseCase kResponseCases[] = {
     {"content length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
-     Outcome::kComplete, 200, "hello"},
+     ParseOutcome::kComplete, 200, "hello"},
     {"content length, bytes after it ignored",
-     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiEXTRA", Outcome::kComplete,
-     200, "hi"},
+     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhiEXTRA",
+     ParseOutcome::kComplete, 200, "hi"},
     {"chunked, with an extension and a trailer",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
      "5;name=x\r\nhello\r\n1\r\n!\r\n0\r\nX-Trailer: y\r\n\r\n",
-     Outcome::kComplete, 200, "hello!"},
+     ParseOutcome::kComplete, 200, "hello!"},
     {"chunked wins over content length",
      "HTTP/1.1 200 OK\r\nContent-Length: 99\r\ntransfer-encoding: chunked\r\n"
      "\r\n2\r\nok\r\n0\r\n\r\n",
-     Outcome::kComplete, 200, "ok"},
+     ParseOutcome::kComplete, 200, "ok"},
     {"upper-case hex size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
      "\r\nA\r\n0123456789\r\n0\r\n\r\n",
-     Outcome::kComplete, 200, "0123456789"},
+     ParseOutcome::kComplete, 200, "0123456789"},
     {"until close", "HTTP/1.0 404 Not Found\r\n\r\nno such thing",
-     Outcome::kComplete, 404, "no such thing"},
+     ParseOutcome::kComplete, 404, "no such thing"},
     {"a transfer coding other than chunked runs to the close",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 1\r\n\r\n"
      "abc",
-     Outcome::kComplete, 200, "abc"},
+     ParseOutcome::kComplete, 200, "abc"},
     {"204 has no body", "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
-     Outcome::kComplete, 204, ""},
+     ParseOutcome::kComplete, 204, ""},
     {"content length 0", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-     Outcome::kComplete, 200, ""},
+     ParseOutcome::kComplete, 200, ""},
     {"an interim 100 Continue is skipped",
      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
      "\r\nok",
-     Outcome::kComplete, 200, "ok"},
+     ParseOutcome::kComplete, 200, "ok"},
     {"bare LF line ends", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
-     Outcome::kComplete, 200, "ok"},
+     ParseOutcome::kComplete, 200, "ok"},
     {"no reason phrase", "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
-     Outcome::kComplete, 200, "ok"},
+     ParseOutcome::kComplete, 200, "ok"},
     {"repeated equal content lengths",
      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
-     Outcome::kComplete, 200, "ok"},
+     ParseOutcome::kComplete, 200, "ok"},
     // Malformed.
-    {"not HTTP", "SSH-2.0-OpenSSH_9.2\r\n\r\n", Outcome::kMalformed, 0,
+    {"not HTTP", "SSH-2.0-OpenSSH_9.2\r\n\r\n", ParseOutcome::kMalformed, 0,
      "status line"},
-    {"HTTP/2 preface", "HTTP/2 200\r\n\r\n", Outcome::kMalformed, 0,
+    {"HTTP/2 preface", "HTTP/2 200\r\n\r\n", ParseOutcome::kMalformed, 0,
      "status line"},
-    {"two-digit status", "HTTP/1.1 20 OK\r\n\r\n", Outcome::kMalformed, 0,
+    {"two-digit status", "HTTP/1.1 20 OK\r\n\r\n", ParseOutcome::kMalformed, 0,
      "status line"},
-    {"status 099", "HTTP/1.1 099 Odd\r\n\r\n", Outcome::kMalformed, 99,
+    {"status 099", "HTTP/1.1 099 Odd\r\n\r\n", ParseOutcome::kMalformed, 99,
      "out of range"},
     {"conflicting content lengths",
      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
-     Outcome::kMalformed, 200, "Content-Length"},
+     ParseOutcome::kMalformed, 200, "Content-Length"},
     {"negative content length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-     Outcome::kMalformed, 200, "Content-Length"},
+     ParseOutcome::kMalformed, 200, "Content-Length"},
     {"content length with junk",
-     "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n", Outcome::kMalformed, 200,
-     "Content-Length"},
+     "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n", ParseOutcome::kMalformed,
+     200, "Content-Length"},
     {"content length past 64 bits",
      "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-     Outcome::kMalformed, 200, "Content-Length"},
+     ParseOutcome::kMalformed, 200, "Content-Length"},
     {"a header without a colon", "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
-     Outcome::kMalformed, 200, "header line"},
+     ParseOutcome::kMalformed, 200, "header line"},
     {"space before the colon", "HTTP/1.1 200 OK\r\nName : x\r\n\r\n",
-     Outcome::kMalformed, 200, "header line"},
+     ParseOutcome::kMalformed, 200, "header line"},
     {"a folded header", "HTTP/1.1 200 OK\r\nA: b\r\n  c\r\n\r\n",
-     Outcome::kMalformed, 200, "folded"},
+     ParseOutcome::kMalformed, 200, "folded"},
     {"headers over the cap",
      "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'h') + "\r\n\r\n",
-     Outcome::kMalformed, 200, "longer than 256 bytes"},
+     ParseOutcome::kMalformed, 200, "longer than 256 bytes"},
     {"many short headers over the cap",
      "HTTP/1.1 200 OK\r\n" +
          [] {
@@ -126,54 +127,54 @@ const Case kCases[] = {
            return headers;
          }() +
          "\r\n",
-     Outcome::kMalformed, 200, "longer than 256 bytes"},
+     ParseOutcome::kMalformed, 200, "longer than 256 bytes"},
     {"a bad chunk size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-     Outcome::kMalformed, 200, "chunk size"},
+     ParseOutcome::kMalformed, 200, "chunk size"},
     {"an empty chunk size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-     Outcome::kMalformed, 200, "chunk size"},
+     ParseOutcome::kMalformed, 200, "chunk size"},
     {"a chunk size past 64 bits",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
      "10000000000000000\r\n",
-     Outcome::kMalformed, 200, "chunk size"},
+     ParseOutcome::kMalformed, 200, "chunk size"},
     {"chunk data longer than its size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
-     Outcome::kMalformed, 200, "overruns"},
+     ParseOutcome::kMalformed, 200, "overruns"},
     {"101 unasked", "HTTP/1.1 101 Switching Protocols\r\n\r\n",
-     Outcome::kMalformed, 101, "101"},
+     ParseOutcome::kMalformed, 101, "101"},
     // Cut by the end of the connection.
-    {"nothing at all", "", Outcome::kCut, 0, "before any response"},
-    {"inside the status line", "HTTP/1.1 20", Outcome::kCut, 0,
+    {"nothing at all", "", ParseOutcome::kCut, 0, "before any response"},
+    {"inside the status line", "HTTP/1.1 20", ParseOutcome::kCut, 0,
      "inside the headers"},
-    {"inside the headers", "HTTP/1.1 200 OK\r\nContent-Le", Outcome::kCut, 200,
-     "inside the headers"},
+    {"inside the headers", "HTTP/1.1 200 OK\r\nContent-Le", ParseOutcome::kCut,
+     200, "inside the headers"},
     {"inside a content-length body",
-     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", Outcome::kCut, 200,
-     "after 3 of 10 body bytes"},
+     "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", ParseOutcome::kCut,
+     200, "after 3 of 10 body bytes"},
     {"inside a chunk's data",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
-     Outcome::kCut, 200, "chunked body"},
+     ParseOutcome::kCut, 200, "chunked body"},
     {"inside a chunk size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n1",
-     Outcome::kCut, 200, "chunked body"},
+     ParseOutcome::kCut, 200, "chunked body"},
     {"before the last chunk's blank line",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n",
-     Outcome::kCut, 200, "chunked body"},
+     ParseOutcome::kCut, 200, "chunked body"},
 };
 
-class HttpResponseCaseTest : public ::testing::TestWithParam<Case> {};
+class HttpResponseCaseTest : public ::testing::TestWithParam<ResponseCase> {};
 
 // Every cut of the bytes gives the same result as the whole.
 TEST_P(HttpResponseCaseTest, TheSameResultWhereverTheBytesAreCut) {
-  const Case& c = GetParam();
+  const ResponseCase& c = GetParam();
   for (size_t piece : {c.wire.size() + 1, size_t{1}, size_t{2}, size_t{3},
                        size_t{7}, size_t{64}}) {
     SCOPED_TRACE("pieces of " + std::to_string(piece));
-    const Parsed p = Parse(c.wire, piece);
+    const ParsedResponse p = ParseResponse(c.wire, piece);
     EXPECT_EQ(p.outcome, c.outcome) << p.error;
     EXPECT_EQ(p.status, c.status);
-    if (c.outcome == Outcome::kComplete) {
+    if (c.outcome == ParseOutcome::kComplete) {
       EXPECT_EQ(p.body, c.body);
       EXPECT_EQ(p.error, "");
     } else {
@@ -182,28 +183,26 @@ TEST_P(HttpResponseCaseTest, TheSameResultWhereverTheBytesAreCut) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Wire, HttpResponseCaseTest,
-                         ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           std::string name;
-                           for (const char* c = info.param.name; *c; ++c) {
-                             name +=
-                                 std::isalnum(static_cast<unsigned char>(*c))
-                                     ? *c
-                                     : '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Wire, HttpResponseCaseTest, ::testing::ValuesIn(kResponseCases),
+    [](const ::testing::TestParamInfo<ResponseCase>& info) {
+      std::string name;
+      for (const char* c = info.param.name; *c; ++c) {
+        name += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+      }
+      return name;
+    });
 
 TEST(HttpResponseTest, AResponseFramedByLengthCompletesWithoutTheClose) {
-  const Parsed p =
-      Parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 5, false);
-  EXPECT_EQ(p.outcome, Outcome::kComplete);
+  const ParsedResponse p =
+      ParseResponse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 5, false);
+  EXPECT_EQ(p.outcome, ParseOutcome::kComplete);
 }
 
 TEST(HttpResponseTest, ABodyRunningToTheCloseNeedsTheClose) {
-  const Parsed p = Parse("HTTP/1.1 200 OK\r\n\r\nsome", 5, false);
-  EXPECT_EQ(p.outcome, Outcome::kNeedMore);
+  const ParsedResponse p =
+      ParseResponse("HTTP/1.1 200 OK\r\n\r\nsome", 5, false);
+  EXPECT_EQ(p.outcome, ParseOutcome::kNeedMore);
   EXPECT_EQ(p.body, "some");
 }
 
@@ -212,8 +211,8 @@ TEST(HttpResponseTest, TheSinkRefusingStopsTheParse) {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
       "4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n";
   for (size_t piece : {size_t{1}, size_t{5}, wire.size()}) {
-    const Parsed p = Parse(wire, piece, true, /*body_cap=*/6);
-    EXPECT_EQ(p.outcome, Outcome::kRefused);
+    const ParsedResponse p = ParseResponse(wire, piece, true, /*body_cap=*/6);
+    EXPECT_EQ(p.outcome, ParseOutcome::kRefused);
     EXPECT_LE(p.body.size(), 6u);
   }
 }
@@ -223,9 +222,10 @@ TEST(HttpResponseTest, AFailedParseStaysFailed) {
   const HttpResponseParser::BodySink sink = [](std::string_view) {
     return true;
   };
-  EXPECT_EQ(parser.Feed("garbage\r\n", sink), Outcome::kMalformed);
-  EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\n\r\n", sink), Outcome::kMalformed);
-  EXPECT_EQ(parser.FinishAtEof(), Outcome::kMalformed);
+  EXPECT_EQ(parser.Feed("garbage\r\n", sink), ParseOutcome::kMalformed);
+  EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\n\r\n", sink),
+            ParseOutcome::kMalformed);
+  EXPECT_EQ(parser.FinishAtEof(), ParseOutcome::kMalformed);
   EXPECT_FALSE(parser.headers_complete());
 }
 
@@ -238,9 +238,9 @@ TEST(HttpResponseTest, HeadersCompleteBeforeTheBody) {
   };
   EXPECT_EQ(parser.Feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                         sink),
-            Outcome::kNeedMore);
+            ParseOutcome::kNeedMore);
   EXPECT_TRUE(parser.headers_complete());
-  EXPECT_EQ(parser.Feed("3\r\n{}\n\r\n", sink), Outcome::kNeedMore);
+  EXPECT_EQ(parser.Feed("3\r\n{}\n\r\n", sink), ParseOutcome::kNeedMore);
   EXPECT_EQ(body, "{}\n");
   EXPECT_EQ(parser.body_bytes(), 3u);
 }
