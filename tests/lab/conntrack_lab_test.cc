@@ -4,6 +4,7 @@
 // /dev/udp (one datagram each, no answer needed: the kernel tracks the flow
 // as it leaves). Checked with conntrack-tools' `conntrack -L`.
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <chrono>
 #include <memory>
@@ -117,6 +118,14 @@ TEST_F(ConntrackLab, DeletesOnlyEntriesBoundToTheOldUplink) {
   EXPECT_EQ(DeleteConntrackBoundTo(kOldWan0, {}).total_matched(), 0u);
 }
 
+// This thread's CPU time (user and system).
+std::chrono::nanoseconds ThreadCpuTime() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) +
+         std::chrono::nanoseconds(now.tv_nsec);
+}
+
 // The figure for "does not block the loop": thousands of entries, half bound
 // to the old uplink. Prints the time; the bound asserted is loose (ASan, a
 // loaded CI machine).
@@ -129,15 +138,20 @@ TEST_F(ConntrackLab, ThousandsOfEntriesInMilliseconds) {
   ASSERT_EQ(lan_->Sh(Flows("192.0.2.10", 13000, kPerUplink)), 0);
   ASSERT_EQ(lab::ConntrackCount("--reply-dst 198.51.100.2"), kPerUplink);
 
+  const auto cpu_before = ThreadCpuTime();
   ConntrackResult result = DeleteConntrackBoundTo(kOldWan0, {});
+  const auto cpu = ThreadCpuTime() - cpu_before;
   ASSERT_EQ(result.error, "");
   EXPECT_GE(result.examined, 2u * kPerUplink);
   EXPECT_EQ(result.total_deleted(), size_t{kPerUplink});
   EXPECT_EQ(result.failed, 0u) << result.failure;
-  std::printf("conntrack: examined %zu, deleted %zu in %.1f ms\n",
+  std::printf("conntrack: examined %zu, deleted %zu in %.1f ms (%.1f ms CPU)\n",
               result.examined, result.total_deleted(),
-              result.took.count() / 1000.0);
-  EXPECT_LT(result.took, std::chrono::seconds(2));
+              result.took.count() / 1000.0, cpu.count() / 1e6);
+  // The bound is on the CPU the call costs this thread (the kernel's dump
+  // and deletes run in its syscalls), not on the wall clock, which a loaded
+  // CI machine stretches at will (2 s of wall time ran out at load 14).
+  EXPECT_LT(cpu, std::chrono::seconds(2));
   EXPECT_EQ(lab::ConntrackCount("--reply-dst 203.0.113.2"), kPerUplink);
 
   // A bound on deletions leaves the rest for the next run, and says so.
