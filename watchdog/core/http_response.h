@@ -93,7 +93,6 @@ class HttpResponseParser {
   int status_ = 0;
   bool headers_complete_ = false;
   bool chunked_ = false;
-  bool until_close_ = false;  // a Transfer-Encoding other than chunked
   bool has_length_ = false;
   uint64_t content_length_ = 0;
   uint64_t remaining_ = 0;  // of the body or of the current chunk
