@@ -175,6 +175,7 @@ class LocalApiClient final : public TailscaleApi {
 
   Transfer* StartTransfer(const Request& request, RawCallback done,
                           bool stream);
+  static LocalApiError ConnectError(const Transfer& transfer, int err);
   // Connects the transfer's socket; an error is the call's result.
   Expected<void, LocalApiError> Connect(Transfer& transfer);
   // The connect timeout while connecting, then the call timeout (none for
@@ -183,8 +184,12 @@ class LocalApiClient final : public TailscaleApi {
   void Abort(Transfer* transfer, LocalApiError error);
   // Removes the transfer, then reports `result` to its callback.
   void Complete(Transfer* transfer, ApiResult<std::string> result);
-  void FailLater(RawCallback done, LocalApiError error);
+  // Completes the transfer with `error` from the loop, soon.
+  void ReportLater(Transfer& transfer, LocalApiError error);
   Transfer* FindTransfer(uint64_t id) const;
+  // The bus's transfer is the one with this id (not just at its address).
+  bool IsBus(uint64_t id) const;
+  void EmitBusEvent(const BusEvent& event);
   void DispatchBusLines();
   void OnSocketEvent(uint64_t id, uint32_t epoll_events);
   // Sends what is left of the request; false when the transfer ended.
@@ -204,8 +209,10 @@ class LocalApiClient final : public TailscaleApi {
   uint64_t next_transfer_id_ = 1;
   bool write_denied_reported_ = false;
 
-  NotifyCallback on_notify_;
-  BusEventCallback on_bus_event_;
+  // Shared, so that a callback that replaces the watch does not destroy
+  // itself while it runs.
+  std::shared_ptr<const NotifyCallback> on_notify_;
+  std::shared_ptr<const BusEventCallback> on_bus_event_;
   Transfer* bus_transfer_ = nullptr;
   bool bus_wanted_ = false;
   bool bus_connected_ = false;
