@@ -212,6 +212,10 @@ const ResponseCase kResponseCases[] = {
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
      "10000000000000000\r\n",
      ParseOutcome::kMalformed, 200, "chunk size"},
+    {"a chunk-size line over its bound (extensions for ever)",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=" +
+         std::string(5000, 'e') + "\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "chunk-size line longer than 4096 bytes"},
     {"chunk data longer than its size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
      ParseOutcome::kMalformed, 200, "overruns"},

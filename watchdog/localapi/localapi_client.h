@@ -36,7 +36,7 @@ std::string ResolveTailscaledSocket(const std::string& configured);
 
 struct LocalApiError {
   enum class Kind {
-    kConnect,    // socket missing / refused
+    kConnect,    // socket missing, refused, not ours to use, queue full
     kTimeout,    // no (complete) answer in time
     kHttp,       // an HTTP status other than 2xx
     kBadReply,   // answered, but not what the endpoint returns (bad JSON, ...)
