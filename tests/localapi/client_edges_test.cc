@@ -165,6 +165,39 @@ TEST_F(ClientEdgeTest, TheWatchReplacedFromItsOwnCallback) {
   client.StopWatchingBus();
 }
 
+// A peer that sends one good line and hangs up, every time: the first drop
+// is news (a restart), the next ones back off like failed connects instead
+// of coming every reconnect_initial for ever (each with the daemon's status
+// and derpmap fetches).
+TEST_F(ClientEdgeTest, AStreamDroppedAfterItsFirstLineStillBacksOff) {
+  const std::string one_line = EdgeBusStream({"{\"Version\":\"1.102.3\"}"});
+  scripted::ScriptedServer server(loop_, listener_, one_line);
+  LocalApiOptions options = EdgeOptions();
+  options.reconnect_initial = milliseconds(10);
+  options.reconnect_max = milliseconds(2000);
+  LocalApiClient client(loop_, options);
+  std::vector<BusEvent> lost;
+  int connects = 0;
+  client.WatchBus([](const Notify&) {},
+                  [&](const BusEvent& e) {
+                    if (e.kind == BusEvent::Kind::kConnected) {
+                      ++connects;
+                    } else {
+                      lost.push_back(e);
+                    }
+                  });
+  ASSERT_TRUE(RunUntil([&] { return lost.size() >= 5; }));
+  EXPECT_EQ(connects, 5);
+  for (size_t i = 0; i < lost.size(); ++i) {
+    EXPECT_EQ(lost[i].failures, static_cast<int>(i + 1));
+  }
+  // Doubling with +-20% jitter: 10, 20, 40, 80, 160 ms.
+  EXPECT_LE(lost[0].retry_in, milliseconds(12));  // the first drop is news
+  EXPECT_GT(lost[4].retry_in, lost[2].retry_in);
+  EXPECT_GE(lost[4].retry_in, milliseconds(128));
+  client.StopWatchingBus();
+}
+
 // Calls started from callbacks (and a watch stopped from one) run to their
 // end and leave nothing in flight.
 TEST_F(ClientEdgeTest, CallsStartedFromCallbacksRunToTheEnd) {

@@ -453,6 +453,7 @@ void LocalApiClient::DispatchBusLines() {
       t->got_line = true;
       bus_connected_ = true;
       bus_failures_ = 0;
+      bus_up_since_ = loop_.Now();
       if (bus_timer_) loop_.CancelTimer(*bus_timer_);
       bus_timer_.reset();
       spdlog::info(
@@ -479,7 +480,7 @@ void LocalApiClient::WatchBus(NotifyCallback on_notify,
   on_notify_ = std::make_shared<const NotifyCallback>(std::move(on_notify));
   on_bus_event_ = std::make_shared<const BusEventCallback>(std::move(on_event));
   bus_wanted_ = true;
-  bus_failures_ = 0;
+  bus_failures_ = bus_quick_drops_ = 0;
   StartBusAttempt();
 }
 
@@ -532,18 +533,28 @@ void LocalApiClient::BusFailed(LocalApiError error) {
   if (bus_timer_) loop_.CancelTimer(*bus_timer_);
   bus_timer_.reset();
   if (!bus_wanted_) return;
+  // Streams dropped within reconnect_max of their first line, in a row: the
+  // first is news (a restart), the next back off like failed connects, so
+  // a peer that sends a line and hangs up (or a tailscaled restarting in a
+  // loop) is not met every reconnect_initial for ever, each time with the
+  // daemon's status and derpmap fetches.
+  if (bus_connected_) {
+    const bool lasted = loop_.Now() - bus_up_since_ >= options_.reconnect_max;
+    bus_quick_drops_ = lasted ? 0 : bus_quick_drops_ + 1;
+  }
   bus_connected_ = false;
   ++bus_failures_;
+  const int failures = bus_failures_ + std::max(bus_quick_drops_ - 1, 0);
   // Exponential backoff with +-20% jitter, so a crowd of clients does not
   // reconnect in lockstep after tailscaled restarts.
   const auto delay =
       jitter_.Apply(ExponentialDelay(options_.reconnect_initial,
-                                     options_.reconnect_max, bus_failures_ - 1),
+                                     options_.reconnect_max, failures - 1),
                     options_.reconnect_max);
   spdlog::warn("localapi: IPN bus watch lost: {}; retry in {}ms",
                error.ToString(), delay.count());
   BusEvent event{BusEvent::Kind::kDisconnected, std::move(error), delay,
-                 bus_failures_};
+                 failures};
   bus_timer_ = loop_.AddTimerAfter(delay, [this] { StartBusAttempt(); });
   EmitBusEvent(event);
 }

@@ -85,7 +85,9 @@ struct BusEvent {
   Kind kind = Kind::kConnected;
   LocalApiError error;                   // why it disconnected
   std::chrono::milliseconds retry_in{};  // when the next attempt starts
-  int failures = 0;                      // consecutive failed attempts
+  // Consecutive failed attempts, counting streams after the first that
+  // ended within reconnect_max of their first line.
+  int failures = 0;
 };
 
 // The calls the daemon makes to tailscaled, as a port (the executor tests
@@ -121,7 +123,8 @@ class TailscaleApi {
   // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per
   // line, `on_event` on connect and on each disconnect (EOF, error, "fell
   // behind", oversized line, hung), after which it reconnects with
-  // exponential backoff and jitter. Replaces an earlier watch.
+  // exponential backoff and jitter (streams dropped soon after their first
+  // line, in a row, back off too). Replaces an earlier watch.
   virtual void WatchBus(NotifyCallback on_notify,
                         BusEventCallback on_event) = 0;
   virtual void StopWatchingBus() = 0;
@@ -217,6 +220,8 @@ class LocalApiClient final : public TailscaleApi {
   bool bus_wanted_ = false;
   bool bus_connected_ = false;
   int bus_failures_ = 0;
+  int bus_quick_drops_ = 0;  // streams in a row dropped soon after a line
+  MonoTime bus_up_since_{};  // the current stream's first line
   std::optional<EventLoop::TimerId> bus_timer_;       // first-line or reconnect
   std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
   // (transfer id, lines_seen) when it was armed.
