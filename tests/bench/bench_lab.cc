@@ -727,8 +727,13 @@ void FootprintBench(const Options& options) {
        {},
        {},
        {},
-       "WATCHDOG=1 ping every 15 s: 4/min"},
-      {"tswatchdog run (no supervisor)", plain.get(), {}, {}, {}, "none"},
+       "the connection check and WATCHDOG=1, each every 15 s"},
+      {"tswatchdog run (no supervisor)",
+       plain.get(),
+       {},
+       {},
+       {},
+       "the connection check every 15 s: 4/min"},
   };
   std::this_thread::sleep_until(idle_started +
                                 (options.quick ? seconds(0) : kIdleAfterStart));
