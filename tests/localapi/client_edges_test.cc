@@ -352,8 +352,8 @@ TEST_F(ClientEdgeTest, ConnectErrorsSayWhatTheyMean) {
   const std::string absent = listener_.dir + "/absent.sock";
   EXPECT_EQ(error_at(absent),
             "cannot connect to " + absent +
-                ": No such file or directory (no socket there: tailscaled is "
-                "not running, or listens elsewhere: see `socket`)");
+                ": No such file or directory (no socket there: is tailscaled "
+                "running, and is this its socket?)");
 
   // A socket file left behind by a tailscaled that died.
   const std::string stale = listener_.dir + "/stale.sock";

@@ -60,8 +60,8 @@ std::string RequestBytes(const char* method, const std::string& target,
 std::string_view ConnectHint(int err) {
   switch (err) {
     case ENOENT:
-      return " (no socket there: tailscaled is not running, or listens "
-             "elsewhere: see `socket`)";
+      return " (no socket there: is tailscaled running, and is this its "
+             "socket?)";
     case ECONNREFUSED:
       return " (a socket file that nothing listens on: tailscaled is not "
              "running)";
