@@ -6,6 +6,8 @@
 // pending. Real Unix sockets, one thread, deadlines on real conditions.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -196,6 +198,35 @@ TEST_F(ClientEdgeTest, AStreamDroppedAfterItsFirstLineStillBacksOff) {
   EXPECT_GT(lost[4].retry_in, lost[2].retry_in);
   EXPECT_GE(lost[4].retry_in, milliseconds(128));
   client.StopWatchingBus();
+}
+
+// Garbage lines for ever after a good one: skipped, and only the first few
+// reach the log at warning level (a flood would fill the journal).
+TEST_F(ClientEdgeTest, GarbageBusLinesDoNotFloodTheLog) {
+  std::vector<std::string> lines = {"{\"Version\":\"1.102.3\"}"};
+  for (int i = 0; i < 2000; ++i) lines.push_back("x" + std::to_string(i));
+  lines.push_back("{\"Version\":\"still-here\"}");
+  const std::string stream = EdgeBusStream(lines);
+  scripted::ScriptedServer server(loop_, listener_, stream, true);
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096);
+  sink->set_level(spdlog::level::warn);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("edge", sink));
+  std::vector<std::string> versions;
+  {
+    LocalApiClient client(loop_, EdgeOptions());
+    client.WatchBus([&](const Notify& n) { versions.push_back(n.version); },
+                    [](const BusEvent&) {});
+    RunUntil([&] { return versions.size() >= 2; });
+  }
+  spdlog::set_default_logger(previous);
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[1], "still-here");
+  int warned = 0;
+  for (const auto& line : sink->last_formatted()) {
+    warned += line.find("bad line") != std::string::npos;
+  }
+  EXPECT_EQ(warned, 3);
 }
 
 // Calls started from callbacks (and a watch stopped from one) run to their

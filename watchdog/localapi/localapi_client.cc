@@ -30,6 +30,10 @@ constexpr const char* kPathPrefix = "/localapi/v0/";
 // leaves the loop every 128 KiB.
 constexpr size_t kReadBytes = 16 * 1024;
 constexpr int kReadsPerEvent = 8;
+// Bad bus lines logged at warning level per stream; the rest at debug: a
+// peer sending short garbage lines for ever must not flood the journal
+// (128 KiB a wake-up is tens of thousands of lines).
+constexpr int kBadBusLinesWarned = 3;
 
 bool IsSocket(const std::string& path) {
   struct stat st {};
@@ -115,6 +119,7 @@ struct LocalApiClient::Transfer {
   std::string send_error;
   BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
+  int bad_lines = 0;
   std::optional<EventLoop::TimerId> deadline;  // connect, then the call
   RawCallback done;
 
@@ -445,8 +450,14 @@ void LocalApiClient::DispatchBusLines() {
     std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
-      spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
-                   notify.error().message, netlink::Utf8Prefix(line, 120));
+      const bool warn = ++t->bad_lines <= kBadBusLinesWarned;
+      spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
+                  "localapi: {}: bad line ({}), ignoring{}: {}", t->endpoint,
+                  notify.error().message,
+                  t->bad_lines == kBadBusLinesWarned
+                      ? " (more on this stream at debug level)"
+                      : "",
+                  netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {
