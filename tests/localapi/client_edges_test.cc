@@ -396,8 +396,8 @@ TEST_F(ClientEdgeTest, ConnectErrorsSayWhatTheyMean) {
     ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr),
               0);
   }
-  EXPECT_NE(error_at(stale).find("Connection refused (a socket file that "
-                                 "nothing listens on"),
+  EXPECT_NE(error_at(stale).find("Connection refused (nothing listens there: "
+                                 "tailscaled is not running)"),
             std::string::npos);
 
   const std::string long_path = "/" + std::string(120, 'p') + "/t.sock";

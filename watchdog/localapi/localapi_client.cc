@@ -67,8 +67,9 @@ std::string_view ConnectHint(int err) {
       return " (no socket there: is tailscaled running, and is this its "
              "socket?)";
     case ECONNREFUSED:
-      return " (a socket file that nothing listens on: tailscaled is not "
-             "running)";
+      // A socket file left behind by a tailscaled that died (or any other
+      // file at that path).
+      return " (nothing listens there: tailscaled is not running)";
     case EACCES:
     case EPERM:
       return " (this user may not use the socket or its directory)";
