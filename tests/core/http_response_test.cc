@@ -193,6 +193,9 @@ const ResponseCase kResponseCases[] = {
     {"headers over the cap",
      "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'h') + "\r\n\r\n",
      ParseOutcome::kMalformed, 200, "longer than 256 bytes"},
+    {"a status line's reason over the cap",
+     "HTTP/1.1 200 " + std::string(300, 'r') + "\r\n\r\n",
+     ParseOutcome::kMalformed, 0, "longer than 256 bytes"},
     {"many short headers over the cap",
      "HTTP/1.1 200 OK\r\n" +
          [] {

@@ -306,6 +306,22 @@ TEST_F(ClientEdgeTest, APeerThatNeverReadsTimesOutWithoutSpinning) {
   EXPECT_LT(callbacks_run_, 50u);
 }
 
+// A peer that takes the (small) request and never answers: the socket stays
+// writable, so an EPOLLOUT left armed after the request would wake the loop
+// without end until the call times out.
+TEST_F(ClientEdgeTest, AnUnansweredCallDoesNotSpinOnAWritableSocket) {
+  LocalApiOptions options = EdgeOptions();
+  options.call_timeout = milliseconds(300);
+  LocalApiClient client(loop_, options);
+  std::optional<ApiResult<Status>> result;
+  callbacks_run_ = 0;
+  client.GetStatus([&](ApiResult<Status> r) { result = std::move(r); });
+  ASSERT_TRUE(RunUntil([&] { return result.has_value(); }));
+  ASSERT_FALSE(result->ok());
+  EXPECT_EQ(result->error().kind, EdgeKind::kTimeout);
+  EXPECT_LT(callbacks_run_, 10u);
+}
+
 // A reply framed by Content-Length, chunks or its status is complete when
 // its last byte arrives, whether or not the peer closes.
 TEST_F(ClientEdgeTest, AFramedReplyCompletesWhileThePeerKeepsTheConnection) {
