@@ -137,6 +137,25 @@ TEST_F(ClientEdgeTest, ABusAttemptCutBeforeItsFirstLineLeavesNoTimerBehind) {
   EXPECT_EQ(loop_.PendingTimers(), 0u);
 }
 
+// The same for an attempt that the first-line timer ends while a line is
+// unfinished: its unfinished-line timer goes with it.
+TEST_F(ClientEdgeTest, ABusAttemptThatTimesOutMidLineLeavesNoTimerBehind) {
+  const std::string half_line = EdgeBusStream({}) + "6\r\n{\"Vers\r\n";
+  scripted::ScriptedServer server(loop_, listener_, half_line, true);
+  LocalApiOptions options = EdgeOptions();
+  options.bus_first_line_timeout = milliseconds(100);
+  LocalApiClient client(loop_, options);
+  std::vector<BusEvent> events;
+  client.WatchBus([](const Notify&) {},
+                  [&](const BusEvent& e) { events.push_back(e); });
+  ASSERT_TRUE(RunUntil([&] { return !events.empty(); }));
+  EXPECT_EQ(events[0].error.kind, EdgeKind::kTimeout)
+      << events[0].error.ToString();
+  EXPECT_EQ(loop_.PendingTimers(), 1u) << "only the reconnect should wait";
+  client.StopWatchingBus();
+  EXPECT_EQ(loop_.PendingTimers(), 0u);
+}
+
 // A callback that replaces the watch replaced (and destroyed) itself while
 // it ran; the new watch's callbacks must see only their own stream.
 TEST_F(ClientEdgeTest, TheWatchReplacedFromItsOwnCallback) {

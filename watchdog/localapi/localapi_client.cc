@@ -544,6 +544,7 @@ void LocalApiClient::BusFailed(LocalApiError error) {
   // and its reset of bus_timer_ lost the reconnect timer's id.
   if (bus_timer_) loop_.CancelTimer(*bus_timer_);
   bus_timer_.reset();
+  CancelLineTimer();  // the attempt's, too
   if (!bus_wanted_) return;
   // Streams dropped within reconnect_max of their first line, in a row: the
   // first is news (a restart), the next back off like failed connects, so
