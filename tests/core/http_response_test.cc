@@ -9,6 +9,11 @@ namespace watchdog {
 namespace {
 
 using ParseOutcome = HttpResponseParser::Outcome;
+// A literal's bytes, NULs included.
+template <size_t N>
+std::string HttpBytes(const char (&literal)[N]) {
+  return std::string(literal, N - 1);
+}
 
 struct ParsedResponse {
   ParseOutcome outcome = ParseOutcome::kNeedMore;
@@ -71,10 +76,54 @@ const ResponseCase kResponseCases[] = {
      ParseOutcome::kComplete, 200, "0123456789"},
     {"until close", "HTTP/1.0 404 Not Found\r\n\r\nno such thing",
      ParseOutcome::kComplete, 404, "no such thing"},
-    {"a transfer coding other than chunked runs to the close",
+    {"content length with leading zeros and whitespace",
+     "HTTP/1.1 200 OK\r\nContent-Length: \t007 \r\n\r\nsevenXX",
+     ParseOutcome::kComplete, 200, "sevenXX"},
+    {"chunked, case and whitespace aside",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding:  Chunked \r\n\r\n"
+     "2\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kComplete, 200, "ok"},
+    {"a chunk extension with a quoted string holding ';' and '\"'",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "2 ;a=\"x;\\\"y\" ;b\r\nok\r\n0;last\r\n\r\n",
+     ParseOutcome::kComplete, 200, "ok"},
+    {"trailers after the last chunk",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "2\r\nok\r\n0\r\nA: 1\r\nB: 2\r\n\r\n",
+     ParseOutcome::kComplete, 200, "ok"},
+    {"obs-text in a header value and the reason",
+     "HTTP/1.1 200 \xC3\x96K\r\nX-Note: caf\xE9 \xFF\r\nContent-Length: 2\r\n"
+     "\r\nok",
+     ParseOutcome::kComplete, 200, "ok"},
+    {"304 has no body, whatever it says",
+     "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\nignored",
+     ParseOutcome::kComplete, 304, ""},
+    {"an interim response's framing does not carry over",
+     "HTTP/1.1 103 Early Hints\r\nContent-Length: 99\r\n\r\n"
+     "HTTP/1.1 200 OK\r\n\r\nto the close",
+     ParseOutcome::kComplete, 200, "to the close"},
+    // We send no TE: a coding other than chunked could be framed by the
+    // close but not decoded; chunked twice is forbidden (RFC 9112 7.4).
+    {"a transfer coding other than chunked",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 1\r\n\r\n"
      "abc",
-     ParseOutcome::kComplete, 200, "abc"},
+     ParseOutcome::kMalformed, 200, "unsupported Transfer-Encoding"},
+    {"gzip then chunked",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+     "2\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "unsupported Transfer-Encoding"},
+    {"chunked twice in one header",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
+     "2\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "unsupported Transfer-Encoding"},
+    {"chunked in two headers",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "unsupported Transfer-Encoding"},
+    {"chunked, then another coding in a second header",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+     "Transfer-Encoding: gzip\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "unsupported Transfer-Encoding"},
     {"204 has no body", "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
      ParseOutcome::kComplete, 204, ""},
     {"content length 0", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
@@ -102,6 +151,31 @@ const ResponseCase kResponseCases[] = {
     {"conflicting content lengths",
      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
      ParseOutcome::kMalformed, 200, "Content-Length"},
+    {"a content length list, even of equal values",
+     "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok",
+     ParseOutcome::kMalformed, 200, "Content-Length"},
+    {"a content length with a sign",
+     "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok",
+     ParseOutcome::kMalformed, 200, "Content-Length"},
+    {"an empty content length", "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "Content-Length"},
+    {"a bare CR hiding a header in the status line",
+     "HTTP/1.1 200 OK\rContent-Length: 2\r\n\r\nok", ParseOutcome::kMalformed,
+     0, "bare CR in the response's status line"},
+    {"a bare CR inside a header value",
+     "HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\nok",
+     ParseOutcome::kMalformed, 200, "bare CR in the response's headers"},
+    {"a NUL byte in a header value",
+     HttpBytes("HTTP/1.1 200 OK\r\nX: a\0b\r\nContent-Length: 2\r\n\r\nok"),
+     ParseOutcome::kMalformed, 200, "NUL or bare CR"},
+    {"a NUL byte in a trailer",
+     HttpBytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "0\r\nX: \0\r\n\r\n"),
+     ParseOutcome::kMalformed, 200, "NUL or bare CR"},
+    {"a bare CR in a chunk extension",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "2;x\ry\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "chunk-size line"},
     {"negative content length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
      ParseOutcome::kMalformed, 200, "Content-Length"},
     {"content length with junk",
@@ -119,6 +193,9 @@ const ResponseCase kResponseCases[] = {
     {"headers over the cap",
      "HTTP/1.1 200 OK\r\nX: " + std::string(300, 'h') + "\r\n\r\n",
      ParseOutcome::kMalformed, 200, "longer than 256 bytes"},
+    {"a status line's reason over the cap",
+     "HTTP/1.1 200 " + std::string(300, 'r') + "\r\n\r\n",
+     ParseOutcome::kMalformed, 0, "longer than 256 bytes"},
     {"many short headers over the cap",
      "HTTP/1.1 200 OK\r\n" +
          [] {
@@ -138,6 +215,10 @@ const ResponseCase kResponseCases[] = {
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
      "10000000000000000\r\n",
      ParseOutcome::kMalformed, 200, "chunk size"},
+    {"a chunk-size line over its bound (extensions for ever)",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=" +
+         std::string(5000, 'e') + "\r\nok\r\n0\r\n\r\n",
+     ParseOutcome::kMalformed, 200, "chunk-size line longer than 4096 bytes"},
     {"chunk data longer than its size",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
      ParseOutcome::kMalformed, 200, "overruns"},
@@ -215,6 +296,26 @@ TEST(HttpResponseTest, TheSinkRefusingStopsTheParse) {
     EXPECT_EQ(p.outcome, ParseOutcome::kRefused);
     EXPECT_LE(p.body.size(), 6u);
   }
+}
+
+// Interim responses count against the header bound: a peer sending
+// "100 Continue" for ever cannot keep the parser (nor us) waiting for ever.
+TEST(HttpResponseTest, EndlessInterimResponsesHitTheHeaderBound) {
+  HttpResponseParser parser;
+  const HttpResponseParser::BodySink sink = [](std::string_view) {
+    return true;
+  };
+  const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+  size_t fed = 0;
+  ParseOutcome outcome = ParseOutcome::kNeedMore;
+  while (outcome == ParseOutcome::kNeedMore && fed < (1u << 20)) {
+    outcome = parser.Feed(interim, sink);
+    fed += interim.size();
+  }
+  EXPECT_EQ(outcome, ParseOutcome::kMalformed);
+  EXPECT_LE(fed, HttpResponseParser::kDefaultMaxHeaderBytes + interim.size());
+  EXPECT_NE(parser.error().find("longer than 65536 bytes"), std::string::npos)
+      << parser.error();
 }
 
 TEST(HttpResponseTest, AFailedParseStaysFailed) {

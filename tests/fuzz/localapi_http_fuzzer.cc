@@ -3,9 +3,9 @@
 // truncated body. A server on a real Unix socket (in a temp dir, driven by the
 // same event loop as the client, so one thread and no sleeps) reads each
 // request and answers with those bytes, then closes. The real client consumes
-// them twice: GetStatus (core/http_response.h's framing and de-chunking, our size cap,
-// error-body messages, ParseStatus) and the watch-ipn-bus stream (line
-// splitting, ParseNotify, connect/disconnect events).
+// them twice: GetStatus (core/http_response.h's framing and de-chunking, our
+// size cap, error-body messages, ParseStatus) and the watch-ipn-bus stream
+// (line splitting, ParseNotify, connect/disconnect events).
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -87,6 +87,7 @@ void FuzzGetStatus(std::string_view response) {
     Check(client.in_flight() == 0);
   }
   Check(calls == 1);
+  Check(loop.PendingTimers() == 0);  // nothing armed outlives the call
 }
 
 void FuzzBus(std::string_view response) {
@@ -120,6 +121,8 @@ void FuzzBus(std::string_view response) {
   Check(!client.bus_connected());
   Check(client.in_flight() == 0);
   Check(notifies == 0 || connected);
+  // Stopped: no first-line, line or reconnect timer is left.
+  Check(loop.PendingTimers() == 0);
 }
 
 }  // namespace

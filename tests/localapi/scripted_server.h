@@ -55,12 +55,16 @@ struct Listener {
 
 // Answers every connection on `listener` with `response`: reads the request
 // head (a GET has no body; closing with unread bytes would reset the
-// connection), writes the bytes as far as the client takes them, closes.
+// connection), writes the bytes as far as the client takes them, closes
+// (or, with `keep_open`, waits for the client to close first).
 class ScriptedServer {
  public:
   ScriptedServer(watchdog::EventLoop& loop, const Listener& listener,
-                 std::string_view response)
-      : loop_(loop), listen_fd_(listener.fd.get()), response_(response) {
+                 std::string_view response, bool keep_open = false)
+      : loop_(loop),
+        listen_fd_(listener.fd.get()),
+        response_(response),
+        keep_open_(keep_open) {
     loop_.WatchFd(listen_fd_, EPOLLIN, [this](uint32_t) {
       for (;;) {
         int fd = ::accept4(listen_fd_, nullptr, nullptr,
@@ -85,6 +89,7 @@ class ScriptedServer {
     std::string request;
     size_t written = 0;
     bool writing = false;
+    bool kept = false;  // all written, the connection left open
   };
 
   void OnReady(int fd) {
@@ -112,6 +117,11 @@ class ScriptedServer {
       if (n <= 0) break;                     // the client closed
       conn.written += n;
     }
+    if (keep_open_ && conn.written == response_.size() && !conn.kept) {
+      conn.kept = true;
+      loop_.ModifyFd(fd, 0);  // EPOLLHUP still says when the client closes
+      return;
+    }
     Close(fd);
   }
 
@@ -123,6 +133,7 @@ class ScriptedServer {
   watchdog::EventLoop& loop_;
   int listen_fd_;
   std::string_view response_;
+  bool keep_open_;
   std::map<int, Conn> conns_;
   int answered_ = 0;
 };

@@ -31,11 +31,12 @@ bool IsTokenChar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-// The last coding of a Transfer-Encoding list ("gzip, chunked" -> chunked).
-std::string_view LastCoding(std::string_view value) {
-  const size_t comma = value.rfind(',');
-  if (comma != std::string_view::npos) value.remove_prefix(comma + 1);
-  return TrimOws(value);
+// RFC 9110 5.5: a field value (or any line of the head) holding a NUL or a
+// bare CR must be rejected or have them replaced; a bare CR could also hide
+// a header in the line before it ("OK\rContent-Length: 5").
+bool HasNulOrCr(std::string_view line) {
+  return line.find_first_of(std::string_view("\0\r", 2)) !=
+         std::string_view::npos;
 }
 
 }  // namespace
@@ -98,6 +99,9 @@ HttpResponseParser::Outcome HttpResponseParser::FeedLine(
                   "a chunk-size line longer than " +
                       std::to_string(kMaxChunkSizeLineBytes) + " bytes");
     }
+    if (HasNulOrCr(line_)) {
+      return Fail(Outcome::kMalformed, "a NUL or bare CR in a chunk-size line");
+    }
     const Outcome outcome = OnChunkSizeLine();
     ClearLine();
     return outcome;
@@ -120,6 +124,11 @@ HttpResponseParser::Outcome HttpResponseParser::FeedLine(
                                          " bytes");
   }
   header_bytes_ += line_raw_bytes_;
+  if (HasNulOrCr(line_)) {
+    return Fail(Outcome::kMalformed,
+                std::string("a NUL or bare CR in the response's ") +
+                    (state_ == State::kStatusLine ? "status line" : "headers"));
+  }
   const Outcome outcome = state_ == State::kStatusLine   ? OnStatusLine()
                           : state_ == State::kHeaderLine ? OnHeaderLine()
                                                          : OnTrailerLine();
@@ -187,9 +196,16 @@ HttpResponseParser::Outcome HttpResponseParser::OnHeaderLine() {
   }
   const std::string_view value = TrimOws(line.substr(colon + 1));
   if (EqualsIgnoringCase(name, "Transfer-Encoding")) {
-    const bool chunked = EqualsIgnoringCase(LastCoding(value), "chunked");
-    chunked_ = chunked;
-    until_close_ = !chunked;
+    // We send no TE, so chunked is the only coding a server may apply, and
+    // once (RFC 9112 6.1, 7.4): any other we could frame by the close but
+    // not decode, so the body would not be the body. Go's client refuses
+    // them too (net/http transfer.go: "unsupported transfer encoding").
+    if (chunked_ || !EqualsIgnoringCase(value, "chunked")) {
+      return Fail(Outcome::kMalformed,
+                  "an unsupported Transfer-Encoding (only chunked, once): \"" +
+                      std::string(value.substr(0, 40)) + "\"");
+    }
+    chunked_ = true;
   } else if (EqualsIgnoringCase(name, "Content-Length")) {
     uint64_t length = 0;
     const auto [end, ec] =
@@ -212,7 +228,7 @@ HttpResponseParser::Outcome HttpResponseParser::OnHeadersEnd() {
     // An interim response (100 Continue, 103 Early Hints): the final one
     // follows.
     state_ = State::kStatusLine;
-    chunked_ = until_close_ = has_length_ = false;
+    chunked_ = has_length_ = false;
     content_length_ = 0;
     return Outcome::kNeedMore;
   }
@@ -228,7 +244,7 @@ HttpResponseParser::Outcome HttpResponseParser::OnHeadersEnd() {
   }
   if (chunked_) {
     state_ = State::kChunkSize;
-  } else if (until_close_ || !has_length_) {
+  } else if (!has_length_) {
     state_ = State::kBodyUntilClose;
   } else if (content_length_ == 0) {
     state_ = State::kComplete;

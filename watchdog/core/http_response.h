@@ -6,8 +6,9 @@
 //
 // It is as strict as a client talking to one known server can afford to be
 // (tailscaled's LocalAPI is Go's net/http): anything it cannot frame is an
-// error, never a guess; bare "\n" line ends are accepted like Go's and curl's
-// readers accept them.
+// error, never a guess (a transfer coding other than chunked, which it
+// could frame but not decode, a NUL or bare CR in the head); bare "\n" line
+// ends are accepted like Go's and curl's readers accept them.
 #ifndef TSWATCHDOG_WATCHDOG_CORE_HTTP_RESPONSE_H_
 #define TSWATCHDOG_WATCHDOG_CORE_HTTP_RESPONSE_H_
 
@@ -93,7 +94,6 @@ class HttpResponseParser {
   int status_ = 0;
   bool headers_complete_ = false;
   bool chunked_ = false;
-  bool until_close_ = false;  // a Transfer-Encoding other than chunked
   bool has_length_ = false;
   uint64_t content_length_ = 0;
   uint64_t remaining_ = 0;  // of the body or of the current chunk

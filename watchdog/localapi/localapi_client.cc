@@ -30,6 +30,10 @@ constexpr const char* kPathPrefix = "/localapi/v0/";
 // leaves the loop every 128 KiB.
 constexpr size_t kReadBytes = 16 * 1024;
 constexpr int kReadsPerEvent = 8;
+// Bad bus lines logged at warning level per stream; the rest at debug: a
+// peer sending short garbage lines for ever must not flood the journal
+// (128 KiB a wake-up is tens of thousands of lines).
+constexpr int kBadBusLinesWarned = 3;
 
 bool IsSocket(const std::string& path) {
   struct stat st {};
@@ -53,6 +57,31 @@ std::string RequestBytes(const char* method, const std::string& target,
   out += "\r\n";
   out += body;
   return out;
+}
+
+// What a connect(2) error on tailscaled's socket means, for `tswatchdog
+// check` and the daemon's log, which print it.
+std::string_view ConnectHint(int err) {
+  switch (err) {
+    case ENOENT:
+      return " (no socket there: is tailscaled running, and is this its "
+             "socket?)";
+    case ECONNREFUSED:
+      // A socket file left behind by a tailscaled that died (or any other
+      // file at that path).
+      return " (nothing listens there: tailscaled is not running)";
+    case EACCES:
+    case EPERM:
+      return " (this user may not use the socket or its directory)";
+    case EAGAIN:
+      // unix(7): a non-blocking connect to a listener whose queue is full.
+      return " (its listen queue is full: tailscaled accepts no "
+             "connections; hung?)";
+    case ENAMETOOLONG:
+      return " (a Unix socket path holds at most 107 bytes)";
+    default:
+      return "";
+  }
 }
 
 }  // namespace
@@ -86,8 +115,12 @@ struct LocalApiClient::Transfer {
   HttpResponseParser parser;
   std::string response;  // the whole body (a stream's only if not 200)
   bool too_large = false;
+  // Why the request could not be sent in full (the peer closed its end):
+  // the error, unless the peer answered before it closed.
+  std::string send_error;
   BusLineSplitter bus_lines{0};  // a 200 stream's lines not yet dispatched
   bool got_line = false;
+  int bad_lines = 0;
   std::optional<EventLoop::TimerId> deadline;  // connect, then the call
   RawCallback done;
 
@@ -135,12 +168,13 @@ LocalApiClient::Transfer* LocalApiClient::StartTransfer(const Request& request,
   t->cap = stream ? options_.max_bus_line_bytes : options_.max_response_bytes;
   if (stream) t->bus_lines = BusLineSplitter(t->cap);
   t->done = std::move(done);
-  if (auto connected = Connect(*t); !connected) {
-    FailLater(std::move(t->done), std::move(connected).error());
-    return nullptr;
-  }
   t->id = next_transfer_id_++;
   transfers_.push_back(std::move(transfer));
+  if (auto connected = Connect(*t); !connected) {
+    t->fd.Reset();
+    ReportLater(*t, std::move(connected).error());
+    return t;
+  }
   ArmDeadline(*t);
   loop_.WatchFd(
       t->fd.get(), EPOLLOUT | EPOLLIN,
@@ -166,11 +200,14 @@ void LocalApiClient::ArmDeadline(Transfer& t) {
   });
 }
 
+LocalApiError LocalApiClient::ConnectError(const Transfer& t, int err) {
+  return {LocalApiError::Kind::kConnect, t.endpoint, 0,
+          "cannot connect to " + t.socket_path + ": " + std::strerror(err) +
+              std::string(ConnectHint(err))};
+}
+
 Expected<void, LocalApiError> LocalApiClient::Connect(Transfer& t) {
-  const auto fail = [&t](int err) -> LocalApiError {
-    return {LocalApiError::Kind::kConnect, t.endpoint, 0,
-            "cannot connect to " + t.socket_path + ": " + std::strerror(err)};
-  };
+  const auto fail = [&](int err) { return ConnectError(t, err); };
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (t.socket_path.size() >= sizeof(address.sun_path)) {
@@ -205,13 +242,19 @@ void LocalApiClient::NoteWriteDenied(LocalApiError& error) {
   }
 }
 
-void LocalApiClient::FailLater(RawCallback done, LocalApiError error) {
+void LocalApiClient::ReportLater(Transfer& t, LocalApiError error) {
   // Reported on the loop, like every other result, never from the caller's
-  // own stack.
-  loop_.AddTimerAfter(std::chrono::milliseconds(0),
-                      [done = std::move(done), error = std::move(error)] {
-                        if (done) done(error);
-                      });
+  // own stack; by the transfer's own timer, so that the destructor cancels
+  // it like any other (a bare timer ran the bus's callback on a freed
+  // client).
+  t.deadline = loop_.AddTimerAfter(
+      std::chrono::milliseconds(0),
+      [this, id = t.id, error = std::move(error)]() mutable {
+        Transfer* failed = FindTransfer(id);
+        if (!failed) return;
+        failed->deadline.reset();
+        Complete(failed, std::move(error));
+      });
 }
 
 void LocalApiClient::OnSocketEvent(uint64_t id, uint32_t epoll_events) {
@@ -222,7 +265,9 @@ void LocalApiClient::OnSocketEvent(uint64_t id, uint32_t epoll_events) {
       t->sent < t->request.size()) {
     if (!SendRequest(*t)) return;
   }
-  if ((epoll_events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !t->connecting) {
+  if (((epoll_events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ||
+       !t->send_error.empty()) &&
+      !t->connecting) {
     ended = ReceiveResponse(*t);
   }
   // Lines that arrived before an EOF are dispatched before it is reported;
@@ -240,9 +285,7 @@ bool LocalApiClient::SendRequest(Transfer& t) {
     socklen_t len = sizeof(err);
     ::getsockopt(t.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
-      Complete(&t, LocalApiError{LocalApiError::Kind::kConnect, t.endpoint, 0,
-                                 "cannot connect to " + t.socket_path + ": " +
-                                     std::strerror(err)});
+      Complete(&t, ConnectError(t, err));
       return false;
     }
     t.connecting = false;
@@ -255,10 +298,18 @@ bool LocalApiClient::SendRequest(Transfer& t) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     if (n < 0) {
-      Complete(&t, LocalApiError{LocalApiError::Kind::kTransport, t.endpoint, 0,
-                                 "cannot send the request to " + t.socket_path +
-                                     ": " + std::strerror(errno)});
-      return false;
+      std::string error = "cannot send the request to " + t.socket_path + ": " +
+                          std::strerror(errno);
+      if (errno != EPIPE && errno != ECONNRESET) {
+        Complete(&t, LocalApiError{LocalApiError::Kind::kTransport, t.endpoint,
+                                   0, std::move(error)});
+        return false;
+      }
+      // The peer closed its end, maybe after it answered (an error it sent
+      // without reading the request): read what it said.
+      t.send_error = std::move(error);
+      t.sent = t.request.size();
+      break;
     }
     t.sent += static_cast<size_t>(n);
   }
@@ -320,7 +371,12 @@ ApiResult<std::string> LocalApiClient::ResultOf(Transfer& t, int outcome) {
     case Outcome::kNeedMore:
       break;
   }
-  return error;  // kTransport: the connection ended mid-response
+  // kTransport: the connection ended mid-response, or before it: then, if
+  // the request could not be sent either, that is the news.
+  if (!t.send_error.empty() && status == 0) {
+    error.message = t.send_error;
+  }
+  return error;
 }
 
 void LocalApiClient::Abort(Transfer* t, LocalApiError error) {
@@ -376,30 +432,52 @@ LocalApiClient::Transfer* LocalApiClient::FindTransfer(uint64_t id) const {
   return nullptr;
 }
 
+bool LocalApiClient::IsBus(uint64_t id) const {
+  return bus_transfer_ && bus_transfer_->id == id;
+}
+
+void LocalApiClient::EmitBusEvent(const BusEvent& event) {
+  // A copy: the callback may replace the watch, and so itself.
+  const auto on_event = on_bus_event_;
+  if (on_event && *on_event) (*on_event)(event);
+}
+
 void LocalApiClient::DispatchBusLines() {
   while (bus_transfer_ && bus_transfer_->bus_lines.has_lines()) {
     Transfer* t = bus_transfer_;
+    // Callbacks may stop or replace the watch: then t is gone, and a new
+    // transfer may have its address, never its id.
+    const uint64_t id = t->id;
     std::string line = *t->bus_lines.NextLine();
     auto notify = ParseNotify(line);
     if (!notify) {
-      spdlog::warn("localapi: {}: bad line ({}), ignoring: {}", t->endpoint,
-                   notify.error().message, netlink::Utf8Prefix(line, 120));
+      const bool warn = ++t->bad_lines <= kBadBusLinesWarned;
+      spdlog::log(warn ? spdlog::level::warn : spdlog::level::debug,
+                  "localapi: {}: bad line ({}), ignoring{}: {}", t->endpoint,
+                  notify.error().message,
+                  t->bad_lines == kBadBusLinesWarned
+                      ? " (more on this stream at debug level)"
+                      : "",
+                  netlink::Utf8Prefix(line, 120));
       continue;
     }
     if (!t->got_line) {
       t->got_line = true;
       bus_connected_ = true;
       bus_failures_ = 0;
+      bus_up_since_ = loop_.Now();
       if (bus_timer_) loop_.CancelTimer(*bus_timer_);
       bus_timer_.reset();
       spdlog::info(
           "localapi: watching the IPN bus ({})",
           notify->version.empty() ? "unknown version" : notify->version);
-      if (on_bus_event_) on_bus_event_(BusEvent{});
-      if (bus_transfer_ != t) return;
+      EmitBusEvent(BusEvent{});
+      if (!IsBus(id)) return;
     }
-    if (on_notify_) on_notify_(*notify);
-    if (bus_transfer_ != t) return;
+    if (const auto on_notify = on_notify_; on_notify && *on_notify) {
+      (*on_notify)(*notify);
+    }
+    if (!IsBus(id)) return;
     if (IsFellBehind(*notify)) {
       Abort(t, {LocalApiError::Kind::kTransport, t->endpoint, 0,
                 *notify->err_message});
@@ -411,10 +489,10 @@ void LocalApiClient::DispatchBusLines() {
 void LocalApiClient::WatchBus(NotifyCallback on_notify,
                               BusEventCallback on_event) {
   StopWatchingBus();
-  on_notify_ = std::move(on_notify);
-  on_bus_event_ = std::move(on_event);
+  on_notify_ = std::make_shared<const NotifyCallback>(std::move(on_notify));
+  on_bus_event_ = std::make_shared<const BusEventCallback>(std::move(on_event));
   bus_wanted_ = true;
-  bus_failures_ = 0;
+  bus_failures_ = bus_quick_drops_ = 0;
   StartBusAttempt();
 }
 
@@ -449,33 +527,49 @@ void LocalApiClient::StartBusAttempt() {
       },
       /*stream=*/true);
   bus_transfer_ = t;
-  if (!t) return;
-  bus_timer_ = loop_.AddTimerAfter(options_.bus_first_line_timeout, [this, t] {
-    bus_timer_.reset();
-    if (bus_transfer_ != t || t->got_line) return;
-    Abort(t, {LocalApiError::Kind::kTimeout, t->endpoint, 0,
-              "no bus message within " +
-                  std::to_string(options_.bus_first_line_timeout.count()) +
-                  "ms of connecting"});
-  });
+  bus_timer_ =
+      loop_.AddTimerAfter(options_.bus_first_line_timeout, [this, id = t->id] {
+        bus_timer_.reset();
+        if (!IsBus(id) || bus_transfer_->got_line) return;
+        Abort(bus_transfer_,
+              {LocalApiError::Kind::kTimeout, bus_transfer_->endpoint, 0,
+               "no bus message within " +
+                   std::to_string(options_.bus_first_line_timeout.count()) +
+                   "ms of connecting"});
+      });
 }
 
 void LocalApiClient::BusFailed(LocalApiError error) {
+  // The attempt's first-line timer: left armed, it outlived the attempt,
+  // and its reset of bus_timer_ lost the reconnect timer's id.
+  if (bus_timer_) loop_.CancelTimer(*bus_timer_);
+  bus_timer_.reset();
+  CancelLineTimer();  // the attempt's, too
   if (!bus_wanted_) return;
+  // Streams dropped within reconnect_max of their first line, in a row: the
+  // first is news (a restart), the next back off like failed connects, so
+  // a peer that sends a line and hangs up (or a tailscaled restarting in a
+  // loop) is not met every reconnect_initial for ever, each time with the
+  // daemon's status and derpmap fetches.
+  if (bus_connected_) {
+    const bool lasted = loop_.Now() - bus_up_since_ >= options_.reconnect_max;
+    bus_quick_drops_ = lasted ? 0 : bus_quick_drops_ + 1;
+  }
   bus_connected_ = false;
   ++bus_failures_;
+  const int failures = bus_failures_ + std::max(bus_quick_drops_ - 1, 0);
   // Exponential backoff with +-20% jitter, so a crowd of clients does not
   // reconnect in lockstep after tailscaled restarts.
   const auto delay =
       jitter_.Apply(ExponentialDelay(options_.reconnect_initial,
-                                     options_.reconnect_max, bus_failures_ - 1),
+                                     options_.reconnect_max, failures - 1),
                     options_.reconnect_max);
   spdlog::warn("localapi: IPN bus watch lost: {}; retry in {}ms",
                error.ToString(), delay.count());
   BusEvent event{BusEvent::Kind::kDisconnected, std::move(error), delay,
-                 bus_failures_};
+                 failures};
   bus_timer_ = loop_.AddTimerAfter(delay, [this] { StartBusAttempt(); });
-  if (on_bus_event_) on_bus_event_(event);
+  EmitBusEvent(event);
 }
 
 }  // namespace watchdog

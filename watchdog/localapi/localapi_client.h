@@ -36,7 +36,7 @@ std::string ResolveTailscaledSocket(const std::string& configured);
 
 struct LocalApiError {
   enum class Kind {
-    kConnect,    // socket missing / refused
+    kConnect,    // socket missing, refused, not ours to use, queue full
     kTimeout,    // no (complete) answer in time
     kHttp,       // an HTTP status other than 2xx
     kBadReply,   // answered, but not what the endpoint returns (bad JSON, ...)
@@ -85,7 +85,9 @@ struct BusEvent {
   Kind kind = Kind::kConnected;
   LocalApiError error;                   // why it disconnected
   std::chrono::milliseconds retry_in{};  // when the next attempt starts
-  int failures = 0;                      // consecutive failed attempts
+  // Consecutive failed attempts, counting streams after the first that
+  // ended within reconnect_max of their first line.
+  int failures = 0;
 };
 
 // The calls the daemon makes to tailscaled, as a port (the executor tests
@@ -121,7 +123,8 @@ class TailscaleApi {
   // Streams GET watch-ipn-bus?mask=<bus_mask> for ever: `on_notify` per
   // line, `on_event` on connect and on each disconnect (EOF, error, "fell
   // behind", oversized line, hung), after which it reconnects with
-  // exponential backoff and jitter. Replaces an earlier watch.
+  // exponential backoff and jitter (streams dropped soon after their first
+  // line, in a row, back off too). Replaces an earlier watch.
   virtual void WatchBus(NotifyCallback on_notify,
                         BusEventCallback on_event) = 0;
   virtual void StopWatchingBus() = 0;
@@ -175,6 +178,7 @@ class LocalApiClient final : public TailscaleApi {
 
   Transfer* StartTransfer(const Request& request, RawCallback done,
                           bool stream);
+  static LocalApiError ConnectError(const Transfer& transfer, int err);
   // Connects the transfer's socket; an error is the call's result.
   Expected<void, LocalApiError> Connect(Transfer& transfer);
   // The connect timeout while connecting, then the call timeout (none for
@@ -183,8 +187,12 @@ class LocalApiClient final : public TailscaleApi {
   void Abort(Transfer* transfer, LocalApiError error);
   // Removes the transfer, then reports `result` to its callback.
   void Complete(Transfer* transfer, ApiResult<std::string> result);
-  void FailLater(RawCallback done, LocalApiError error);
+  // Completes the transfer with `error` from the loop, soon.
+  void ReportLater(Transfer& transfer, LocalApiError error);
   Transfer* FindTransfer(uint64_t id) const;
+  // The bus's transfer is the one with this id (not just at its address).
+  bool IsBus(uint64_t id) const;
+  void EmitBusEvent(const BusEvent& event);
   void DispatchBusLines();
   void OnSocketEvent(uint64_t id, uint32_t epoll_events);
   // Sends what is left of the request; false when the transfer ended.
@@ -204,12 +212,16 @@ class LocalApiClient final : public TailscaleApi {
   uint64_t next_transfer_id_ = 1;
   bool write_denied_reported_ = false;
 
-  NotifyCallback on_notify_;
-  BusEventCallback on_bus_event_;
+  // Shared, so that a callback that replaces the watch does not destroy
+  // itself while it runs.
+  std::shared_ptr<const NotifyCallback> on_notify_;
+  std::shared_ptr<const BusEventCallback> on_bus_event_;
   Transfer* bus_transfer_ = nullptr;
   bool bus_wanted_ = false;
   bool bus_connected_ = false;
   int bus_failures_ = 0;
+  int bus_quick_drops_ = 0;  // streams in a row dropped soon after a line
+  MonoTime bus_up_since_{};  // the current stream's first line
   std::optional<EventLoop::TimerId> bus_timer_;       // first-line or reconnect
   std::optional<EventLoop::TimerId> bus_line_timer_;  // unfinished line
   // (transfer id, lines_seen) when it was armed.
