@@ -52,7 +52,9 @@ QEMU_EXCLUDED_TESTS=(
 # Target -dev packages for the sysroot. nlohmann-json and cxxopts are
 # header-only; toml++ (libtomlplusplus3), spdlog and fmt are shared libraries
 # in Debian; gtest/gmock are static; libnl-nf is the conntrack step's.
-SYSROOT_PACKAGES=(libmnl-dev libspdlog-dev libfmt-dev
+# libcurl4-openssl-dev: only the fleet lab test links it (its HTTP client for
+# Prometheus); it is configured here, never run, and tswatchdog needs none.
+SYSROOT_PACKAGES=(libmnl-dev libcurl4-openssl-dev libspdlog-dev libfmt-dev
                   libtomlplusplus-dev nlohmann-json3-dev libcxxopts-dev
                   libnl-3-dev libnl-nf-3-dev libgtest-dev libgmock-dev)
 
