@@ -165,7 +165,9 @@ TEST(ConnectionVerdict, Table) {
     ConnectionVerdict v = JudgeConnection(c.facts, VerdictThresholds{});
     EXPECT_EQ(VerdictName(v.verdict), std::string(VerdictName(c.want)));
     EXPECT_EQ(v.kind, c.facts.connection.kind);
-    if (c.evidence != nullptr) EXPECT_EQ(v.evidence, prefix + c.evidence);
+    if (c.evidence != nullptr) {
+      EXPECT_EQ(v.evidence, prefix + c.evidence);
+    }
   }
 }
 

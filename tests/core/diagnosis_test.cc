@@ -172,7 +172,9 @@ TEST(DiagnosisTest, StepsThatCanFixEachFault) {
       const auto why = WhyStepCannotFix(step, row.fault);
       EXPECT_EQ(!why.has_value(), fixes)
           << StepName(step) << " for " << FaultName(row.fault);
-      if (why) EXPECT_NE(why->find(StepName(step)), std::string::npos) << *why;
+      if (why) {
+        EXPECT_NE(why->find(StepName(step)), std::string::npos) << *why;
+      }
     }
   }
 }

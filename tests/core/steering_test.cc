@@ -129,7 +129,9 @@ TEST(Steering, OursGoWhenTheyAreNotWanted) {
     ASSERT_EQ(plan.remove.size(), 1u);
     EXPECT_EQ(plan.remove[0].protocol, kSteeringProtocol);
     EXPECT_EQ(plan.remove[0].priority, 9u);
-    if (c.why) EXPECT_EQ(plan.why, c.why);
+    if (c.why) {
+      EXPECT_EQ(plan.why, c.why);
+    }
   }
   EXPECT_NE(PlanSteering(metric0.Input()).why.find("metric 0"),
             std::string::npos);

@@ -174,7 +174,9 @@ TEST_P(LadderStepTest, RunsItsRequestsAndHeals) {
   Run(2min);
   EXPECT_EQ(Writes(), c.writes);
   EXPECT_EQ(processes_.calls.size(), c.process.empty() ? 0u : 1u);
-  if (!c.process.empty()) EXPECT_EQ(processes_.calls[0].argv, c.process);
+  if (!c.process.empty()) {
+    EXPECT_EQ(processes_.calls[0].argv, c.process);
+  }
   if (c.conntrack) {
     ASSERT_EQ(conntrack_runs_.size(), 1u);
     ASSERT_EQ(conntrack_runs_[0].size(), 1u);  // wan0's source is old

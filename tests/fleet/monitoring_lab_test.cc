@@ -108,7 +108,9 @@ class MonitoringLab : public ::testing::Test {
       EXPECT_EQ(daemon_->Stop(seconds(10)), 0)
           << "tswatchdog run did not exit cleanly (1: LeakSanitizer)";
     }
-    if (prometheus_) EXPECT_EQ(prometheus_->Stop(seconds(20)), 0);
+    if (prometheus_) {
+      EXPECT_EQ(prometheus_->Stop(seconds(20)), 0);
+    }
     if (exporter_) exporter_->Stop(seconds(10));  // Go's default: killed
     daemon_.reset();
     prometheus_.reset();

@@ -147,7 +147,9 @@ TEST(SockDiagLab, FindsExactlyTheMarkedSockets) {
   ASSERT_EQ(dump.error, 0) << dump.detail;
   std::printf("this kernel %s the mark filter bytecode\n",
               diag.kernel_filter() ? "accepts" : "refuses");
-  if (KernelHasMarkCond()) EXPECT_TRUE(dump.filtered_in_kernel);
+  if (KernelHasMarkCond()) {
+    EXPECT_TRUE(dump.filtered_in_kernel);
+  }
   EXPECT_EQ(LocalPorts(dump.sockets), marked);
   for (const netlink::SocketRecord& s : dump.sockets) {
     EXPECT_EQ(s.mark.value_or(0) & 0xff0000, 0x80000u);

@@ -76,7 +76,9 @@ class WorldDaemonLab : public ::testing::Test {
     ctx_.mwan3_binary = MWAN3_STANDIN_BINARY;
   }
   void TearDown() override {
-    if (daemon_) EXPECT_EQ(daemon_->Stop(seconds(10)), 0);
+    if (daemon_) {
+      EXPECT_EQ(daemon_->Stop(seconds(10)), 0);
+    }
     daemon_.reset();
     fake_.reset();
     internet_.reset();
