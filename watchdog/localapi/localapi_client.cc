@@ -293,18 +293,19 @@ std::optional<ApiResult<std::string>> LocalApiClient::ReceiveResponse(
                              ? t.parser.FinishAtEof()
                              : t.parser.Feed(std::string_view(buffer, n), sink);
     if (outcome != HttpResponseParser::Outcome::kNeedMore) {
-      return ResultOf(t, static_cast<int>(outcome));
+      return ResultOf(t, outcome);
     }
   }
   return std::nullopt;
 }
 
-ApiResult<std::string> LocalApiClient::ResultOf(Transfer& t, int outcome) {
+ApiResult<std::string> LocalApiClient::ResultOf(
+    Transfer& t, HttpResponseParser::Outcome outcome) {
   using Outcome = HttpResponseParser::Outcome;
   const long status = t.parser.status();
   LocalApiError error{LocalApiError::Kind::kTransport, t.endpoint, status,
                       t.parser.error()};
-  switch (static_cast<Outcome>(outcome)) {
+  switch (outcome) {
     case Outcome::kComplete:
       if (status >= 200 && status < 300) return std::move(t.response);
       error.kind = LocalApiError::Kind::kHttp;

@@ -17,13 +17,12 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "watchdog/core/backoff.h"
 #include "watchdog/core/expected.h"
+#include "watchdog/core/http_response.h"
 #include "watchdog/core/tailscale_types.h"
 #include "watchdog/io/event_loop.h"
 #include "watchdog/localapi/tailscale_json.h"
@@ -199,7 +198,8 @@ class LocalApiClient final : public TailscaleApi {
   bool SendRequest(Transfer& transfer);
   // Reads and parses what the socket has; the response's end, if it came.
   std::optional<ApiResult<std::string>> ReceiveResponse(Transfer& transfer);
-  ApiResult<std::string> ResultOf(Transfer& transfer, int outcome);
+  ApiResult<std::string> ResultOf(Transfer& transfer,
+                                  HttpResponseParser::Outcome outcome);
   void StartBusAttempt();
   void BusFailed(LocalApiError error);
   void WatchUnfinishedLine();

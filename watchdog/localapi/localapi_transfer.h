@@ -31,7 +31,6 @@ struct LocalApiClient::Transfer {
   size_t cap = 0;
   HttpResponseParser parser;
   std::string response;  // the whole body (a stream's only if not 200)
-  bool too_large = false;
   // Why the request could not be sent in full (the peer closed its end):
   // the error, unless the peer answered before it closed.
   std::string send_error;
@@ -43,14 +42,9 @@ struct LocalApiClient::Transfer {
 
   // Where the parser puts the body: a bus's lines, or the whole reply.
   bool TakeBody(std::string_view bytes) {
-    if (stream && parser.status() == 200) {
-      too_large = !bus_lines.Feed(bytes);
-      return !too_large;
-    }
-    if (response.size() + bytes.size() > cap) {
-      too_large = true;
-      return false;
-    }
+    // False past the cap: the parser then stops with kRefused.
+    if (stream && parser.status() == 200) return bus_lines.Feed(bytes);
+    if (response.size() + bytes.size() > cap) return false;
     response.append(bytes);
     return true;
   }
